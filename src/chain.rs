@@ -1,0 +1,228 @@
+//! The scoring hot path: the scaled forward recursion over the layers.
+//!
+//! With `e_i(k) = N(x_i | k) · [φ_i(k)]` the recursion is
+//! `α_1(k) = e_1(k)`, `α_i(k) = e_i(k) Σ_j A_{i−1}(j, k) α_{i−1}(j)` and the
+//! score is `log Σ_k α_m(k)`. Done naively that underflows at once (log
+//! densities of −300 are ordinary), so each step works relative to its own
+//! largest log-density `M_i` and keeps `α` normalised:
+//!
+//! 1. `ℓ_k = log N(x_i|k) [+ log φ_i(k)]`, `M_i = max_k ℓ_k` — K densities;
+//! 2. `b = αᵀ A_{i−1}` — the K×K product, in linear space (`b = 1` at layer 1);
+//! 3. `u_k = exp(ℓ_k − M_i) · b_k`, `c_i = Σ_k u_k`, `α = u / c_i` — K `exp`s;
+//! 4. the layer's contribution is `M_i + ln c_i`; the score is their sum.
+//!
+//! `α` entries below `f32`'s normal range (≈1.2e-38) are lost, which is
+//! harmless while `c_i` stays large: the lost mass is at most `K²·1.2e-38`, so
+//! for `c_i ≥ 1e-20` the relative error is below `K²·1.2e-18` (3·10⁻¹⁰ even
+//! for K = 16384). When some `c_i` falls under that (a frame far outside the
+//! data, whose likely components are unreachable from the previous layer's),
+//! the whole frame is rescored in log space ([`forward_log`], `K²` `exp`s per
+//! layer), so the result is exact and finite whenever the inputs are finite.
+//! `paper` applies `φ_i` at every layer (the paper's evaluated Eq. 4);
+//! `markov` only at the first (an HMM).
+
+use crate::math::{exp, ln};
+use crate::{Error, Model};
+
+/// How mixture weights enter the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Chain {
+    /// `Π_i φ_i(z_i) N(x_i|z_i) · Π_i A_i(z_i, z_{i+1})` (the paper's Eq. 4).
+    Paper,
+    /// `φ_1(z_1) N(x_1|z_1) Π_{i>1} A_{i−1}(z_{i−1}, z_i) N(x_i|z_i)` (an HMM).
+    Markov,
+}
+
+impl Chain {
+    /// Whether layer `i`'s mixture weights multiply its densities.
+    #[inline]
+    pub fn uses_weights(self, i: usize) -> bool {
+        matches!(self, Chain::Paper) || i == 0
+    }
+}
+
+/// Below this `c_i`, lost subnormal `α` mass could matter: rescore in logs.
+const UNDERFLOW: f32 = 1e-20;
+
+/// Checks the caller's buffers, splits the scratch, runs the fast path and,
+/// if it reports underflow, the log-space path.
+pub(crate) fn forward(
+    model: &Model<'_>,
+    features: &[&[f32]],
+    scratch: &mut [f32],
+    contributions: &mut [f32],
+) -> Result<f32, Error> {
+    let m = model.layers.len();
+    if features.len() != m {
+        return Err(Error::LayerCount {
+            expected: m as u16,
+            got: features.len().min(u16::MAX as usize) as u16,
+        });
+    }
+    let needed = model.scratch_len();
+    if scratch.len() < needed {
+        return Err(Error::ScratchTooSmall {
+            needed: needed as u32,
+            got: scratch.len().min(u32::MAX as usize) as u32,
+        });
+    }
+    if contributions.len() < m {
+        return Err(Error::ContributionsTooSmall);
+    }
+    for (i, (layer, &x)) in model.layers.iter().zip(features).enumerate() {
+        if x.len() != layer.dim_in() {
+            return Err(Error::FeatureDim {
+                layer: i as u8,
+                expected: layer.dim_in() as u32,
+                got: x.len().min(u32::MAX as usize) as u32,
+            });
+        }
+        if let Some(bad) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteFeature {
+                layer: i as u8,
+                index: bad as u32,
+            });
+        }
+    }
+    let (centred, rest) = scratch.split_at_mut(model.max_dim_in_projected);
+    let (z, rest) = rest.split_at_mut(model.max_dim);
+    let (diff, rest) = rest.split_at_mut(model.max_dim);
+    let (ld, rest) = rest.split_at_mut(model.max_k);
+    let (b, rest) = rest.split_at_mut(model.max_k);
+    let mut bufs = Buffers {
+        centred,
+        z,
+        diff,
+        ld,
+        b,
+        alpha: &mut rest[..model.max_k],
+    };
+    match forward_linear(model, features, &mut bufs, contributions)? {
+        Some(total) => Ok(total),
+        None => forward_log(model, features, &mut bufs, contributions),
+    }
+}
+
+struct Buffers<'s> {
+    centred: &'s mut [f32],
+    z: &'s mut [f32],
+    diff: &'s mut [f32],
+    ld: &'s mut [f32],
+    b: &'s mut [f32],
+    alpha: &'s mut [f32],
+}
+
+/// Step 1 for layer `i`: `ℓ` into `bufs.ld[..K]`; returns `M = max ℓ`.
+#[inline]
+fn log_densities(model: &Model<'_>, i: usize, x: &[f32], bufs: &mut Buffers<'_>) -> Result<f32, Error> {
+    let layer = &model.layers[i];
+    let z: &[f32] = match layer.projection() {
+        Some(p) => {
+            p.apply(x, bufs.centred, &mut bufs.z[..layer.dim()]);
+            &bufs.z[..layer.dim()]
+        }
+        None => x,
+    };
+    let ld = &mut bufs.ld[..layer.components()];
+    layer.gaussians().log_densities(z, bufs.diff, ld);
+    if model.chain().uses_weights(i) {
+        for (c, v) in ld.iter_mut().enumerate() {
+            *v += layer.log_weight(c);
+        }
+    }
+    let max = ld.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max.is_finite() {
+        Ok(max)
+    } else {
+        Err(Error::Overflow { layer: i as u8 })
+    }
+}
+
+/// The hot path. `Ok(None)` means some `c_i` underflowed: use [`forward_log`].
+fn forward_linear(
+    model: &Model<'_>,
+    features: &[&[f32]],
+    bufs: &mut Buffers<'_>,
+    contributions: &mut [f32],
+) -> Result<Option<f32>, Error> {
+    let mut total = 0.0f32;
+    for (i, &x) in features.iter().enumerate() {
+        let max = log_densities(model, i, x, bufs)?; // 1.
+        let k = model.layers[i].components();
+        let b = &mut bufs.b[..k];
+        if i == 0 {
+            b.fill(1.0);
+        } else {
+            let prev = model.layers[i - 1].components();
+            model.tables[i - 1].propagate(&bufs.alpha[..prev], b); // 2.
+        }
+        let alpha = &mut bufs.alpha[..k];
+        let mut c = 0.0f32;
+        for ((a, &l), &bk) in alpha.iter_mut().zip(bufs.ld.iter()).zip(b.iter()) {
+            *a = exp(l - max) * bk; // 3.
+            c += *a;
+        }
+        if c < UNDERFLOW {
+            return Ok(None);
+        }
+        let inv = 1.0 / c;
+        alpha.iter_mut().for_each(|a| *a *= inv);
+        contributions[i] = max + ln(c); // 4.
+        total += contributions[i];
+    }
+    Ok(Some(total))
+}
+
+/// `ln Σ exp(v)` of the finite entries, `-∞` if there are none.
+fn log_sum_exp(v: impl Iterator<Item = f32> + Clone) -> f32 {
+    let m = v.clone().fold(f32::NEG_INFINITY, f32::max);
+    if m == f32::NEG_INFINITY {
+        return m;
+    }
+    m + ln(v.map(|x| exp(x - m)).sum::<f32>())
+}
+
+/// The same recursion with `α` kept as normalised logarithms: exact for any
+/// finite input, `K²` `exp`s and `ln`s per layer. Only far-OOD frames get here.
+#[cold]
+fn forward_log(
+    model: &Model<'_>,
+    features: &[&[f32]],
+    bufs: &mut Buffers<'_>,
+    contributions: &mut [f32],
+) -> Result<f32, Error> {
+    let mut total = 0.0f32;
+    for (i, &x) in features.iter().enumerate() {
+        log_densities(model, i, x, bufs)?;
+        let k = model.layers[i].components();
+        if i > 0 {
+            // ln b_k = ln Σ_j α_j A(j, k), with α kept as logs in `alpha`.
+            let prev = model.layers[i - 1].components();
+            let table = &model.tables[i - 1];
+            let log_alpha = &bufs.alpha[..prev];
+            for (col, lb) in bufs.b[..k].iter_mut().enumerate() {
+                let terms = log_alpha.iter().enumerate().map(|(j, &la)| {
+                    let a = table.get(j * k + col);
+                    if a > 0.0 {
+                        la + ln(a)
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                });
+                *lb = log_sum_exp(terms);
+            }
+            for (l, &lb) in bufs.ld[..k].iter_mut().zip(bufs.b.iter()) {
+                *l += lb;
+            }
+        }
+        // Rows of A have positive mass, so some entry is finite.
+        let c = log_sum_exp(bufs.ld[..k].iter().copied());
+        for (a, &l) in bufs.alpha[..k].iter_mut().zip(bufs.ld.iter()) {
+            *a = l - c;
+        }
+        contributions[i] = c;
+        total += c;
+    }
+    Ok(total)
+}

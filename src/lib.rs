@@ -1,0 +1,74 @@
+//! # lsgm — the LSGM out-of-distribution scoring core
+//!
+//! A CNN's softmax stays confidently wrong on frames unlike anything it was
+//! trained on. LSGM (Latent Sequential Gaussian Mixture) flags them: each
+//! tapped hidden layer has a Gaussian mixture over its pooled features,
+//! consecutive layers are linked by transition matrices between mixture
+//! components, and a frame's score is the log joint likelihood of its trace
+//! through the layers. Low score = out of distribution.
+//!
+//! This crate is the part that runs on the device. It is `no_std`, never
+//! allocates while scoring, and reads its model straight from the file bytes,
+//! so the same code runs beside tract on a Raspberry Pi and alone on a
+//! Cortex-M4. The layers, bottom up:
+//!
+//! * [`bytes`] — unaligned little-endian `f32` arrays inside the model bytes.
+//! * [`model`] — the file: a 16-byte header (magic, version, CRC-32) and a
+//!   postcard body ([`model::wire`]); [`Model::from_bytes`] validates it all
+//!   once; with `alloc`, [`ModelSpec`] builds and encodes one.
+//! * [`density`] — component log-densities from precomputed precision
+//!   Cholesky factors (full or diagonal), with an optional projection.
+//! * [`quant`] — transition tables as `f32`, `u16` or `u8` codes with a
+//!   proven bound on the score error.
+//! * [`chain`] — the scaled forward recursion, the whole hot path.
+//! * [`pool`] — global average pooling of tapped tensors.
+//! * [`Verdict`] — score vs threshold and the layer to blame.
+//!
+//! ```
+//! # fn demo(bytes: &[u8], features: &[&[f32]]) -> Result<(), lsgm::Error> {
+//! let model = lsgm::Model::from_bytes(bytes)?;          // once
+//! let mut scratch = vec![0.0; model.scratch_len()];       // once
+//! let mut contributions = vec![0.0; model.num_layers()];  // once
+//! let score = model.score(features, &mut scratch, &mut contributions)?; // per frame
+//! let verdict = model.verdict(score, &contributions, None);
+//! # let _ = verdict; Ok(()) }
+//! ```
+//!
+//! Features: `std` (default; implies `alloc`), `alloc` (the encoder),
+//! `defmt` (`defmt::Format` on [`Error`] and [`Verdict`]). With
+//! `--no-default-features` the crate builds for `thumbv7em-none-eabihf`
+//! without any allocator.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod bytes;
+pub mod chain;
+pub mod density;
+mod error;
+mod math;
+pub mod model;
+pub mod pool;
+pub mod quant;
+#[cfg(feature = "std")]
+pub mod reference;
+mod scratch;
+mod verdict;
+
+pub use chain::Chain;
+pub use density::Covariance;
+pub use error::Error;
+pub use model::Model;
+#[cfg(feature = "alloc")]
+pub use model::{ComponentSpec, LayerSpec, ModelSpec, PreprocessSpec, ProjectionSpec};
+pub use quant::Quantisation;
+pub use scratch::{scratch_len_for, Scratch};
+pub use verdict::Verdict;
+
+/// Most layers a model may have (the layer list lives in a fixed-capacity
+/// vector so that decoding needs no heap).
+pub const MAX_LAYERS: usize = 16;

@@ -1,0 +1,418 @@
+//! [`Model`]: a validated, zero-copy view of a model file.
+//!
+//! `Model::from_bytes` checks everything once — header, checksum, every shape,
+//! every number — so that the scoring hot path can index without re-checking
+//! and still never panic.
+
+use super::header;
+use super::wire::{self, Body, Layout, Pooling, Preprocess};
+use crate::bytes::LeF32;
+use crate::density::{Covariance, Gaussians, Projection, LN_2PI};
+use crate::error::invalid;
+use crate::quant::Table;
+use crate::{Chain, Error, Verdict, MAX_LAYERS};
+
+/// Largest dimension or component count accepted, so size arithmetic cannot
+/// overflow even on 32-bit targets.
+const MAX_DIM: u32 = 1 << 14;
+
+/// One layer of a validated model.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerView<'a> {
+    name: &'a str,
+    pooling: Pooling,
+    dim_in: usize,
+    projection: Option<Projection<'a>>,
+    gaussians: Gaussians<'a>,
+    log_weights: LeF32<'a>,
+    median_contribution: f32,
+}
+
+impl<'a> LayerView<'a> {
+    /// Tap name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+    /// Pooling kind.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+    /// Length of the feature vector `score` expects for this layer.
+    pub fn dim_in(&self) -> usize {
+        self.dim_in
+    }
+    /// Dimension of the mixture (after projection).
+    pub fn dim(&self) -> usize {
+        self.gaussians.dim
+    }
+    /// Number of components.
+    pub fn components(&self) -> usize {
+        self.gaussians.k
+    }
+    /// The projection, if any.
+    pub fn projection(&self) -> Option<Projection<'a>> {
+        self.projection
+    }
+    /// The mixture's components.
+    pub fn gaussians(&self) -> Gaussians<'a> {
+        self.gaussians
+    }
+    /// `log φ_k`.
+    pub fn log_weight(&self, k: usize) -> f32 {
+        self.log_weights.get(k)
+    }
+    /// Median contribution on held-out in-distribution data.
+    pub fn median_contribution(&self) -> f32 {
+        self.median_contribution
+    }
+}
+
+/// A validated model, borrowing its bytes. Build it once, score many frames.
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    pub(crate) body: Body<'a>,
+    pub(crate) layers: heapless::Vec<LayerView<'a>, MAX_LAYERS>,
+    pub(crate) tables: heapless::Vec<Table<'a>, MAX_LAYERS>,
+    pub(crate) max_dim_in_projected: usize,
+    pub(crate) max_dim: usize,
+    pub(crate) max_k: usize,
+}
+
+fn f32s<'a>(bytes: &'a [u8], len: usize, layer: Option<u8>, what: &'static str) -> Result<LeF32<'a>, Error> {
+    match LeF32::new(bytes) {
+        Some(v) if v.len() == len => {
+            if v.iter().all(f32::is_finite) {
+                Ok(v)
+            } else {
+                Err(invalid(layer, what))
+            }
+        }
+        _ => Err(invalid(layer, what)),
+    }
+}
+
+fn dim(v: u32, layer: u8, what: &'static str) -> Result<usize, Error> {
+    if v == 0 || v > MAX_DIM {
+        return Err(invalid(Some(layer), what));
+    }
+    Ok(v as usize)
+}
+
+fn layer_view<'a>(i: u8, l: &wire::Layer<'a>) -> Result<LayerView<'a>, Error> {
+    let at = Some(i);
+    let dim_in = dim(l.dim_in, i, "dim_in must be in 1..=16384")?;
+    let d = dim(l.dim, i, "dim must be in 1..=16384")?;
+    let k = dim(l.components, i, "component count must be in 1..=16384")?;
+    let projection = match &l.projection {
+        None if d != dim_in => return Err(invalid(at, "dim differs from dim_in without a projection")),
+        None => None,
+        Some(p) => Some(Projection {
+            mean: f32s(p.mean, dim_in, at, "projection mean: wrong length or non-finite")?,
+            matrix: f32s(
+                p.matrix,
+                d * dim_in,
+                at,
+                "projection matrix: wrong length or non-finite",
+            )?,
+        }),
+    };
+    let log_weights = f32s(l.log_weights, k, at, "log weights: wrong length or non-finite")?;
+    let total: f64 = log_weights.iter().map(|w| libm::exp(w as f64)).sum();
+    if (total - 1.0).abs() > 1e-3 {
+        return Err(invalid(at, "mixture weights do not sum to 1"));
+    }
+    let means = f32s(l.means, k * d, at, "means: wrong length or non-finite")?;
+    let flen = l.covariance.factor_len(d);
+    let factors = f32s(
+        l.factors,
+        k * flen,
+        at,
+        "precision factors: wrong length or non-finite",
+    )?;
+    let log_norms = f32s(l.log_norms, k, at, "log norms: wrong length or non-finite")?;
+    let gaussians = Gaussians {
+        dim: d,
+        k,
+        covariance: l.covariance,
+        means,
+        factors,
+        log_norms,
+    };
+    for c in 0..k {
+        let f = gaussians.factor(c);
+        let mut log_det = 0.0f64;
+        for j in 0..d {
+            let diag = match l.covariance {
+                Covariance::Full => f.get(crate::density::packed_index(j, j)),
+                Covariance::Diag => f.get(j),
+            };
+            if diag <= 0.0 {
+                return Err(invalid(at, "precision factor has a non-positive diagonal"));
+            }
+            log_det += libm::log(diag as f64);
+        }
+        let want = log_det - 0.5 * d as f64 * LN_2PI;
+        if (gaussians.log_norm(c) as f64 - want).abs() > 1e-3 * (1.0 + want.abs()) {
+            return Err(invalid(at, "log norm does not match the precision factor"));
+        }
+    }
+    if !l.median_contribution.is_finite() {
+        return Err(invalid(at, "median contribution is not finite"));
+    }
+    Ok(LayerView {
+        name: l.name,
+        pooling: l.pooling,
+        dim_in,
+        projection,
+        gaussians,
+        log_weights,
+        median_contribution: l.median_contribution,
+    })
+}
+
+fn table<'a>(i: u8, t: &wire::Transition<'a>, rows: usize, cols: usize) -> Result<Table<'a>, Error> {
+    let at = Some(i);
+    let n = rows * cols;
+    let table = match *t {
+        wire::Transition::F32 { values } => Table::F32(f32s(
+            values,
+            n,
+            at,
+            "transition values: wrong length or non-finite",
+        )?),
+        wire::Transition::U16 { base, codes } => {
+            if codes.len() != 2 * n {
+                return Err(invalid(at, "transition codes: wrong length"));
+            }
+            Table::U16 { base, codes }
+        }
+        wire::Transition::U8 { codebook, codes } => {
+            let codebook = f32s(
+                codebook,
+                256,
+                at,
+                "transition codebook: wrong length or non-finite",
+            )?;
+            if codebook.get(0) != 0.0 {
+                return Err(invalid(at, "transition codebook entry 0 must be 0"));
+            }
+            if codes.len() != n {
+                return Err(invalid(at, "transition codes: wrong length"));
+            }
+            Table::U8 { codebook, codes }
+        }
+    };
+    // Every entry finite and non-negative, every row with positive mass: this
+    // is what guarantees the forward recursion can never produce NaN.
+    for r in 0..rows {
+        let mut sum = 0.0f64;
+        for c in 0..cols {
+            let v = table.get(r * cols + c);
+            if !v.is_finite() || v < 0.0 {
+                return Err(invalid(at, "transition entry is negative or non-finite"));
+            }
+            sum += v as f64;
+        }
+        if !(sum > 0.5 && sum < 2.0) {
+            return Err(invalid(at, "transition row does not sum to 1"));
+        }
+    }
+    Ok(table)
+}
+
+fn check_preprocess(p: &Preprocess<'_>) -> Result<(), Error> {
+    let c = p.channels as usize;
+    if c > 4 {
+        return Err(invalid(None, "preprocess: more than 4 channels"));
+    }
+    let mean = f32s(p.mean, c, None, "preprocess mean: wrong length or non-finite")?;
+    let std = f32s(p.std, c, None, "preprocess std: wrong length or non-finite")?;
+    if std.iter().any(|s| s <= 0.0) {
+        return Err(invalid(None, "preprocess std must be positive"));
+    }
+    let _ = mean;
+    if !(p.scale.is_finite() && p.scale > 0.0) {
+        return Err(invalid(None, "preprocess scale must be positive"));
+    }
+    if c > 0 && (p.height == 0 || p.width == 0 || p.height > MAX_DIM || p.width > MAX_DIM) {
+        return Err(invalid(None, "preprocess: input size out of range"));
+    }
+    Ok(())
+}
+
+impl<'a> Model<'a> {
+    /// Decodes and validates a model file. Never panics: any byte string gives
+    /// a model or a typed error.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        let body = header::body(bytes)?;
+        let (body, rest): (Body<'a>, _) = postcard::take_from_bytes(body).map_err(|_| Error::Decode)?;
+        if !rest.is_empty() {
+            return Err(invalid(None, "trailing bytes inside the body"));
+        }
+        Self::from_body(body)
+    }
+
+    pub(crate) fn from_body(body: Body<'a>) -> Result<Self, Error> {
+        if body.layers.is_empty() {
+            return Err(invalid(None, "no layers"));
+        }
+        if body.transitions.len() + 1 != body.layers.len() {
+            return Err(invalid(
+                None,
+                "need exactly one transition table between consecutive layers",
+            ));
+        }
+        if !body.threshold.is_finite() {
+            return Err(invalid(None, "threshold is not finite"));
+        }
+        if !(0.0..=1.0).contains(&body.calibration_tpr) {
+            return Err(invalid(None, "calibration TPR must be in [0, 1]"));
+        }
+        match LeF32::new(body.quantiles) {
+            Some(q) if q.len().is_multiple_of(2) && q.iter().all(f32::is_finite) => {}
+            _ => return Err(invalid(None, "quantiles must be finite (q, score) pairs")),
+        }
+        check_preprocess(&body.preprocess)?;
+        let mut layers = heapless::Vec::new();
+        for (i, l) in body.layers.iter().enumerate() {
+            // Cannot fail: both vectors have capacity MAX_LAYERS.
+            layers
+                .push(layer_view(i as u8, l)?)
+                .map_err(|_| Error::TooManyLayers)?;
+        }
+        let mut tables = heapless::Vec::new();
+        for (i, t) in body.transitions.iter().enumerate() {
+            let (rows, cols) = (layers[i].components(), layers[i + 1].components());
+            tables
+                .push(table(i as u8, t, rows, cols)?)
+                .map_err(|_| Error::TooManyLayers)?;
+        }
+        let max_dim_in_projected = layers
+            .iter()
+            .filter(|l| l.projection.is_some())
+            .map(|l| l.dim_in)
+            .max()
+            .unwrap_or(0);
+        let max_dim = layers.iter().map(|l| l.dim()).max().unwrap_or(0);
+        let max_k = layers.iter().map(|l| l.components()).max().unwrap_or(0);
+        Ok(Model {
+            body,
+            layers,
+            tables,
+            max_dim_in_projected,
+            max_dim,
+            max_k,
+        })
+    }
+
+    /// Number of layers `m`.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Layer `i` (panics if `i ≥ num_layers()`).
+    pub fn layer(&self, i: usize) -> &LayerView<'a> {
+        &self.layers[i]
+    }
+
+    /// All layers in order.
+    pub fn layers(&self) -> &[LayerView<'a>] {
+        &self.layers
+    }
+
+    /// Transition table between layer `i` and `i + 1`.
+    pub fn transition(&self, i: usize) -> &Table<'a> {
+        &self.tables[i]
+    }
+
+    /// Chain mode.
+    pub fn chain(&self) -> Chain {
+        self.body.chain
+    }
+
+    /// Calibrated threshold.
+    pub fn threshold(&self) -> f32 {
+        self.body.threshold
+    }
+
+    /// Fraction of held-out in-distribution frames at or above the threshold.
+    pub fn calibration_tpr(&self) -> f32 {
+        self.body.calibration_tpr
+    }
+
+    /// `(q, score)` quantiles of held-out in-distribution scores.
+    pub fn quantiles(&self) -> impl Iterator<Item = (f32, f32)> + 'a {
+        let q = LeF32::new(self.body.quantiles).unwrap_or(LeF32::new(&[]).expect("empty is valid"));
+        (0..q.len() / 2).map(move |i| (q.get(2 * i), q.get(2 * i + 1)))
+    }
+
+    /// Input preprocessing.
+    pub fn preprocess(&self) -> &Preprocess<'a> {
+        &self.body.preprocess
+    }
+
+    /// Per-channel mean and std of the preprocessing.
+    pub fn preprocess_mean_std(&self) -> (LeF32<'a>, LeF32<'a>) {
+        let p = &self.body.preprocess;
+        let get = |b: &'a [u8]| LeF32::new(b).unwrap_or(LeF32::new(&[]).expect("empty is valid"));
+        (get(p.mean), get(p.std))
+    }
+
+    /// Input layout.
+    pub fn layout(&self) -> Layout {
+        self.body.preprocess.layout
+    }
+
+    /// Free-text name of the network the model was fitted for.
+    pub fn source(&self) -> &'a str {
+        self.body.source
+    }
+
+    /// Length in `f32`s of the scratch buffer `score` needs.
+    pub fn scratch_len(&self) -> usize {
+        crate::scratch_len_for(self.max_dim_in_projected, self.max_dim, self.max_k)
+    }
+
+    /// Scores one frame. `features[i]` is layer `i`'s pooled feature vector
+    /// (length `layer(i).dim_in()`), `scratch` has at least `scratch_len()`
+    /// values and `contributions[..m]` receives each layer's share of the
+    /// score. Returns the log joint likelihood. Allocates nothing.
+    pub fn score(
+        &self,
+        features: &[&[f32]],
+        scratch: &mut [f32],
+        contributions: &mut [f32],
+    ) -> Result<f32, Error> {
+        crate::chain::forward(self, features, scratch, contributions)
+    }
+
+    /// The verdict for a score and its contributions, against `threshold`
+    /// (`None`: the calibrated one).
+    pub fn verdict(&self, score: f32, contributions: &[f32], threshold: Option<f32>) -> Verdict {
+        Verdict::new(
+            score,
+            threshold.unwrap_or(self.body.threshold),
+            contributions,
+            self.layers.iter().map(|l| l.median_contribution),
+        )
+    }
+
+    /// The threshold whose expected false-positive rate on in-distribution
+    /// frames is `fpr`, interpolated from the stored quantiles. `None` if the
+    /// model carries no quantiles or `fpr` is outside their range.
+    pub fn threshold_for_fpr(&self, fpr: f32) -> Option<f32> {
+        let mut prev: Option<(f32, f32)> = None;
+        for (q, s) in self.quantiles() {
+            if (q - fpr).abs() < 1e-9 {
+                return Some(s);
+            }
+            if let Some((q0, s0)) = prev {
+                if q0 < fpr && fpr < q {
+                    return Some(s0 + (s - s0) * (fpr - q0) / (q - q0));
+                }
+            }
+            prev = Some((q, s));
+        }
+        None
+    }
+}

@@ -1,0 +1,156 @@
+//! The postcard body of a model file, exactly as it is on the wire.
+//!
+//! Every numeric array is a borrowed little-endian byte string (see
+//! [`crate::bytes`]), so decoding allocates nothing and a model can be used
+//! straight from `include_bytes!`. postcard is not self-describing: fields are
+//! never reordered or removed; a new layout gets a new
+//! [`FORMAT_VERSION`](super::FORMAT_VERSION).
+//!
+//! Field order is the wire order. Arrays (all `f32` little-endian unless noted):
+//!
+//! | field | length |
+//! |---|---|
+//! | `quantiles` | pairs `(q, score)` |
+//! | `Preprocess::mean`, `std` | `channels` |
+//! | `Layer::log_weights`, `log_norms` | `K` |
+//! | `Layer::means` | `K × dim` |
+//! | `Layer::factors` | `K × dim(dim+1)/2` (full, packed) or `K × dim` (diag) |
+//! | `Projection::mean`, `matrix` | `dim_in`, `dim × dim_in` |
+//! | `Transition::F32::values` | `K_i × K_{i+1}` |
+//! | `Transition::U16::codes` | `K_i × K_{i+1}` u16 LE |
+//! | `Transition::U8::codebook`, `codes` | 256, `K_i × K_{i+1}` u8 |
+
+use crate::density::Covariance;
+use crate::MAX_LAYERS;
+use serde::{Deserialize, Serialize};
+
+pub use crate::chain::Chain;
+
+/// How a tapped tensor becomes a feature vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Pooling {
+    /// Mean over all spatial positions (N×C×H×W → C). 2-D tensors pass through.
+    GlobalAverage,
+}
+
+/// Memory layout of the network's image input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Layout {
+    /// Batch, channel, height, width (ONNX's usual layout).
+    Nchw,
+    /// Batch, height, width, channel.
+    Nhwc,
+}
+
+/// Input preprocessing the monitor must reproduce: `((u8 · scale) − mean_c) / std_c`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Preprocess<'a> {
+    /// ONNX input name (empty: the model's first input).
+    pub input: &'a str,
+    /// ONNX output holding the logits (empty: the model's first output).
+    pub logits: &'a str,
+    /// Tensor layout of the input.
+    pub layout: Layout,
+    /// Channels (1 grey, 3 RGB).
+    pub channels: u32,
+    /// Input height in pixels.
+    pub height: u32,
+    /// Input width in pixels.
+    pub width: u32,
+    /// Multiplier from raw pixel values (1/255 for u8 images).
+    pub scale: f32,
+    /// Per-channel mean subtracted after scaling (`channels` f32).
+    pub mean: &'a [u8],
+    /// Per-channel standard deviation divided by (`channels` f32).
+    pub std: &'a [u8],
+}
+
+/// Optional linear projection before a layer's mixture.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Projection<'a> {
+    /// Centring vector (`dim_in`).
+    pub mean: &'a [u8],
+    /// Row-major `dim × dim_in` matrix.
+    pub matrix: &'a [u8],
+}
+
+/// One tapped layer and its Gaussian mixture.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Layer<'a> {
+    /// Tap name (ONNX node or tensor name).
+    pub name: &'a str,
+    /// How the tapped tensor is pooled.
+    pub pooling: Pooling,
+    /// Length of the pooled feature vector.
+    pub dim_in: u32,
+    /// Projection to `dim` dimensions, if any (else `dim == dim_in`).
+    #[serde(borrow)]
+    pub projection: Option<Projection<'a>>,
+    /// Dimension the mixture lives in.
+    pub dim: u32,
+    /// Covariance kind of every component.
+    pub covariance: Covariance,
+    /// Number of components `K`.
+    pub components: u32,
+    /// `log φ_k`.
+    pub log_weights: &'a [u8],
+    /// `log|U_k| − dim/2 · log 2π`.
+    pub log_norms: &'a [u8],
+    /// Means, component-major.
+    pub means: &'a [u8],
+    /// Precision factors, component-major (see [`crate::density`]).
+    pub factors: &'a [u8],
+    /// Median of this layer's score contribution on held-out in-distribution
+    /// data (used to say which layer made a frame OOD).
+    pub median_contribution: f32,
+}
+
+/// Transition table between layer `i` and `i + 1`, row-major `K_i × K_{i+1}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Transition<'a> {
+    /// `f32` values.
+    F32 {
+        /// Values.
+        values: &'a [u8],
+    },
+    /// 16-bit codes, see [`crate::quant`].
+    U16 {
+        /// Exponent base bits.
+        base: u32,
+        /// Codes, u16 LE.
+        codes: &'a [u8],
+    },
+    /// 8-bit codes with a 256-value codebook, see [`crate::quant`].
+    U8 {
+        /// Codebook (256 f32).
+        codebook: &'a [u8],
+        /// Codes.
+        codes: &'a [u8],
+    },
+}
+
+/// The whole model body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Body<'a> {
+    /// Free text naming the network the model was fitted for (file name, hash).
+    pub source: &'a str,
+    /// Chain mode.
+    pub chain: Chain,
+    /// Calibrated threshold: scores below it are OOD.
+    pub threshold: f32,
+    /// Fraction of held-out in-distribution frames that pass the threshold.
+    pub calibration_tpr: f32,
+    /// `(q, score)` pairs of the held-out in-distribution score distribution.
+    pub quantiles: &'a [u8],
+    /// Input preprocessing.
+    #[serde(borrow)]
+    pub preprocess: Preprocess<'a>,
+    /// Layers in network order.
+    #[serde(borrow)]
+    pub layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
+    /// `layers.len() − 1` transition tables.
+    #[serde(borrow)]
+    pub transitions: heapless::Vec<Transition<'a>, MAX_LAYERS>,
+}

@@ -1,0 +1,93 @@
+//! Global average pooling: a tapped feature map becomes one value per channel.
+//!
+//! The same helper runs on the host when fitting and on the board when
+//! monitoring, so the features match bit for bit. Sums are plain `f32`
+//! accumulations; for the map sizes of a CNN they agree with numpy's
+//! `mean(axis=(2, 3))` to about 1e-6 relative.
+
+use crate::Error;
+
+/// Averages an `N×C×H×W` tensor over `H×W` for batch item `n` into `out[..C]`.
+pub fn global_avg_nchw(data: &[f32], shape: [usize; 4], n: usize, out: &mut [f32]) -> Result<(), Error> {
+    let [batch, c, h, w] = shape;
+    let hw = h.checked_mul(w).ok_or(Error::Shape)?;
+    let item = c.checked_mul(hw).ok_or(Error::Shape)?;
+    if n >= batch || batch.checked_mul(item) != Some(data.len()) || out.len() < c || hw == 0 {
+        return Err(Error::Shape);
+    }
+    let inv = 1.0 / hw as f32;
+    for (ch, o) in out[..c].iter_mut().enumerate() {
+        let start = n * item + ch * hw;
+        *o = data[start..start + hw].iter().sum::<f32>() * inv;
+    }
+    Ok(())
+}
+
+/// Averages an `N×H×W×C` tensor over `H×W` for batch item `n` into `out[..C]`.
+pub fn global_avg_nhwc(data: &[f32], shape: [usize; 4], n: usize, out: &mut [f32]) -> Result<(), Error> {
+    let [batch, h, w, c] = shape;
+    let hw = h.checked_mul(w).ok_or(Error::Shape)?;
+    let item = c.checked_mul(hw).ok_or(Error::Shape)?;
+    if n >= batch || batch.checked_mul(item) != Some(data.len()) || out.len() < c || hw == 0 {
+        return Err(Error::Shape);
+    }
+    let out = &mut out[..c];
+    out.fill(0.0);
+    for px in data[n * item..(n + 1) * item].chunks_exact(c) {
+        for (o, v) in out.iter_mut().zip(px) {
+            *o += v;
+        }
+    }
+    let inv = 1.0 / hw as f32;
+    out.iter_mut().for_each(|o| *o *= inv);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nchw_and_nhwc_agree_with_a_hand_computed_mean() {
+        // 2 items, 3 channels, 2×2: value = 100 n + 10 c + position.
+        let mut nchw = [0.0f32; 24];
+        let mut nhwc = [0.0f32; 24];
+        for n in 0..2 {
+            for c in 0..3 {
+                for p in 0..4 {
+                    let v = (100 * n + 10 * c + p) as f32;
+                    nchw[n * 12 + c * 4 + p] = v;
+                    nhwc[n * 12 + p * 3 + c] = v;
+                }
+            }
+        }
+        let mut a = [0.0f32; 3];
+        let mut b = [0.0f32; 3];
+        global_avg_nchw(&nchw, [2, 3, 2, 2], 1, &mut a).unwrap();
+        global_avg_nhwc(&nhwc, [2, 2, 2, 3], 1, &mut b).unwrap();
+        assert_eq!(a, [101.5, 111.5, 121.5]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors() {
+        let mut out = [0.0f32; 3];
+        assert_eq!(
+            global_avg_nchw(&[0.0; 10], [1, 3, 2, 2], 0, &mut out),
+            Err(Error::Shape)
+        );
+        assert_eq!(
+            global_avg_nchw(&[0.0; 12], [1, 3, 2, 2], 1, &mut out),
+            Err(Error::Shape)
+        );
+        assert_eq!(
+            global_avg_nhwc(&[0.0; 12], [1, 2, 2, 3], 0, &mut out[..2]),
+            Err(Error::Shape)
+        );
+        assert_eq!(global_avg_nchw(&[], [1, 3, 0, 2], 0, &mut out), Err(Error::Shape));
+        assert_eq!(
+            global_avg_nchw(&[], [usize::MAX, 3, usize::MAX, 2], 0, &mut out),
+            Err(Error::Shape)
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! A deliberately naive `f64` scorer: the yardstick for tests and benchmarks.
+//!
+//! It rebuilds each precision matrix `P = U Uᵀ` densely, evaluates
+//! `(x − μ)ᵀ P (x − μ)` in `d²` operations, and runs the forward recursion
+//! in log space with a log-sum-exp per entry (`K²` `exp`s per layer). It
+//! shares only the model reader with the fast path, so agreement between the
+//! two checks the packing, the scaling and the `f32` arithmetic.
+
+use crate::density::{packed_index, Covariance, LN_2PI};
+use crate::Model;
+use std::vec;
+use std::vec::Vec;
+
+fn log_sum_exp(v: impl Iterator<Item = f64> + Clone) -> f64 {
+    let m = v.clone().fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY {
+        return m;
+    }
+    m + v.map(|x| (x - m).exp()).sum::<f64>().ln()
+}
+
+/// A model prepared for naive scoring: dense `f64` precision matrices.
+pub struct Reference<'m, 'a> {
+    model: &'m Model<'a>,
+    /// Per layer, per component: (mean, dense row-major P, log|U|).
+    components: Vec<Vec<(Vec<f64>, Vec<f64>, f64)>>,
+}
+
+impl<'m, 'a> Reference<'m, 'a> {
+    /// Builds `P = U Uᵀ` densely for every component.
+    pub fn new(model: &'m Model<'a>) -> Self {
+        let components = model
+            .layers()
+            .iter()
+            .map(|layer| {
+                let g = layer.gaussians();
+                let d = g.dim();
+                (0..g.components())
+                    .map(|k| {
+                        let f = g.factor(k);
+                        let u = |r: usize, c: usize| -> f64 {
+                            match g.covariance() {
+                                Covariance::Full if r <= c => f.get(packed_index(r, c)) as f64,
+                                Covariance::Diag if r == c => f.get(r) as f64,
+                                _ => 0.0,
+                            }
+                        };
+                        let mut p = vec![0.0f64; d * d];
+                        for r in 0..d {
+                            for c in 0..d {
+                                // (U Uᵀ)_rc = Σ_t U_rt U_ct; U is upper, so t ≥ max(r, c).
+                                p[r * d + c] = (r.max(c)..d).map(|t| u(r, t) * u(c, t)).sum();
+                            }
+                        }
+                        let log_det_u: f64 = (0..d).map(|j| u(j, j).ln()).sum();
+                        (g.mean(k).iter().map(|v| v as f64).collect(), p, log_det_u)
+                    })
+                    .collect()
+            })
+            .collect();
+        Reference { model, components }
+    }
+
+    /// Per-component `log N(z | μ_k, Σ_k)` of layer `i`: `d²` per component.
+    pub fn log_densities(&self, i: usize, x: &[f32]) -> Vec<f64> {
+        let layer = self.model.layer(i);
+        let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let z: Vec<f64> = match layer.projection() {
+            Some(p) => {
+                let n = x.len();
+                (0..layer.dim())
+                    .map(|r| {
+                        (0..n)
+                            .map(|c| p.matrix().get(r * n + c) as f64 * (x[c] - p.mean().get(c) as f64))
+                            .sum()
+                    })
+                    .collect()
+            }
+            None => x,
+        };
+        let d = z.len();
+        self.components[i]
+            .iter()
+            .map(|(mean, p, log_det_u)| {
+                let diff: Vec<f64> = z.iter().zip(mean).map(|(a, b)| a - b).collect();
+                let maha: f64 = (0..d)
+                    .map(|r| diff[r] * (0..d).map(|c| p[r * d + c] * diff[c]).sum::<f64>())
+                    .sum();
+                log_det_u - 0.5 * d as f64 * LN_2PI - 0.5 * maha
+            })
+            .collect()
+    }
+
+    /// The log joint likelihood in `f64`, by a log-space forward recursion
+    /// (`K²` `exp`s per layer).
+    pub fn score(&self, features: &[&[f32]]) -> f64 {
+        let model = self.model;
+        let mut log_alpha: Vec<f64> = Vec::new();
+        for (i, x) in features.iter().enumerate() {
+            let layer = model.layer(i);
+            let mut ld = self.log_densities(i, x);
+            if model.chain().uses_weights(i) {
+                for (k, v) in ld.iter_mut().enumerate() {
+                    *v += layer.log_weight(k) as f64;
+                }
+            }
+            if i == 0 {
+                log_alpha = ld;
+            } else {
+                let t = model.transition(i - 1);
+                let cols = ld.len();
+                log_alpha = (0..cols)
+                    .map(|k| {
+                        let terms = log_alpha
+                            .iter()
+                            .enumerate()
+                            .map(|(j, &a)| a + (t.get(j * cols + k) as f64).ln());
+                        ld[k] + log_sum_exp(terms)
+                    })
+                    .collect();
+            }
+        }
+        log_sum_exp(log_alpha.iter().copied())
+    }
+}
+
+/// One-shot convenience: [`Reference::new`] then [`Reference::score`].
+pub fn score(model: &Model<'_>, features: &[&[f32]]) -> f64 {
+    Reference::new(model).score(features)
+}

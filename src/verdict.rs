@@ -1,0 +1,41 @@
+//! A frame's verdict: its score against the threshold, and the layer to blame.
+
+/// The outcome of scoring one frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Verdict {
+    /// Log joint likelihood of the frame's trace (higher = more in-distribution).
+    pub score: f32,
+    /// Threshold used.
+    pub threshold: f32,
+    /// `score < threshold`.
+    pub ood: bool,
+    /// The layer whose contribution fell furthest below its in-distribution
+    /// median: where the frame stopped looking familiar.
+    pub worst_layer: u8,
+}
+
+impl Verdict {
+    /// Builds a verdict from a score, the per-layer contributions and each
+    /// layer's in-distribution median contribution.
+    pub fn new(
+        score: f32,
+        threshold: f32,
+        contributions: &[f32],
+        medians: impl Iterator<Item = f32>,
+    ) -> Self {
+        let mut worst = (0u8, f32::INFINITY);
+        for (i, (c, m)) in contributions.iter().zip(medians).enumerate() {
+            let drop = c - m;
+            if drop < worst.1 {
+                worst = (i as u8, drop);
+            }
+        }
+        Verdict {
+            score,
+            threshold,
+            ood: score < threshold,
+            worst_layer: worst.0,
+        }
+    }
+}
