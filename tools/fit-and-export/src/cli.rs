@@ -1,0 +1,125 @@
+//! Command-line flags shared by the fitting commands.
+
+use crate::fit::FitOptions;
+use crate::gmm::{GmmParams, MixtureKind};
+use crate::transitions::Counting;
+use clap::{Args, ValueEnum};
+use lsgm::{Chain, Covariance, Quantisation};
+
+/// `--covariance`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CovArg {
+    /// Full covariance matrices.
+    Full,
+    /// Diagonal covariances.
+    Diag,
+}
+
+/// `--chain`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChainArg {
+    /// Mixture weights at every layer (the paper's Eq. 4).
+    Paper,
+    /// Mixture weights at the first layer only (an HMM).
+    Markov,
+}
+
+/// `--quantise`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum QuantArg {
+    /// Plain f32 transition tables.
+    F32,
+    /// 16-bit codes (relative error ≤ 2⁻¹²).
+    U16,
+    /// 8-bit codes with a log-spaced codebook.
+    U8,
+}
+
+/// Every flag that shapes a fit.
+#[derive(Debug, Clone, Args)]
+pub struct FitArgs {
+    /// EM with exactly N components per layer (instead of the DP default).
+    #[arg(long, value_name = "N", conflicts_with = "dp")]
+    pub components: Option<usize>,
+    /// Dirichlet-process mixture with truncation level KMAX (the default).
+    #[arg(long, value_name = "KMAX")]
+    pub dp: Option<usize>,
+    /// DP: prune components whose expected weight is below this.
+    #[arg(long, default_value_t = 1e-3)]
+    pub dp_prune: f64,
+    /// Covariance structure of every component.
+    #[arg(long, value_enum, default_value = "full")]
+    pub covariance: CovArg,
+    /// How mixture weights enter the chain.
+    #[arg(long, value_enum, default_value = "paper")]
+    pub chain: ChainArg,
+    /// How transitions are counted from training traces.
+    #[arg(long, value_enum, default_value = "hard")]
+    pub transitions: Counting,
+    /// Added to every transition count before normalising.
+    #[arg(long, default_value_t = 1.0)]
+    pub pseudo_count: f64,
+    /// Fraction of rows held out (never fitted) to calibrate the threshold.
+    #[arg(long, default_value_t = 0.1)]
+    pub holdout: f64,
+    /// Iteration cap of EM / variational inference.
+    #[arg(long, default_value_t = 100)]
+    pub max_iter: usize,
+    /// Convergence threshold on the change of the per-row objective.
+    #[arg(long, default_value_t = 1e-3)]
+    pub tol: f64,
+    /// Added to covariance diagonals.
+    #[arg(long, default_value_t = 1e-6)]
+    pub reg_covar: f64,
+    /// PCA-project layers wider than D to D dimensions.
+    #[arg(long, value_name = "D")]
+    pub max_dim: Option<usize>,
+    /// Seed of every random choice (k-means++, the held-out split).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Storage of the transition tables.
+    #[arg(long, value_enum, default_value = "u16")]
+    pub quantise: QuantArg,
+}
+
+/// Default DP truncation level.
+pub const DEFAULT_DP_KMAX: usize = 20;
+
+impl FitArgs {
+    /// The validated-later options these flags describe.
+    pub fn options(&self) -> FitOptions {
+        let kind = match (self.components, self.dp) {
+            (Some(components), _) => MixtureKind::Em { components },
+            (None, k) => MixtureKind::Dp {
+                k_max: k.unwrap_or(DEFAULT_DP_KMAX),
+                prune: self.dp_prune,
+            },
+        };
+        FitOptions {
+            gmm: GmmParams {
+                kind,
+                covariance: match self.covariance {
+                    CovArg::Full => Covariance::Full,
+                    CovArg::Diag => Covariance::Diag,
+                },
+                reg_covar: self.reg_covar,
+                tol: self.tol,
+                max_iter: self.max_iter,
+                seed: self.seed,
+            },
+            chain: match self.chain {
+                ChainArg::Paper => Chain::Paper,
+                ChainArg::Markov => Chain::Markov,
+            },
+            counting: self.transitions,
+            pseudo_count: self.pseudo_count,
+            holdout: self.holdout,
+            max_dim: self.max_dim,
+            quantisation: match self.quantise {
+                QuantArg::F32 => Quantisation::F32,
+                QuantArg::U16 => Quantisation::U16,
+                QuantArg::U8 => Quantisation::U8,
+            },
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! File input and output: `.npy` arrays, feature directories, atomic writes.
+//!
+//! Every reader names the file in its errors and says what shape or type was
+//! expected; every writer goes through a temporary file in the destination's
+//! directory and a rename, so a failed run never leaves half a file behind.
+
+use anyhow::{bail, ensure, Context, Result};
+use nalgebra::DMatrix;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// A numeric `.npy` array converted to `f64`, with its shape.
+pub struct Array {
+    /// Shape, C order.
+    pub shape: Vec<usize>,
+    /// Values in C order.
+    pub data: Vec<f64>,
+}
+
+/// Reads a C-order `.npy` of f32, f64 or u8 values.
+pub fn read_npy(path: &Path) -> Result<Array> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let npy = npyz::NpyFile::new(BufReader::new(file))
+        .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
+    ensure!(
+        npy.order() == npyz::Order::C,
+        "{}: Fortran-order arrays are not supported; save with np.ascontiguousarray",
+        path.display()
+    );
+    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    let descr = npy.dtype().descr();
+    let what = || format!("cannot read the data of {}", path.display());
+    let data: Vec<f64> = match descr.as_str() {
+        "'<f4'" | "<f4" => npy.into_vec::<f32>().with_context(what)?.into_iter().map(f64::from).collect(),
+        "'<f8'" | "<f8" => npy.into_vec::<f64>().with_context(what)?,
+        "'|u1'" | "|u1" | "'<u1'" | "<u1" => npy.into_vec::<u8>().with_context(what)?.into_iter().map(f64::from).collect(),
+        other => bail!(
+            "{}: unsupported dtype {other}; convert it with arr.astype(np.float32)",
+            path.display()
+        ),
+    };
+    Ok(Array { shape, data })
+}
+
+/// Reads an `N × d` feature matrix; every value must be finite.
+pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>> {
+    let a = read_npy(path)?;
+    ensure!(
+        a.shape.len() == 2,
+        "{}: expected a 2-D array (rows × features), got shape {:?}",
+        path.display(),
+        a.shape
+    );
+    let (n, d) = (a.shape[0], a.shape[1]);
+    ensure!(n > 0 && d > 0, "{}: the array is empty (shape {n} × {d})", path.display());
+    if let Some(i) = a.data.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "{}: row {}, column {} is {} — remove or impute non-finite rows before fitting",
+            path.display(),
+            i / d,
+            i % d,
+            a.data[i]
+        );
+    }
+    Ok(DMatrix::from_row_slice(n, d, &a.data))
+}
+
+/// Per-layer feature matrices with rows aligned across layers.
+pub struct FeatureSet {
+    /// Layer names (from `layers.txt`, else `0`, `1`, …).
+    pub names: Vec<String>,
+    /// One `N × d_i` matrix per layer.
+    pub layers: Vec<DMatrix<f64>>,
+}
+
+impl FeatureSet {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.layers[0].nrows()
+    }
+}
+
+/// The files of a feature directory: `layers.txt` (one layer name per line,
+/// data in `i.npy` or `<name>.npy`) or else `0.npy, 1.npy, …`.
+pub fn feature_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    ensure!(dir.is_dir(), "{} is not a directory of per-layer .npy files", dir.display());
+    let list = dir.join("layers.txt");
+    let files: Vec<(String, PathBuf)> = if list.exists() {
+        let text = std::fs::read_to_string(&list).with_context(|| format!("cannot read {}", list.display()))?;
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .enumerate()
+            .map(|(i, name)| {
+                let numbered = dir.join(format!("{i}.npy"));
+                let named = dir.join(format!("{name}.npy"));
+                let path = if numbered.exists() { numbered } else { named };
+                (name.to_string(), path)
+            })
+            .collect()
+    } else {
+        (0..)
+            .map(|i| (i.to_string(), dir.join(format!("{i}.npy"))))
+            .take_while(|(_, p)| p.exists())
+            .collect()
+    };
+    ensure!(
+        !files.is_empty(),
+        "{}: no features found; expected 0.npy, 1.npy, … (one N×d array per layer) or a layers.txt",
+        dir.display()
+    );
+    for (_, p) in &files {
+        ensure!(p.exists(), "{}: listed in layers.txt but missing", p.display());
+    }
+    Ok(files)
+}
+
+/// Loads a feature directory and checks that rows align across layers.
+pub fn read_features(dir: &Path) -> Result<FeatureSet> {
+    let files = feature_files(dir)?;
+    let mut names = Vec::new();
+    let mut layers: Vec<DMatrix<f64>> = Vec::new();
+    for (name, path) in files {
+        let m = read_matrix(&path)?;
+        if let Some(first) = layers.first() {
+            ensure!(
+                m.nrows() == first.nrows(),
+                "{} has {} rows but layer 0 has {}: rows must be aligned across layers (one row per frame)",
+                path.display(),
+                m.nrows(),
+                first.nrows()
+            );
+        }
+        names.push(name);
+        layers.push(m);
+    }
+    ensure!(
+        layers.len() <= lsgm::MAX_LAYERS,
+        "{}: {} layers, at most {} are supported; select fewer taps",
+        dir.display(),
+        layers.len(),
+        lsgm::MAX_LAYERS
+    );
+    Ok(FeatureSet { names, layers })
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write into {} (does it exist and is it writable?)", dir.display()))?;
+    tmp.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(())
+}
+
+/// Encodes a row-major `rows × cols` f32 matrix as `.npy` bytes.
+pub fn npy_bytes(rows: usize, cols: usize, data: &[f32]) -> Result<Vec<u8>> {
+    use npyz::WriterBuilder;
+    let mut out = Vec::new();
+    {
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[rows as u64, cols as u64])
+            .writer(&mut out)
+            .begin_nd()?;
+        w.extend(data.iter().copied())?;
+        w.finish()?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_round_trip_and_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("0.npy");
+        write_atomic(&p, &npy_bytes(2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap()).unwrap();
+        let m = read_matrix(&p).unwrap();
+        assert_eq!((m.nrows(), m.ncols(), m[(1, 0)]), (2, 3, 4.0));
+        write_atomic(&dir.path().join("1.npy"), &npy_bytes(3, 1, &[1.0, f32::NAN, 0.0]).unwrap()).unwrap();
+        let err = format!("{:#}", read_features(dir.path()).err().unwrap());
+        assert!(err.contains("1.npy") && err.contains("row 1"), "{err}");
+        std::fs::write(dir.path().join("1.npy"), b"junk").unwrap();
+        let err = format!("{:#}", read_features(dir.path()).err().unwrap());
+        assert!(err.contains("1.npy"), "{err}");
+        write_atomic(&dir.path().join("1.npy"), &npy_bytes(3, 1, &[1.0, 2.0, 0.0]).unwrap()).unwrap();
+        let err = format!("{:#}", read_features(dir.path()).err().unwrap());
+        assert!(err.contains("rows must be aligned"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! # fit-and-export — the host side of LSGM
+//!
+//! Fits a Latent Sequential Gaussian Mixture from per-layer features of
+//! in-distribution data and writes the `lsgm` core's model file. Layers:
+//!
+//! * [`io`] — `.npy` feature directories in, atomic file writes out;
+//! * [`gmm`] — per-layer mixtures: k-means++, EM ([`gmm::em`]) and the
+//!   variational Dirichlet-process mixture ([`gmm::dp`]), scikit-learn's
+//!   conventions throughout;
+//! * [`pca`] — optional per-layer projection;
+//! * [`transitions`] — component-to-component tables from training traces;
+//! * [`calibrate`] — threshold and quantiles from held-out rows;
+//! * [`fit`] — the pipeline; [`scoring`] — bulk scoring with the core;
+//! * [`inspect`] — human and JSON views of a model file.
+
+#![deny(missing_docs)]
+
+pub mod calibrate;
+pub mod cli;
+pub mod fit;
+pub mod gmm;
+pub mod inspect;
+pub mod io;
+pub mod pca;
+pub mod scoring;
+pub mod transitions;

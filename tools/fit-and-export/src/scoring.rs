@@ -1,0 +1,78 @@
+//! Scoring many rows of features with the core's own scorer (so the host and
+//! the device agree bit for bit), in parallel.
+
+use anyhow::{Context, Result};
+use lsgm::Model;
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+/// Per-layer features as row-major `f32`, the layout the core reads.
+pub struct RowMajor {
+    /// Per layer: (dim, values).
+    pub layers: Vec<(usize, Vec<f32>)>,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl RowMajor {
+    /// Converts (and rounds to f32) feature matrices.
+    pub fn from_matrices(layers: &[DMatrix<f64>]) -> RowMajor {
+        let rows = layers.first().map_or(0, |m| m.nrows());
+        let layers = layers
+            .iter()
+            .map(|m| {
+                let d = m.ncols();
+                let mut v = Vec::with_capacity(rows * d);
+                for r in m.row_iter() {
+                    v.extend(r.iter().map(|&x| x as f32));
+                }
+                (d, v)
+            })
+            .collect();
+        RowMajor { layers, rows }
+    }
+
+    /// Row `i` of layer `l`.
+    pub fn row(&self, l: usize, i: usize) -> &[f32] {
+        let (d, v) = &self.layers[l];
+        &v[i * d..(i + 1) * d]
+    }
+}
+
+/// One scored row.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// Total score.
+    pub score: f32,
+    /// Per-layer contributions.
+    pub contributions: Vec<f32>,
+}
+
+/// Scores every row; an error names the first failing row.
+pub fn score_all(model: &Model<'_>, x: &RowMajor) -> Result<Vec<Scored>> {
+    let m = model.num_layers();
+    const CHUNK: usize = 256;
+    let chunks: Vec<Result<Vec<Scored>>> = (0..x.rows.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut scratch = vec![0.0f32; model.scratch_len()];
+            let mut refs: Vec<&[f32]> = Vec::with_capacity(m);
+            let mut out = Vec::with_capacity(CHUNK);
+            for i in c * CHUNK..((c + 1) * CHUNK).min(x.rows) {
+                refs.clear();
+                refs.extend((0..m).map(|l| x.row(l, i)));
+                let mut contributions = vec![0.0f32; m];
+                let score = model
+                    .score(&refs, &mut scratch, &mut contributions)
+                    .with_context(|| format!("row {i}"))?;
+                out.push(Scored { score, contributions });
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut all = Vec::with_capacity(x.rows);
+    for c in chunks {
+        all.extend(c?);
+    }
+    Ok(all)
+}
