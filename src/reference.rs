@@ -22,8 +22,16 @@ fn log_sum_exp(v: impl Iterator<Item = f64> + Clone) -> f64 {
 /// A model prepared for naive scoring: dense `f64` precision matrices.
 pub struct Reference<'m, 'a> {
     model: &'m Model<'a>,
-    /// Per layer, per component: (mean, dense row-major P, log|U|).
-    components: Vec<Vec<(Vec<f64>, Vec<f64>, f64)>>,
+    /// Per layer, per component.
+    components: Vec<Vec<Dense>>,
+}
+
+/// One component with its dense precision matrix.
+struct Dense {
+    mean: Vec<f64>,
+    /// Row-major `P = U Uᵀ`.
+    precision: Vec<f64>,
+    log_det_u: f64,
 }
 
 impl<'m, 'a> Reference<'m, 'a> {
@@ -53,7 +61,11 @@ impl<'m, 'a> Reference<'m, 'a> {
                             }
                         }
                         let log_det_u: f64 = (0..d).map(|j| u(j, j).ln()).sum();
-                        (g.mean(k).iter().map(|v| v as f64).collect(), p, log_det_u)
+                        Dense {
+                            mean: g.mean(k).iter().map(|v| v as f64).collect(),
+                            precision: p,
+                            log_det_u,
+                        }
                     })
                     .collect()
             })
@@ -81,7 +93,7 @@ impl<'m, 'a> Reference<'m, 'a> {
         let d = z.len();
         self.components[i]
             .iter()
-            .map(|(mean, p, log_det_u)| {
+            .map(|Dense { mean, precision: p, log_det_u }| {
                 let diff: Vec<f64> = z.iter().zip(mean).map(|(a, b)| a - b).collect();
                 let maha: f64 = (0..d)
                     .map(|r| diff[r] * (0..d).map(|c| p[r * d + c] * diff[c]).sum::<f64>())

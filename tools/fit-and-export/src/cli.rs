@@ -62,12 +62,14 @@ pub struct FitArgs {
     /// Fraction of rows held out (never fitted) to calibrate the threshold.
     #[arg(long, default_value_t = 0.1)]
     pub holdout: f64,
-    /// Iteration cap of EM / variational inference.
-    #[arg(long, default_value_t = 100)]
-    pub max_iter: usize,
-    /// Convergence threshold on the change of the per-row objective.
-    #[arg(long, default_value_t = 1e-3)]
-    pub tol: f64,
+    /// Iteration cap [default: 100 for EM, 500 for DP].
+    #[arg(long)]
+    pub max_iter: Option<usize>,
+    /// Convergence threshold on the change of the per-row objective
+    /// [default: 1e-3 for EM (scikit-learn's), 1e-5 for DP, whose bound
+    /// keeps rising slowly while it empties surplus components].
+    #[arg(long)]
+    pub tol: Option<f64>,
     /// Added to covariance diagonals.
     #[arg(long, default_value_t = 1e-6)]
     pub reg_covar: f64,
@@ -85,6 +87,13 @@ pub struct FitArgs {
 /// Default DP truncation level.
 pub const DEFAULT_DP_KMAX: usize = 20;
 
+/// Defaults of `(tol, max_iter)` for EM and for DP. Measured on 3,000
+/// synthetic 3-cluster traces: with DP at tol 1e-3 the fit stopped with 5–20
+/// components; at 1e-5 it found 3–4.
+pub const EM_DEFAULTS: (f64, usize) = (1e-3, 100);
+/// See [`EM_DEFAULTS`].
+pub const DP_DEFAULTS: (f64, usize) = (1e-5, 500);
+
 impl FitArgs {
     /// The validated-later options these flags describe.
     pub fn options(&self) -> FitOptions {
@@ -95,6 +104,10 @@ impl FitArgs {
                 prune: self.dp_prune,
             },
         };
+        let (tol, max_iter) = match kind {
+            MixtureKind::Em { .. } => EM_DEFAULTS,
+            MixtureKind::Dp { .. } => DP_DEFAULTS,
+        };
         FitOptions {
             gmm: GmmParams {
                 kind,
@@ -103,8 +116,8 @@ impl FitArgs {
                     CovArg::Diag => Covariance::Diag,
                 },
                 reg_covar: self.reg_covar,
-                tol: self.tol,
-                max_iter: self.max_iter,
+                tol: self.tol.unwrap_or(tol),
+                max_iter: self.max_iter.unwrap_or(max_iter),
                 seed: self.seed,
             },
             chain: match self.chain {

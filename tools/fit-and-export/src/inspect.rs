@@ -34,7 +34,11 @@ fn cov_name(c: Covariance) -> &'static str {
 pub fn summary(model: &Model<'_>, bytes: usize) -> String {
     let mut s = String::new();
     let p = model.preprocess();
-    let _ = writeln!(s, "LSGM model, format v{}, {bytes} bytes", lsgm::model::FORMAT_VERSION);
+    let _ = writeln!(
+        s,
+        "LSGM model, format v{}, {bytes} bytes",
+        lsgm::model::FORMAT_VERSION
+    );
     let _ = writeln!(s, "source:     {}", model.source());
     let _ = writeln!(s, "chain:      {}", chain_name(model.chain()));
     let _ = writeln!(
@@ -140,7 +144,9 @@ pub fn json(model: &Model<'_>, bytes: usize) -> Value {
         .map(|i| {
             let t = model.transition(i);
             let (r, c) = (model.layer(i).components(), model.layer(i + 1).components());
-            json!((0..r).map(|j| (0..c).map(|k| t.get(j * c + k)).collect::<Vec<_>>()).collect::<Vec<_>>())
+            json!((0..r)
+                .map(|j| (0..c).map(|k| t.get(j * c + k)).collect::<Vec<_>>())
+                .collect::<Vec<_>>())
         })
         .collect();
     json!({

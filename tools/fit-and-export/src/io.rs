@@ -32,9 +32,19 @@ pub fn read_npy(path: &Path) -> Result<Array> {
     let descr = npy.dtype().descr();
     let what = || format!("cannot read the data of {}", path.display());
     let data: Vec<f64> = match descr.as_str() {
-        "'<f4'" | "<f4" => npy.into_vec::<f32>().with_context(what)?.into_iter().map(f64::from).collect(),
+        "'<f4'" | "<f4" => npy
+            .into_vec::<f32>()
+            .with_context(what)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
         "'<f8'" | "<f8" => npy.into_vec::<f64>().with_context(what)?,
-        "'|u1'" | "|u1" | "'<u1'" | "<u1" => npy.into_vec::<u8>().with_context(what)?.into_iter().map(f64::from).collect(),
+        "'|u1'" | "|u1" | "'<u1'" | "<u1" => npy
+            .into_vec::<u8>()
+            .with_context(what)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
         other => bail!(
             "{}: unsupported dtype {other}; convert it with arr.astype(np.float32)",
             path.display()
@@ -53,7 +63,11 @@ pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>> {
         a.shape
     );
     let (n, d) = (a.shape[0], a.shape[1]);
-    ensure!(n > 0 && d > 0, "{}: the array is empty (shape {n} × {d})", path.display());
+    ensure!(
+        n > 0 && d > 0,
+        "{}: the array is empty (shape {n} × {d})",
+        path.display()
+    );
     if let Some(i) = a.data.iter().position(|v| !v.is_finite()) {
         bail!(
             "{}: row {}, column {} is {} — remove or impute non-finite rows before fitting",
@@ -84,10 +98,15 @@ impl FeatureSet {
 /// The files of a feature directory: `layers.txt` (one layer name per line,
 /// data in `i.npy` or `<name>.npy`) or else `0.npy, 1.npy, …`.
 pub fn feature_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    ensure!(dir.is_dir(), "{} is not a directory of per-layer .npy files", dir.display());
+    ensure!(
+        dir.is_dir(),
+        "{} is not a directory of per-layer .npy files",
+        dir.display()
+    );
     let list = dir.join("layers.txt");
     let files: Vec<(String, PathBuf)> = if list.exists() {
-        let text = std::fs::read_to_string(&list).with_context(|| format!("cannot read {}", list.display()))?;
+        let text =
+            std::fs::read_to_string(&list).with_context(|| format!("cannot read {}", list.display()))?;
         text.lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
@@ -151,10 +170,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write into {} (does it exist and is it writable?)", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| {
+        format!(
+            "cannot write into {} (does it exist and is it writable?)",
+            dir.display()
+        )
+    })?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     Ok(())
 }
 
@@ -185,13 +210,21 @@ mod tests {
         write_atomic(&p, &npy_bytes(2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap()).unwrap();
         let m = read_matrix(&p).unwrap();
         assert_eq!((m.nrows(), m.ncols(), m[(1, 0)]), (2, 3, 4.0));
-        write_atomic(&dir.path().join("1.npy"), &npy_bytes(3, 1, &[1.0, f32::NAN, 0.0]).unwrap()).unwrap();
+        write_atomic(
+            &dir.path().join("1.npy"),
+            &npy_bytes(3, 1, &[1.0, f32::NAN, 0.0]).unwrap(),
+        )
+        .unwrap();
         let err = format!("{:#}", read_features(dir.path()).err().unwrap());
         assert!(err.contains("1.npy") && err.contains("row 1"), "{err}");
         std::fs::write(dir.path().join("1.npy"), b"junk").unwrap();
         let err = format!("{:#}", read_features(dir.path()).err().unwrap());
         assert!(err.contains("1.npy"), "{err}");
-        write_atomic(&dir.path().join("1.npy"), &npy_bytes(3, 1, &[1.0, 2.0, 0.0]).unwrap()).unwrap();
+        write_atomic(
+            &dir.path().join("1.npy"),
+            &npy_bytes(3, 1, &[1.0, 2.0, 0.0]).unwrap(),
+        )
+        .unwrap();
         let err = format!("{:#}", read_features(dir.path()).err().unwrap());
         assert!(err.contains("rows must be aligned"), "{err}");
     }

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(version, about = "Fit, export, score and inspect LSGM out-of-distribution models")]
+#[command(
+    version,
+    about = "Fit, export, score and inspect LSGM out-of-distribution models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,7 +80,11 @@ fn main() -> Result<()> {
             report.seconds.export += t0.elapsed().as_secs_f64();
             println!("{}", serde_json::to_string(&report)?);
         }
-        Command::Score { model, features, json } => {
+        Command::Score {
+            model,
+            features,
+            json,
+        } => {
             let bytes = read_model(&model)?;
             let m = Model::from_bytes(&bytes)?;
             let set = read_features(&features)?;

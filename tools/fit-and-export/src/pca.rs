@@ -33,7 +33,10 @@ impl Pca {
         let mut matrix = DMatrix::zeros(dim, d);
         for (r, &i) in order.iter().take(dim).enumerate() {
             let mut v = eig.eigenvectors.column(i).into_owned();
-            let big = v.iter().copied().fold(0.0f64, |m, e| if e.abs() > m.abs() { e } else { m });
+            let big = v
+                .iter()
+                .copied()
+                .fold(0.0f64, |m, e| if e.abs() > m.abs() { e } else { m });
             if big < 0.0 {
                 v = -v;
             }
@@ -93,7 +96,11 @@ mod tests {
             .collect();
         let x = DMatrix::from_row_slice(200, 2, &rows);
         let p = Pca::fit(&x, 2);
-        assert!((p.matrix[(0, 0)] - 0.6).abs() < 1e-9 && (p.matrix[(0, 1)] - 0.8).abs() < 1e-9, "{}", p.matrix);
+        assert!(
+            (p.matrix[(0, 0)] - 0.6).abs() < 1e-9 && (p.matrix[(0, 1)] - 0.8).abs() < 1e-9,
+            "{}",
+            p.matrix
+        );
         assert!((p.mean[0] - 1.0).abs() < 0.1 && (p.mean[1] + 2.0).abs() < 0.1);
         let one = Pca::fit(&x, 1);
         assert!(one.explained > 0.999 && one.explained < 1.0);

@@ -19,7 +19,13 @@ pub fn table(resp_a: &DMatrix<f64>, resp_b: &DMatrix<f64>, counting: Counting, p
     let mut counts = DMatrix::from_element(ka, kb, pseudo);
     match counting {
         Counting::Hard => {
-            let argmax = |r: &DMatrix<f64>, i: usize| r.row(i).iter().enumerate().fold((0, f64::MIN), |b, (k, &v)| if v > b.1 { (k, v) } else { b }).0;
+            let argmax = |r: &DMatrix<f64>, i: usize| {
+                r.row(i)
+                    .iter()
+                    .enumerate()
+                    .fold((0, f64::MIN), |b, (k, &v)| if v > b.1 { (k, v) } else { b })
+                    .0
+            };
             for i in 0..resp_a.nrows() {
                 counts[(argmax(resp_a, i), argmax(resp_b, i))] += 1.0;
             }
@@ -57,7 +63,10 @@ mod tests {
         // Counts row 0: 1 + (0.8 + 0.27), 1 + (0.2 + 0.63); row 1: 1 + (0.03 + 0.5), 1 + (0.07 + 0.5).
         let r0 = [2.07f64, 1.83];
         let r1 = [1.53f64, 1.57];
-        let want: Vec<f32> = [r0[0] / 3.9, r0[1] / 3.9, r1[0] / 3.1, r1[1] / 3.1].iter().map(|&v| v as f32).collect();
+        let want: Vec<f32> = [r0[0] / 3.9, r0[1] / 3.9, r1[0] / 3.1, r1[1] / 3.1]
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
         for (g, w) in soft.iter().zip(&want) {
             assert!((g - w).abs() < 1e-6, "{soft:?} vs {want:?}");
         }

@@ -62,7 +62,10 @@ fn sk_prec(case: &Value, k: usize) -> PrecChol {
 }
 
 fn assert_close(got: f64, want: f64, rel: f64, what: &str) {
-    assert!((got - want).abs() <= rel * (1.0 + want.abs()), "{what}: got {got}, scikit-learn {want}");
+    assert!(
+        (got - want).abs() <= rel * (1.0 + want.abs()),
+        "{what}: got {got}, scikit-learn {want}"
+    );
 }
 
 fn assert_prec_close(a: &PrecChol, b: &PrecChol, rel: f64, what: &str) {
@@ -89,10 +92,19 @@ fn em_reaches_scikit_learns_parameters_from_the_same_start() {
         let p = params(case);
         let init = em::init_from_resp(&x, &init_resp(case), &p).unwrap();
         let fitted = em::run(&x, init, &p, &mut |_, _| {}).unwrap();
-        assert_eq!(fitted.n_iter as u64, case["n_iter"].as_u64().unwrap(), "{name}: iterations");
+        assert_eq!(
+            fitted.n_iter as u64,
+            case["n_iter"].as_u64().unwrap(),
+            "{name}: iterations"
+        );
         assert_eq!(fitted.converged, case["converged"].as_bool().unwrap(), "{name}");
         assert_eq!(fitted.reseeds, 0, "{name}");
-        assert_close(fitted.lower_bound, case["lower_bound"].as_f64().unwrap(), 1e-9, name);
+        assert_close(
+            fitted.lower_bound,
+            case["lower_bound"].as_f64().unwrap(),
+            1e-9,
+            name,
+        );
         let m = &fitted.mixture;
         for k in 0..m.k() {
             assert_close(m.weights[k], case["weights"][k].as_f64().unwrap(), 1e-7, name);
@@ -102,7 +114,12 @@ fn em_reaches_scikit_learns_parameters_from_the_same_start() {
             assert_prec_close(&m.prec[k], &sk_prec(case, k), 1e-6, name);
         }
         // The final mean log-likelihood equals scikit-learn's score(X).
-        assert_close(m.mean_log_likelihood(&x), case["score"].as_f64().unwrap(), 1e-8, name);
+        assert_close(
+            m.mean_log_likelihood(&x),
+            case["score"].as_f64().unwrap(),
+            1e-8,
+            name,
+        );
     }
 }
 
@@ -116,7 +133,9 @@ fn densities_match_score_samples() {
         let prec: Vec<PrecChol> = (0..k).map(|c| sk_prec(case, c)).collect();
         let mix = Mixture {
             weights: vector(&case["weights"]),
-            means: (0..k).map(|c| DVector::from_vec(vector(&case["means"][c]))).collect(),
+            means: (0..k)
+                .map(|c| DVector::from_vec(vector(&case["means"][c])))
+                .collect(),
             covs: vec![Cov::Diag(DVector::zeros(1)); k],
             prec: prec.clone(),
         };
@@ -152,7 +171,10 @@ fn densities_match_score_samples() {
         for (i, w) in want.iter().enumerate() {
             let row: Vec<f32> = x.row(i).iter().map(|&v| v as f32).collect();
             let s = model.score(&[&row], &mut scratch, &mut c).unwrap() as f64;
-            assert!((s - w).abs() <= 2e-5 * (1.0 + w.abs()), "{name} row {i}: f32 core {s} vs {w}");
+            assert!(
+                (s - w).abs() <= 2e-5 * (1.0 + w.abs()),
+                "{name} row {i}: f32 core {s} vs {w}"
+            );
         }
     }
 }
@@ -169,14 +191,33 @@ fn dp_fit_matches_scikit_learns_bayesian_gaussian_mixture() {
         let n = x.nrows() as f64;
         // Documented tolerance: 1e-6 relative on the lower bound and the
         // posterior parameters, 1e-6 absolute on the weights.
-        assert_close(fitted.lower_bound * n, case["lower_bound"].as_f64().unwrap(), 1e-6, name);
+        assert_close(
+            fitted.lower_bound * n,
+            case["lower_bound"].as_f64().unwrap(),
+            1e-6,
+            name,
+        );
         for (k, w) in vector(&case["weights"]).iter().enumerate() {
-            assert!((fitted.mixture.weights[k] - w).abs() < 1e-6, "{name} weight {k}: {} vs {w}", fitted.mixture.weights[k]);
+            assert!(
+                (fitted.mixture.weights[k] - w).abs() < 1e-6,
+                "{name} weight {k}: {} vs {w}",
+                fitted.mixture.weights[k]
+            );
             for (j, v) in vector(&case["means"][k]).iter().enumerate() {
                 assert_close(fitted.mixture.means[k][j], *v, 1e-6, name);
             }
-            assert_close(state.dof[k], case["degrees_of_freedom"][k].as_f64().unwrap(), 1e-6, name);
-            assert_close(state.mean_precision[k], case["mean_precision"][k].as_f64().unwrap(), 1e-6, name);
+            assert_close(
+                state.dof[k],
+                case["degrees_of_freedom"][k].as_f64().unwrap(),
+                1e-6,
+                name,
+            );
+            assert_close(
+                state.mean_precision[k],
+                case["mean_precision"][k].as_f64().unwrap(),
+                1e-6,
+                name,
+            );
             assert_prec_close(&fitted.mixture.prec[k], &sk_prec(case, k), 1e-6, name);
         }
         // Pruning keeps the components scikit-learn gives weight to.

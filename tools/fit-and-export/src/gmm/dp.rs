@@ -52,7 +52,9 @@ impl Priors {
             Covariance::Full => Cov::Full(centred.transpose() * &centred / (n - 1.0).max(1.0)),
             Covariance::Diag => Cov::Diag(DVector::from_iterator(
                 d,
-                centred.column_iter().map(|c| c.norm_squared() / (n - 1.0).max(1.0)),
+                centred
+                    .column_iter()
+                    .map(|c| c.norm_squared() / (n - 1.0).max(1.0)),
             )),
         };
         Priors {
@@ -82,12 +84,7 @@ pub struct State {
     pub prec: Vec<PrecChol>,
 }
 
-fn m_step(
-    x: &DMatrix<f64>,
-    resp: &DMatrix<f64>,
-    pr: &Priors,
-    p: &GmmParams,
-) -> Result<State, Collapse> {
+fn m_step(x: &DMatrix<f64>, resp: &DMatrix<f64>, pr: &Priors, p: &GmmParams) -> Result<State, Collapse> {
     let (nk, xk, sk) = gaussian_parameters(x, resp, p.reg_covar, p.covariance);
     let k = nk.len();
     // Stick-breaking: a = 1 + N_k, b = γ + Σ_{j>k} N_j.
@@ -108,10 +105,12 @@ fn m_step(
             let diff = &xk[i] - &pr.mean;
             let shrink = nk[i] * pr.mean_precision / beta[i];
             match (&pr.covariance, &sk[i]) {
-                (Cov::Full(c0), Cov::Full(s)) => Cov::Full((c0 + s * nk[i] + &diff * diff.transpose() * shrink) / dof[i]),
-                (Cov::Diag(c0), Cov::Diag(s)) => {
-                    Cov::Diag((c0 + s * nk[i] + diff.map(|v| v * v) * (pr.mean_precision / beta[i]) * nk[i]) / dof[i])
+                (Cov::Full(c0), Cov::Full(s)) => {
+                    Cov::Full((c0 + s * nk[i] + &diff * diff.transpose() * shrink) / dof[i])
                 }
+                (Cov::Diag(c0), Cov::Diag(s)) => Cov::Diag(
+                    (c0 + s * nk[i] + diff.map(|v| v * v) * (pr.mean_precision / beta[i]) * nk[i]) / dof[i],
+                ),
                 _ => unreachable!("priors and statistics share the covariance kind"),
             }
         })
@@ -119,7 +118,11 @@ fn m_step(
     let prec = covs
         .iter()
         .enumerate()
-        .map(|(i, c)| super::mixture::precision_cholesky(c, i).map_err(|e| Collapse { component: e.component }))
+        .map(|(i, c)| {
+            super::mixture::precision_cholesky(c, i).map_err(|e| Collapse {
+                component: e.component,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(State {
         concentration: (a, b),
@@ -152,7 +155,10 @@ fn weighted_log_prob(x: &DMatrix<f64>, s: &State) -> DMatrix<f64> {
     let lw = log_weights(s);
     for (k, mut col) in lp.column_iter_mut().enumerate() {
         let nu = s.dof[k];
-        let log_lambda = d * 2f64.ln() + (0..x.ncols()).map(|i| digamma(0.5 * (nu - i as f64))).sum::<f64>();
+        let log_lambda = d * 2f64.ln()
+            + (0..x.ncols())
+                .map(|i| digamma(0.5 * (nu - i as f64)))
+                .sum::<f64>();
         let shift = -0.5 * d * nu.ln() + 0.5 * (log_lambda - d / s.mean_precision[k]) + lw[k];
         col.iter_mut().for_each(|v| *v += shift);
     }
@@ -162,7 +168,10 @@ fn weighted_log_prob(x: &DMatrix<f64>, s: &State) -> DMatrix<f64> {
 /// scikit-learn's `_compute_lower_bound` (total, not per row).
 fn lower_bound(s: &State, log_resp: &DMatrix<f64>, d: usize) -> f64 {
     let df = d as f64;
-    let entropy: f64 = log_resp.iter().map(|&l| if l > f64::NEG_INFINITY { l.exp() * l } else { 0.0 }).sum();
+    let entropy: f64 = log_resp
+        .iter()
+        .map(|&l| if l > f64::NEG_INFINITY { l.exp() * l } else { 0.0 })
+        .sum();
     let mut log_wishart = 0.0;
     for k in 0..s.dof.len() {
         let nu = s.dof[k];
@@ -171,7 +180,9 @@ fn lower_bound(s: &State, log_resp: &DMatrix<f64>, d: usize) -> f64 {
         log_wishart += -(nu * log_det + nu * df * 0.5 * 2f64.ln() + gl);
     }
     let (a, b) = &s.concentration;
-    let log_norm_weight: f64 = -(0..a.len()).map(|k| ln_gamma(a[k]) + ln_gamma(b[k]) - ln_gamma(a[k] + b[k])).sum::<f64>();
+    let log_norm_weight: f64 = -(0..a.len())
+        .map(|k| ln_gamma(a[k]) + ln_gamma(b[k]) - ln_gamma(a[k] + b[k]))
+        .sum::<f64>();
     let log_beta: f64 = s.mean_precision.iter().map(|v| v.ln()).sum();
     -entropy - log_wishart - log_norm_weight - 0.5 * df * log_beta
 }
@@ -234,7 +245,11 @@ pub fn run(
 }
 
 /// k-means initialisation with `k_max` clusters, then [`run`].
-pub fn fit(x: &DMatrix<f64>, p: &GmmParams, progress: &mut dyn FnMut(usize, f64)) -> Result<Fitted, Collapse> {
+pub fn fit(
+    x: &DMatrix<f64>,
+    p: &GmmParams,
+    progress: &mut dyn FnMut(usize, f64),
+) -> Result<Fitted, Collapse> {
     let resp = kmeans_resp(x, p.k(), p.seed);
     let priors = Priors::defaults(x, p.k(), p.covariance);
     Ok(run(x, &resp, &priors, p, progress)?.0)

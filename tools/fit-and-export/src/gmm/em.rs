@@ -110,7 +110,9 @@ fn m_step(
     }
     let s: f64 = parts.0.iter().sum();
     parts.0.iter_mut().for_each(|w| *w /= s);
-    Mixture::new(parts.0, parts.1, parts.2).map_err(|e| Collapse { component: e.component })
+    Mixture::new(parts.0, parts.1, parts.2).map_err(|e| Collapse {
+        component: e.component,
+    })
 }
 
 /// Runs EM from `init` until the mean log-likelihood changes by less than
@@ -153,7 +155,11 @@ pub fn run(
 }
 
 /// k-means initialisation then [`run`].
-pub fn fit(x: &DMatrix<f64>, p: &GmmParams, progress: &mut dyn FnMut(usize, f64)) -> Result<Fitted, Collapse> {
+pub fn fit(
+    x: &DMatrix<f64>,
+    p: &GmmParams,
+    progress: &mut dyn FnMut(usize, f64),
+) -> Result<Fitted, Collapse> {
     let resp = kmeans_resp(x, p.k(), p.seed);
     let init = match init_from_resp(x, &resp, p) {
         Ok(m) => m,

@@ -180,37 +180,52 @@ impl Mixture {
     }
 }
 
+/// Rows per block in the GEMM loops: big enough for an efficient product,
+/// small enough that temporaries stay in cache.
+const BLOCK: usize = 2048;
+
 /// `log N(x_n | μ_k, U_k)` for all rows and components.
 pub fn log_gaussian_prob(x: &DMatrix<f64>, means: &[DVector<f64>], prec: &[PrecChol]) -> DMatrix<f64> {
     let (n, d) = (x.nrows(), x.ncols());
+    let constant = |k: usize| prec[k].log_det() - 0.5 * d as f64 * lsgm::density::LN_2PI;
+    if let Some(PrecChol::Diag(_)) = prec.first() {
+        // scikit-learn's expansion: Σ μ²p − 2 X (μ∘p)ᵀ + X² pᵀ with p = 1/σ²,
+        // two matrix products for all components at once.
+        let k = prec.len();
+        let p = DMatrix::from_fn(d, k, |j, c| match &prec[c] {
+            PrecChol::Diag(v) => v[j] * v[j],
+            PrecChol::Full(_) => unreachable!("one covariance kind per mixture"),
+        });
+        let mp = DMatrix::from_fn(d, k, |j, c| means[c][j] * p[(j, c)]);
+        let x2 = x.component_mul(x);
+        let mut out = &x2 * &p - (x * &mp) * 2.0;
+        for c in 0..k {
+            let mu2p: f64 = (0..d).map(|j| means[c][j] * mp[(j, c)]).sum();
+            let cst = constant(c);
+            out.column_mut(c)
+                .iter_mut()
+                .for_each(|v| *v = cst - 0.5 * (*v + mu2p));
+        }
+        return out;
+    }
     let cols: Vec<DVector<f64>> = (0..means.len())
         .into_par_iter()
         .map(|k| {
-            let mu = &means[k];
-            let maha: DVector<f64> = match &prec[k] {
-                PrecChol::Full(u) => {
-                    // Y = X U − μᵀU, maha = Σ_j Y²: one GEMM per component.
-                    let mut y = x * u;
-                    let mu_u = mu.transpose() * u;
-                    for (j, mut col) in y.column_iter_mut().enumerate() {
-                        let m = mu_u[j];
-                        col.iter_mut().for_each(|v| *v -= m);
-                    }
-                    DVector::from_iterator(n, y.row_iter().map(|r| r.norm_squared()))
-                }
-                PrecChol::Diag(p) => {
-                    let mut acc = DVector::zeros(n);
-                    for j in 0..d {
-                        let (m, pj) = (mu[j], p[j]);
-                        for (a, &v) in acc.iter_mut().zip(x.column(j).iter()) {
-                            let y = (v - m) * pj;
-                            *a += y * y;
-                        }
-                    }
-                    acc
-                }
+            let PrecChol::Full(u) = &prec[k] else {
+                unreachable!("one covariance kind per mixture")
             };
-            let c = prec[k].log_det() - 0.5 * d as f64 * lsgm::density::LN_2PI;
+            // Y = X U − μᵀU, maha = Σ_j Y²: a GEMM per block of rows, so the
+            // temporary stays small.
+            let mu_u = means[k].transpose() * u;
+            let mut maha = DVector::<f64>::zeros(n);
+            for start in (0..n).step_by(BLOCK) {
+                let len = BLOCK.min(n - start);
+                let y = x.rows(start, len) * u;
+                for (i, row) in y.row_iter().enumerate() {
+                    maha[start + i] = row.iter().zip(mu_u.iter()).map(|(a, b)| (a - b) * (a - b)).sum();
+                }
+            }
+            let c = constant(k);
             maha.map(|m| c - 0.5 * m)
         })
         .collect();
@@ -241,45 +256,54 @@ pub fn gaussian_parameters(
     let eps10 = 10.0 * f64::EPSILON;
     let nk: DVector<f64> = DVector::from_iterator(resp.ncols(), resp.column_iter().map(|c| c.sum() + eps10));
     let sums = resp.transpose() * x; // K × d
-    let means: Vec<DVector<f64>> = (0..resp.ncols()).map(|k| sums.row(k).transpose() / nk[k]).collect();
+    let means: Vec<DVector<f64>> = (0..resp.ncols())
+        .map(|k| sums.row(k).transpose() / nk[k])
+        .collect();
     let d = x.ncols();
-    let covs: Vec<Cov> = (0..resp.ncols())
-        .into_par_iter()
-        .map(|k| {
-            let r = resp.column(k);
-            match covariance {
-                Covariance::Full => {
-                    let mut diff = x.clone();
+    let covs: Vec<Cov> = match covariance {
+        Covariance::Full => (0..resp.ncols())
+            .into_par_iter()
+            .map(|k| {
+                // Σ_n r_n (x_n − μ)(x_n − μ)ᵀ / N_k, accumulated per block of rows.
+                let r = resp.column(k);
+                let mut cov = DMatrix::zeros(d, d);
+                for start in (0..x.nrows()).step_by(BLOCK) {
+                    let len = BLOCK.min(x.nrows() - start);
+                    let mut diff = x.rows(start, len).into_owned();
                     for (j, mut col) in diff.column_iter_mut().enumerate() {
                         let m = means[k][j];
                         col.iter_mut().for_each(|v| *v -= m);
                     }
-                    let mut weighted = diff.clone();
-                    for mut col in weighted.column_iter_mut() {
-                        col.component_mul_assign(&r);
+                    // (r ∘ D)ᵀ D with the transpose materialised: nalgebra's
+                    // `gemm_tr` is dot-product based, `gemm` is the fast kernel.
+                    let mut weighted_t = diff.transpose();
+                    let rb = r.rows(start, len);
+                    for (mut col, &w) in weighted_t.column_iter_mut().zip(rb.iter()) {
+                        col *= w;
                     }
-                    let mut cov = weighted.transpose() * diff / nk[k];
-                    for j in 0..d {
-                        cov[(j, j)] += reg_covar;
-                    }
-                    Cov::Full(cov)
+                    cov.gemm(1.0, &weighted_t, &diff, 1.0);
                 }
-                Covariance::Diag => {
-                    // avg_X2 − 2 avg_X_means + avg_means2 + reg, as scikit-learn.
-                    let v = DVector::from_iterator(
-                        d,
-                        (0..d).map(|j| {
-                            let col = x.column(j);
-                            let avg_x2 = col.iter().zip(r.iter()).map(|(v, w)| v * v * w).sum::<f64>() / nk[k];
-                            let m = means[k][j];
-                            let avg_x_means = m * sums[(k, j)] / nk[k];
-                            avg_x2 - 2.0 * avg_x_means + m * m + reg_covar
-                        }),
-                    );
-                    Cov::Diag(v)
+                cov /= nk[k];
+                for j in 0..d {
+                    cov[(j, j)] += reg_covar;
                 }
-            }
-        })
-        .collect();
+                Cov::Full(cov)
+            })
+            .collect(),
+        Covariance::Diag => {
+            // avg_X2 − 2 avg_X_means + avg_means2 + reg, as scikit-learn,
+            // with avg_X2 = rᵀ X² / N_k from one matrix product.
+            let avg_x2 = resp.transpose() * x.component_mul(x);
+            (0..resp.ncols())
+                .map(|k| {
+                    Cov::Diag(DVector::from_fn(d, |j, _| {
+                        let m = means[k][j];
+                        let avg_x_means = m * sums[(k, j)] / nk[k];
+                        avg_x2[(k, j)] / nk[k] - 2.0 * avg_x_means + m * m + reg_covar
+                    }))
+                })
+                .collect()
+        }
+    };
     (nk, means, covs)
 }

@@ -40,7 +40,10 @@ pub struct GmmParams {
 impl Default for GmmParams {
     fn default() -> Self {
         GmmParams {
-            kind: MixtureKind::Dp { k_max: 20, prune: 1e-3 },
+            kind: MixtureKind::Dp {
+                k_max: 20,
+                prune: 1e-3,
+            },
             covariance: Covariance::Full,
             reg_covar: 1e-6,
             tol: 1e-3,
@@ -67,10 +70,16 @@ impl GmmParams {
             self.reg_covar >= 0.0 && self.reg_covar.is_finite(),
             "--reg-covar must be a non-negative number (default 1e-6)"
         );
-        ensure!(self.tol >= 0.0 && self.tol.is_finite(), "--tol must be a non-negative number (default 1e-3)");
+        ensure!(
+            self.tol >= 0.0 && self.tol.is_finite(),
+            "--tol must be a non-negative number (default 1e-3)"
+        );
         ensure!(self.max_iter >= 1, "--max-iter must be at least 1");
         if let MixtureKind::Dp { prune, .. } = self.kind {
-            ensure!((0.0..1.0).contains(&prune), "the DP pruning cut must be in [0, 1)");
+            ensure!(
+                (0.0..1.0).contains(&prune),
+                "the DP pruning cut must be in [0, 1)"
+            );
         }
         Ok(())
     }

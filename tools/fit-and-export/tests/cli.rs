@@ -1,0 +1,192 @@
+//! The command-line interface end to end, on synthetic feature files.
+
+mod common;
+
+use assert_cmd::Command;
+use common::{traces, write_dir};
+use std::path::Path;
+
+const DIMS: [usize; 3] = [2, 3, 4];
+
+fn tool() -> Command {
+    Command::cargo_bin("fit-and-export").unwrap()
+}
+
+fn fit(features: &Path, out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    tool()
+        .args(["fit-features", "--features"])
+        .arg(features)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .assert()
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+#[test]
+fn fit_inspect_and_score_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let features = dir.path().join("features");
+    write_dir(&features, &traces(3000, &DIMS, 1), &DIMS);
+    for (name, extra) in [
+        ("dp.lsgm", vec![]),
+        (
+            "em.lsgm",
+            vec![
+                "--components",
+                "3",
+                "--covariance",
+                "diag",
+                "--chain",
+                "markov",
+                "--transitions",
+                "soft",
+            ],
+        ),
+        (
+            "pca.lsgm",
+            vec!["--components", "3", "--max-dim", "2", "--quantise", "u8"],
+        ),
+    ] {
+        let out = dir.path().join(name);
+        let a = fit(&features, &out, &extra).success();
+        let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+        let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(report["layers"].as_array().unwrap().len(), 3, "{stdout}");
+        assert_eq!(report["rows"][1], 300);
+        let tpr = report["holdout_tpr"].as_f64().unwrap();
+        assert!((tpr - 0.95).abs() < 0.01, "{tpr}");
+        // The three true clusters per layer are found; DP (truncated at 20)
+        // prunes all but 3 or 4.
+        for l in report["layers"].as_array().unwrap() {
+            let k = l["components"].as_u64().unwrap();
+            assert!(k == 3 || (name == "dp.lsgm" && k == 4), "{name}: {l}");
+        }
+
+        let a = tool().arg("inspect").arg(&out).assert().success();
+        let summary = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+        assert!(
+            summary.contains("K = 3") && summary.contains("threshold"),
+            "{summary}"
+        );
+        let a = tool().args(["inspect", "--json"]).arg(&out).assert().success();
+        let j: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+        assert_eq!(j["layers"].as_array().unwrap().len(), 3);
+        assert_eq!(j["transitions"].as_array().unwrap().len(), 2);
+
+        let a = tool()
+            .arg("score")
+            .arg(&out)
+            .arg("--features")
+            .arg(&features)
+            .assert()
+            .success();
+        let scores: Vec<f64> = String::from_utf8_lossy(&a.get_output().stdout)
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        assert_eq!(scores.len(), 3000);
+        let threshold = j["threshold"].as_f64().unwrap();
+        let pass = scores.iter().filter(|&&s| s >= threshold).count() as f64 / 3000.0;
+        assert!(pass > 0.9 && pass < 0.99, "{name}: {pass}");
+    }
+}
+
+#[test]
+fn same_inputs_and_seed_give_byte_identical_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let features = dir.path().join("f");
+    write_dir(&features, &traces(2000, &DIMS, 2), &DIMS);
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    fit(&features, &a, &["--seed", "7"]).success();
+    fit(&features, &b, &["--seed", "7"]).success();
+    fit(&features, &c, &["--seed", "8"]).success();
+    let (a, b, c) = (
+        std::fs::read(a).unwrap(),
+        std::fs::read(b).unwrap(),
+        std::fs::read(c).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert_ne!(a, c, "a different seed should change the held-out split");
+}
+
+#[test]
+fn bad_input_fails_clearly_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.lsgm");
+    let check = |features: &Path, extra: &[&str], needle: &str| {
+        let a = fit(features, &out, extra).failure();
+        let err = stderr(&a);
+        assert!(err.contains(needle), "expected {needle:?} in: {err}");
+        assert!(!out.exists(), "a failed fit left {}", out.display());
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    // Missing and empty directories.
+    check(&dir.path().join("nope"), &[], "not a directory");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    check(&empty, &[], "no features found");
+    // Misaligned rows.
+    let ragged = dir.path().join("ragged");
+    let mut t = traces(500, &DIMS, 3);
+    t[2].truncate(400 * 4);
+    write_dir(&ragged, &t, &DIMS);
+    check(&ragged, &[], "rows must be aligned");
+    // NaN.
+    let nan = dir.path().join("nan");
+    let mut t = traces(500, &DIMS, 3);
+    t[1][7] = f32::NAN;
+    write_dir(&nan, &t, &DIMS);
+    check(&nan, &[], "1.npy: row 2, column 1");
+    // K > N.
+    let small = dir.path().join("small");
+    write_dir(&small, &traces(30, &DIMS, 3), &DIMS);
+    check(
+        &small,
+        &["--components", "50", "--holdout", "0"],
+        "cannot support 50 components",
+    );
+    // Constant layer.
+    let constant = dir.path().join("constant");
+    let mut t = traces(500, &DIMS, 3);
+    t[0].iter_mut().for_each(|v| *v = 1.0);
+    write_dir(&constant, &t, &DIMS);
+    check(&constant, &[], "every feature is constant");
+    // Unsupported dtype: a hand-written int16 .npy.
+    let ints = dir.path().join("ints");
+    std::fs::create_dir(&ints).unwrap();
+    let header = "{'descr': '<i2', 'fortran_order': False, 'shape': (2, 1), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let full = format!("{header}{}\n", " ".repeat(pad));
+    bytes.extend_from_slice(&(full.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(full.as_bytes());
+    bytes.extend_from_slice(&[1, 0, 2, 0]);
+    std::fs::write(ints.join("0.npy"), bytes).unwrap();
+    check(&ints, &[], "unsupported dtype");
+    // Invalid parameters are rejected before any work.
+    let good = dir.path().join("good");
+    write_dir(&good, &traces(500, &DIMS, 3), &DIMS);
+    check(&good, &["--holdout", "1.5"], "--holdout");
+    check(&good, &["--reg-covar=-1"], "--reg-covar");
+    // An output path that cannot be written.
+    let a = tool()
+        .args(["fit-features", "--features"])
+        .arg(&good)
+        .arg("--out")
+        .arg(dir.path().join("no/such/dir/m.lsgm"))
+        .assert()
+        .failure();
+    assert!(stderr(&a).contains("cannot write into"), "{}", stderr(&a));
+    // A file that is not a model.
+    std::fs::write(&out, b"not a model").unwrap();
+    let a = tool().arg("inspect").arg(&out).assert().failure();
+    assert!(
+        stderr(&a).contains("not a usable LSGM model file"),
+        "{}",
+        stderr(&a)
+    );
+}
