@@ -23,6 +23,9 @@
 //! * [`chain`] — the scaled forward recursion, the whole hot path.
 //! * [`pool`] — global average pooling of tapped tensors.
 //! * [`Verdict`] — score vs threshold and the layer to blame.
+//! * `onnx` (feature) — tract inference with tapped hidden layers;
+//!   `frames` (feature) — IDX, PNG/JPEG, `.npy` and raw-stream loaders and
+//!   the preprocessing that turns a frame into the network's input.
 //!
 //! ```
 //! # fn demo(bytes: &[u8], features: &[&[f32]]) -> Result<(), lsgm::Error> {
@@ -34,8 +37,9 @@
 //! # let _ = verdict; Ok(()) }
 //! ```
 //!
-//! Features: `std` (default; implies `alloc`), `alloc` (the encoder),
-//! `defmt` (`defmt::Format` on [`Error`] and [`Verdict`]). With
+//! Features: `std` (implies `alloc`), `alloc` (the encoder), `onnx` and
+//! `frames` (the monitor's inference and loaders; these three are the
+//! default), `defmt` (`defmt::Format` on [`Error`] and [`Verdict`]). With
 //! `--no-default-features` the crate builds for `thumbv7em-none-eabihf`
 //! without any allocator.
 
@@ -50,8 +54,12 @@ pub mod bytes;
 pub mod chain;
 pub mod density;
 mod error;
+#[cfg(feature = "frames")]
+pub mod frames;
 mod math;
 pub mod model;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod pool;
 pub mod quant;
 #[cfg(feature = "std")]

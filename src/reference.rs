@@ -93,13 +93,19 @@ impl<'m, 'a> Reference<'m, 'a> {
         let d = z.len();
         self.components[i]
             .iter()
-            .map(|Dense { mean, precision: p, log_det_u }| {
-                let diff: Vec<f64> = z.iter().zip(mean).map(|(a, b)| a - b).collect();
-                let maha: f64 = (0..d)
-                    .map(|r| diff[r] * (0..d).map(|c| p[r * d + c] * diff[c]).sum::<f64>())
-                    .sum();
-                log_det_u - 0.5 * d as f64 * LN_2PI - 0.5 * maha
-            })
+            .map(
+                |Dense {
+                     mean,
+                     precision: p,
+                     log_det_u,
+                 }| {
+                    let diff: Vec<f64> = z.iter().zip(mean).map(|(a, b)| a - b).collect();
+                    let maha: f64 = (0..d)
+                        .map(|r| diff[r] * (0..d).map(|c| p[r * d + c] * diff[c]).sum::<f64>())
+                        .sum();
+                    log_det_u - 0.5 * d as f64 * LN_2PI - 0.5 * maha
+                },
+            )
             .collect()
     }
 

@@ -1,12 +1,15 @@
 //! `fit-and-export`: fits an LSGM and writes the model file; scores and
 //! inspects model files. Run with `--help` for the commands.
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use anyhow::{ensure, Context, Result};
+use clap::{Args, Parser, Subcommand};
 use fit_and_export::cli::FitArgs;
-use fit_and_export::io::{read_features, write_atomic};
+use fit_and_export::extract::{self, DEMO_MEAN, DEMO_STD};
+use fit_and_export::io::{npy_bytes, read_features, write_atomic, FeatureSet};
 use fit_and_export::scoring::{score_all, RowMajor};
 use fit_and_export::{fit, inspect};
+use lsgm::frames::InputSpec;
+use lsgm::onnx::{Graph, Network};
 use lsgm::{Model, PreprocessSpec};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,15 +18,84 @@ use std::time::Instant;
 #[derive(Parser)]
 #[command(
     version,
-    about = "Fit, export, score and inspect LSGM out-of-distribution models"
+    about = "Fit, export, score and inspect LSGM out-of-distribution models",
+    long_about = "Fit, export, score and inspect LSGM out-of-distribution models.\n\n\
+        Without a subcommand: fit from an ONNX classifier and images. With no arguments at all it fits \
+        the shipped demo model on the shipped demo data and writes lsgm-demo.lsgm here.",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    onnx: OnnxFitArgs,
+}
+
+/// Fitting from an ONNX model and images (the default command).
+#[derive(Args)]
+struct OnnxFitArgs {
+    /// ONNX classifier [default: the shipped demo model].
+    #[arg(long)]
+    onnx: Option<PathBuf>,
+    /// In-distribution training images: IDX (.gz), .npy, an image or a directory
+    /// [default: the shipped demo sample].
+    #[arg(long)]
+    train: Option<PathBuf>,
+    /// IDX label file aligned with --train (for --classes).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Keep only these classes of --train (comma list), e.g. 0,1,2,3,4,5.
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<u8>>,
+    /// Model file to write.
+    #[arg(long, default_value = "lsgm-demo.lsgm")]
+    out: PathBuf,
+    #[command(flatten)]
+    taps: TapArgs,
+    #[command(flatten)]
+    fit: FitArgs,
+}
+
+/// Tap selection and input normalisation.
+#[derive(Args, Clone)]
+struct TapArgs {
+    /// `auto` (the last layer of each resolution stage) or a comma list of ONNX node names.
+    #[arg(long, default_value = "auto")]
+    layers: String,
+    /// Per-channel mean subtracted after scaling pixels to [0, 1] (one value or one per channel)
+    /// [default for the demo model: 0.2860].
+    #[arg(long)]
+    mean: Option<String>,
+    /// Per-channel std divided by [default for the demo model: 0.3530].
+    #[arg(long)]
+    std: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// List the candidate taps of an ONNX model, with shapes; `*` marks the auto selection.
+    Layers {
+        /// ONNX classifier.
+        #[arg(long)]
+        onnx: PathBuf,
+    },
+    /// Extract pooled features without fitting: DIR/0.npy …, logits.npy, layers.txt.
+    Features {
+        /// ONNX classifier.
+        #[arg(long)]
+        onnx: PathBuf,
+        /// Take taps and preprocessing from this model file (instead of --layers/--mean/--std).
+        #[arg(long)]
+        lsgm: Option<PathBuf>,
+        /// Images: IDX (.gz), .npy, an image or a directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        taps: TapArgs,
+    },
     /// Fit from per-layer feature files (DIR/0.npy, 1.npy, … each N×d).
     FitFeatures {
         /// Directory of per-layer .npy features, rows aligned across layers.
@@ -67,8 +139,151 @@ fn read_model(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Mean/std for a graph: given, or the demo's for the demo model.
+fn normalisation(graph: &Graph, onnx: &Path, taps: &TapArgs) -> Result<(Vec<f32>, Vec<f32>)> {
+    let c = graph.input_chw.0;
+    let is_demo = onnx
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("fmnist-resnet"));
+    let pick = |given: &Option<String>, demo: f32, what: &str| -> Result<Vec<f32>> {
+        match given {
+            Some(s) => extract::channel_list(s, c, what),
+            None if is_demo => Ok(vec![demo; c]),
+            None => anyhow::bail!(
+                "{what} is required for {}: give the normalisation the network was trained with \
+                 (e.g. --mean 0.5 --std 0.5; --mean 0 --std 1 for none)",
+                onnx.display()
+            ),
+        }
+    };
+    Ok((
+        pick(&taps.mean, DEMO_MEAN, "--mean")?,
+        pick(&taps.std, DEMO_STD, "--std")?,
+    ))
+}
+
+fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
+    let opts = a.fit.options();
+    opts.validate()?;
+    let onnx = a.onnx.unwrap_or_else(extract::demo_onnx);
+    let (train, labels) = match a.train {
+        Some(t) => (t, a.labels),
+        None => (
+            extract::shipped("models/samples/fmnist-train-3000-images-idx3-ubyte.gz"),
+            a.labels.or_else(|| {
+                Some(extract::shipped(
+                    "models/samples/fmnist-train-3000-labels-idx1-ubyte.gz",
+                ))
+            }),
+        ),
+    };
+    let t0 = Instant::now();
+    let graph = Graph::load(&onnx)?;
+    let taps = extract::select_taps(&graph, &a.taps.layers)?;
+    let (mean, std) = normalisation(&graph, &onnx, &a.taps)?;
+    let spec = extract::input_spec(&graph, &mean, &std)?;
+    let preprocess = extract::preprocess_spec(&graph, &spec);
+    let frames = extract::load_frames(&train, labels.as_deref(), a.classes.as_deref())?;
+    let net = Network::new(graph, &taps)?;
+    let ex = extract::extract(&net, &spec, &frames)?;
+    if ex.resized > 0 {
+        eprintln!(
+            "note: {} of {} frames were resized to the network's input",
+            ex.resized,
+            frames.len()
+        );
+    }
+    let extract_secs = t0.elapsed().as_secs_f64();
+    let set = FeatureSet {
+        names: taps,
+        layers: ex.layers,
+    };
+    let (bytes, mut report) = fit::fit(&set, &opts, preprocess, extract::onnx_identity(&onnx)?)?;
+    report.seconds.extract = Some(extract_secs);
+    write_atomic(&a.out, &bytes)?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
 fn main() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        return fit_onnx(cli.onnx);
+    };
+    match command {
+        Command::Layers { onnx } => {
+            let graph = Graph::load(&onnx)?;
+            let auto = graph.auto_taps();
+            let (c, h, w) = graph.input_chw;
+            println!(
+                "input {} {}×{}×{} ({}), logits {}",
+                graph.input_name,
+                c,
+                h,
+                w,
+                extract::layout_name(graph.layout),
+                graph.logits_name
+            );
+            for t in graph.candidates() {
+                let mark = if auto.contains(&t.name) { "*" } else { " " };
+                println!("{mark} {:<48} {:<12} {:?}", t.name, t.op, t.shape);
+            }
+        }
+        Command::Features {
+            onnx,
+            lsgm,
+            data,
+            out,
+            taps,
+        } => {
+            let graph = Graph::load(&onnx)?;
+            let (names, spec) = match &lsgm {
+                Some(p) => {
+                    let bytes = read_model(p)?;
+                    let m = Model::from_bytes(&bytes)?;
+                    let spec = InputSpec::from_model(&m)?;
+                    (
+                        m.layers()
+                            .iter()
+                            .map(|l| l.name().to_string())
+                            .collect::<Vec<_>>(),
+                        spec,
+                    )
+                }
+                None => {
+                    let names = extract::select_taps(&graph, &taps.layers)?;
+                    let (mean, std) = normalisation(&graph, &onnx, &taps)?;
+                    (names, extract::input_spec(&graph, &mean, &std)?)
+                }
+            };
+            let frames = extract::load_frames(&data, None, None)?;
+            let net = Network::new(graph, &names)?;
+            let ex = extract::extract(&net, &spec, &frames)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            let f32s = |m: &nalgebra::DMatrix<f64>| -> Vec<f32> {
+                m.row_iter()
+                    .flat_map(|r| r.iter().map(|&v| v as f32).collect::<Vec<_>>())
+                    .collect()
+            };
+            for (i, m) in ex.layers.iter().enumerate() {
+                write_atomic(
+                    &out.join(format!("{i}.npy")),
+                    &npy_bytes(m.nrows(), m.ncols(), &f32s(m))?,
+                )?;
+            }
+            let l = &ex.logits;
+            write_atomic(
+                &out.join("logits.npy"),
+                &npy_bytes(l.nrows(), l.ncols(), &f32s(l))?,
+            )?;
+            write_atomic(&out.join("layers.txt"), (names.join("\n") + "\n").as_bytes())?;
+            eprintln!(
+                "wrote {} frames × {} layers to {}",
+                frames.len(),
+                names.len(),
+                out.display()
+            );
+        }
         Command::FitFeatures { features, out, fit } => {
             let opts = fit.options();
             opts.validate()?;
@@ -88,7 +303,7 @@ fn main() -> Result<()> {
             let bytes = read_model(&model)?;
             let m = Model::from_bytes(&bytes)?;
             let set = read_features(&features)?;
-            anyhow::ensure!(
+            ensure!(
                 set.layers.len() == m.num_layers(),
                 "{} has {} layers but the model has {}",
                 features.display(),
@@ -96,7 +311,7 @@ fn main() -> Result<()> {
                 m.num_layers()
             );
             for (i, (x, l)) in set.layers.iter().zip(m.layers()).enumerate() {
-                anyhow::ensure!(
+                ensure!(
                     x.ncols() == l.dim_in(),
                     "layer {i} ({}): features have {} columns, the model expects {}",
                     l.name(),
