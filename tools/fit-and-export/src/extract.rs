@@ -152,6 +152,13 @@ pub struct Extracted {
     pub resized: usize,
 }
 
+/// One frame's outputs.
+struct Row {
+    logits: Vec<f32>,
+    features: Vec<Vec<f32>>,
+    resized: bool,
+}
+
 /// Runs the network on every frame (in parallel, batch 1: tract measured
 /// fastest per frame at batch 1 on this class of network).
 pub fn extract(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<Extracted> {
@@ -162,7 +169,7 @@ pub fn extract(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<Extr
             .expect("static template")
             .progress_chars("=> "),
     );
-    let rows: Vec<Result<(Vec<f32>, Vec<Vec<f32>>, bool)>> = frames
+    let rows: Vec<Result<Row>> = frames
         .par_chunks(64)
         .flat_map_iter(|chunk| {
             let mut input = vec![0.0f32; net.input_len()];
@@ -175,7 +182,11 @@ pub fn extract(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<Extr
                     if let Some(bad) = out.features.iter().flatten().find(|v| !v.is_finite()) {
                         bail!("{}: the network produced a non-finite feature ({bad})", f.source);
                     }
-                    Ok((out.logits.clone(), out.features.clone(), resized))
+                    Ok(Row {
+                        logits: out.logits.clone(),
+                        features: out.features.clone(),
+                        resized,
+                    })
                 })
                 .collect();
             bar.inc(chunk.len() as u64);
@@ -188,12 +199,12 @@ pub fn extract(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<Extr
     let mut logits = Vec::with_capacity(n * net.classes);
     let mut resized = 0;
     for r in rows {
-        let (l, feats, rs) = r?;
-        logits.extend(l.iter().map(|&v| v as f64));
-        for (dst, f) in layers.iter_mut().zip(&feats) {
+        let row = r?;
+        logits.extend(row.logits.iter().map(|&v| v as f64));
+        for (dst, f) in layers.iter_mut().zip(&row.features) {
             dst.extend(f.iter().map(|&v| v as f64));
         }
-        resized += rs as usize;
+        resized += row.resized as usize;
     }
     Ok(Extracted {
         layers: layers

@@ -1,0 +1,235 @@
+//! ONNX taps and fitting from images, on the shipped demo model and a
+//! differently built plain CNN (tests/fixtures/plain-cnn.onnx).
+
+use assert_cmd::Command;
+use lsgm::frames::{read_idx_images, InputSpec};
+use lsgm::onnx::{Graph, Network, Output};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+fn tool() -> Command {
+    Command::cargo_bin("fit-and-export").unwrap()
+}
+
+#[test]
+fn auto_taps_pick_the_last_layer_of_each_stage_on_both_architectures() {
+    let demo = Graph::load(&root("models/fmnist-resnet.onnx")).unwrap();
+    assert_eq!(
+        demo.auto_taps(),
+        [
+            "/stage1/stage1.1/Relu_1",
+            "/stage2/stage2.1/Relu_1",
+            "/stage3/stage3.1/Relu_1"
+        ]
+    );
+    let plain = Graph::load(&fixture("plain-cnn.onnx")).unwrap();
+    assert_eq!(
+        plain.auto_taps(),
+        [
+            "/features/features.3/Relu",
+            "/features/features.6/Relu",
+            "/features/features.9/Relu"
+        ]
+    );
+    let err = plain.find("/features/features.6/Rel").unwrap_err().to_string();
+    assert!(err.contains("closest: /features/features.6/Relu"), "{err}");
+}
+
+#[test]
+fn tapped_features_equal_an_independent_onnxruntime_extraction() {
+    let images = read_idx_images(&root("models/samples/fmnist-test-500-images-idx3-ubyte.gz")).unwrap();
+    for (model, fixture_file) in [
+        (root("models/fmnist-resnet.onnx"), "fmnist-resnet-features.json"),
+        (fixture("plain-cnn.onnx"), "plain-cnn-features.json"),
+    ] {
+        let want: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture(fixture_file)).unwrap()).unwrap();
+        let taps: Vec<String> = serde_json::from_value(want["taps"].clone()).unwrap();
+        let graph = Graph::load(&model).unwrap();
+        let spec = InputSpec {
+            layout: graph.layout,
+            channels: 1,
+            height: 28,
+            width: 28,
+            scale: 1.0 / 255.0,
+            mean: vec![want["mean"].as_f64().unwrap() as f32],
+            std: vec![want["std"].as_f64().unwrap() as f32],
+        };
+        let net = Network::new(graph, &taps).unwrap();
+        let mut input = vec![0.0; net.input_len()];
+        let mut out = Output::default();
+        let n = want["images"].as_u64().unwrap() as usize;
+        let mut worst = 0.0f64;
+        for (i, frame) in images.iter().take(n).enumerate() {
+            lsgm::frames::to_input(frame, &spec, &mut input).unwrap();
+            net.run(&input, &mut out).unwrap();
+            for (l, feats) in out.features.iter().enumerate() {
+                for (j, &v) in feats.iter().enumerate() {
+                    let w = want["features"][l][i][j].as_f64().unwrap();
+                    worst = worst.max((v as f64 - w).abs() / (1.0 + w.abs()));
+                }
+            }
+            for (j, &v) in out.logits.iter().enumerate() {
+                let w = want["logits"][i][j].as_f64().unwrap();
+                worst = worst.max((v as f64 - w).abs() / (1.0 + w.abs()));
+            }
+        }
+        assert!(worst < 1e-4, "{fixture_file}: worst relative difference {worst}");
+    }
+}
+
+#[test]
+fn fit_from_images_then_extract_features_and_score_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.lsgm");
+    let a = tool()
+        .current_dir(dir.path())
+        .arg("--out")
+        .arg(&out)
+        .args(["--components", "4", "--max-iter", "30"])
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(a.get_output().stdout.trim_ascii()).unwrap();
+    assert!(report["seconds"]["extract"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["layers"].as_array().unwrap().len(), 3);
+    assert_eq!(report["rows"], serde_json::json!([2700, 300]));
+    let a = tool().args(["inspect", "--json"]).arg(&out).assert().success();
+    let j: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(j["preprocess"]["channels"], 1);
+    assert!((j["preprocess"]["mean"][0].as_f64().unwrap() - 0.286).abs() < 1e-6);
+    assert!(j["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("fmnist-resnet.onnx bytes:"));
+
+    // Extract with the model file's taps and preprocessing, then score.
+    let feats = dir.path().join("feats");
+    tool()
+        .args(["features", "--onnx"])
+        .arg(root("models/fmnist-resnet.onnx"))
+        .arg("--lsgm")
+        .arg(&out)
+        .arg("--data")
+        .arg(root("models/samples/mnist-100-images-idx3-ubyte.gz"))
+        .arg("--out")
+        .arg(&feats)
+        .assert()
+        .success();
+    let layers = std::fs::read_to_string(feats.join("layers.txt")).unwrap();
+    assert_eq!(layers.lines().count(), 3);
+    assert!(feats.join("logits.npy").exists());
+    let a = tool()
+        .arg("score")
+        .arg(&out)
+        .arg("--features")
+        .arg(&feats)
+        .assert()
+        .success();
+    let scores: Vec<f64> = String::from_utf8_lossy(&a.get_output().stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let threshold = j["threshold"].as_f64().unwrap();
+    let flagged = scores.iter().filter(|&&s| s < threshold).count();
+    assert!(flagged >= 90, "MNIST digits flagged: {flagged}/100");
+}
+
+#[test]
+fn bad_onnx_and_image_inputs_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.lsgm");
+    let fail = |args: &[&str], needle: &str| {
+        let a = tool()
+            .current_dir(dir.path())
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(err.contains(needle), "expected {needle:?} in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists());
+    };
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"not onnx").unwrap();
+    fail(&["--onnx", junk.to_str().unwrap()], "not a loadable ONNX model");
+    fail(&["--onnx", "/nonexistent.onnx"], "cannot read ONNX model");
+    let plain = fixture("plain-cnn.onnx");
+    fail(&["--onnx", plain.to_str().unwrap()], "--mean is required");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    fail(&["--train", empty.to_str().unwrap()], "no .png/.jpg/.jpeg images");
+    let corrupt = dir.path().join("corrupt-idx3-ubyte");
+    std::fs::write(
+        &corrupt,
+        [0u8, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3],
+    )
+    .unwrap();
+    fail(&["--train", corrupt.to_str().unwrap()], "truncated or corrupt");
+    let images = root("models/samples/fmnist-test-500-images-idx3-ubyte.gz");
+    let labels = root("models/samples/fmnist-train-3000-labels-idx1-ubyte.gz");
+    fail(
+        &[
+            "--train",
+            images.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--classes",
+            "0,1",
+        ],
+        "has 3000 labels but",
+    );
+    fail(
+        &["--train", images.to_str().unwrap(), "--classes", "0,1"],
+        "--classes needs --labels",
+    );
+    fail(
+        &["--layers", "/stage2/stage2.1/Relu_2"],
+        "closest: /stage2/stage2.1/Relu_1",
+    );
+}
+
+#[test]
+fn frames_of_another_size_are_resized_and_reported() {
+    // 8 grey 40×40 PNGs: the network takes 28×28.
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir(&imgs).unwrap();
+    for i in 0..30u8 {
+        let img = image::GrayImage::from_fn(40, 40, |x, y| {
+            image::Luma([((x * 5 + y * 3) as u8).wrapping_add(i * 7)])
+        });
+        img.save(imgs.join(format!("{i:02}.png"))).unwrap();
+    }
+    let out = dir.path().join("m.lsgm");
+    let a = tool()
+        .arg("--train")
+        .arg(&imgs)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--components",
+            "2",
+            "--holdout",
+            "0",
+            "--max-iter",
+            "5",
+            "--reg-covar",
+            "1e-3",
+        ])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("30 of 30 frames were resized"), "{err}");
+}
