@@ -115,9 +115,38 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// The shipped demo model, on features at its components' means.
+fn demo(c: &mut Criterion) {
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/fmnist-resnet.lsgm")).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let frame: Vec<Vec<f32>> = model
+        .layers()
+        .iter()
+        .map(|l| l.gaussians().mean(0).iter().collect())
+        .collect();
+    let refs: Vec<&[f32]> = frame.iter().map(Vec::as_slice).collect();
+    let mut scratch = vec![0.0; model.scratch_len()];
+    let mut contributions = vec![0.0; model.num_layers()];
+    let mut group = c.benchmark_group("score/demo");
+    group.bench_function("fmnist-resnet.lsgm", |b| {
+        b.iter(|| {
+            model
+                .score(black_box(&refs), &mut scratch, &mut contributions)
+                .unwrap()
+        })
+    });
+    let mut map = vec![0.0f32; 16 * 28 * 28];
+    map.iter_mut().enumerate().for_each(|(i, v)| *v = (i % 7) as f32);
+    let mut pooled = vec![0.0f32; 16];
+    group.bench_function("pool 16x28x28", |b| {
+        b.iter(|| lsgm::pool::global_avg_nchw(black_box(&map), [1, 16, 28, 28], 0, &mut pooled).unwrap())
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = bench
+    targets = bench, demo
 }
 criterion_main!(benches);

@@ -1,11 +1,26 @@
 //! Global average pooling: a tapped feature map becomes one value per channel.
 //!
 //! The same helper runs on the host when fitting and on the board when
-//! monitoring, so the features match bit for bit. Sums are plain `f32`
-//! accumulations; for the map sizes of a CNN they agree with numpy's
-//! `mean(axis=(2, 3))` to about 1e-6 relative.
+//! monitoring, so the features match bit for bit. Sums are `f32` with eight
+//! interleaved accumulators; for the map sizes of a CNN they agree with
+//! numpy's `mean(axis=(2, 3))` to about 1e-6 relative.
 
 use crate::Error;
+
+/// Sum with eight independent accumulators, which LLVM maps onto SIMD lanes
+/// (a plain `.sum()` must keep the sequential order and runs ~5x slower).
+#[inline]
+fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            acc[l] += c[l];
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
 
 /// Averages an `N×C×H×W` tensor over `H×W` for batch item `n` into `out[..C]`.
 pub fn global_avg_nchw(data: &[f32], shape: [usize; 4], n: usize, out: &mut [f32]) -> Result<(), Error> {
@@ -18,7 +33,7 @@ pub fn global_avg_nchw(data: &[f32], shape: [usize; 4], n: usize, out: &mut [f32
     let inv = 1.0 / hw as f32;
     for (ch, o) in out[..c].iter_mut().enumerate() {
         let start = n * item + ch * hw;
-        *o = data[start..start + hw].iter().sum::<f32>() * inv;
+        *o = sum(&data[start..start + hw]) * inv;
     }
     Ok(())
 }

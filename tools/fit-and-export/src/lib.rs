@@ -17,6 +17,7 @@
 
 pub mod calibrate;
 pub mod cli;
+pub mod eval;
 pub mod extract;
 pub mod fit;
 pub mod gmm;

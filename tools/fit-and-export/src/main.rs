@@ -118,6 +118,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Evaluate OOD detection: LSGM and baselines, metrics, report and plots.
+    Eval {
+        /// ONNX classifier.
+        #[arg(long)]
+        onnx: PathBuf,
+        /// LSGM model file.
+        #[arg(long)]
+        lsgm: PathBuf,
+        /// In-distribution test images.
+        #[arg(long = "in")]
+        in_data: PathBuf,
+        /// IDX labels of --in (reports the classifier's accuracy).
+        #[arg(long)]
+        in_labels: Option<PathBuf>,
+        /// OOD set: NAME=PATH (any loader format), or gaussian, rademacher, blobs. Repeatable.
+        #[arg(long, required = true)]
+        ood: Vec<String>,
+        /// Methods: all, or a comma list of lsgm, msp, energy, mahalanobis, mahalanobis-multi, knn, gmm-layer-I.
+        #[arg(long, value_delimiter = ',', default_value = "all")]
+        methods: Vec<String>,
+        /// In-distribution training images (mahalanobis, knn).
+        #[arg(long)]
+        train: Option<PathBuf>,
+        /// IDX labels of --train (mahalanobis).
+        #[arg(long)]
+        train_labels: Option<PathBuf>,
+        /// Keep only these training classes (needs --train-labels).
+        #[arg(long, value_delimiter = ',')]
+        classes: Option<Vec<u8>>,
+        /// Frames per synthetic OOD set.
+        #[arg(long, default_value_t = 2000)]
+        synthetic: usize,
+        /// Seed of the synthetic sets.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output directory for report.json, report.md and the plots.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Summarise a model file, or dump all its parameters as JSON.
     Inspect {
         /// Model file.
@@ -332,6 +371,35 @@ fn main() -> Result<()> {
                     writeln!(out, "{}", s.score)?;
                 }
             }
+        }
+        Command::Eval {
+            onnx,
+            lsgm,
+            in_data,
+            in_labels,
+            ood,
+            methods,
+            train,
+            train_labels,
+            classes,
+            synthetic,
+            seed,
+            out,
+        } => {
+            fit_and_export::eval::run::run(&fit_and_export::eval::run::EvalArgs {
+                onnx,
+                lsgm,
+                in_data,
+                in_labels,
+                ood,
+                methods,
+                train,
+                train_labels,
+                classes,
+                synthetic,
+                seed,
+                out,
+            })?;
         }
         Command::Inspect { model, json } => {
             let bytes = read_model(&model)?;
