@@ -1,3 +1,4 @@
+#![cfg(feature = "monitor")]
 //! `lsgm-monitor` end to end on the shipped demo model and samples.
 
 use serde_json::Value;

@@ -35,6 +35,15 @@ pub enum QuantArg {
     U8,
 }
 
+/// The core's quantisation for a `--quantise` value.
+pub fn quantisation(q: QuantArg) -> Quantisation {
+    match q {
+        QuantArg::F32 => Quantisation::F32,
+        QuantArg::U16 => Quantisation::U16,
+        QuantArg::U8 => Quantisation::U8,
+    }
+}
+
 /// Every flag that shapes a fit.
 #[derive(Debug, Clone, Args)]
 pub struct FitArgs {
@@ -128,11 +137,7 @@ impl FitArgs {
             pseudo_count: self.pseudo_count,
             holdout: self.holdout,
             max_dim: self.max_dim,
-            quantisation: match self.quantise {
-                QuantArg::F32 => Quantisation::F32,
-                QuantArg::U16 => Quantisation::U16,
-                QuantArg::U8 => Quantisation::U8,
-            },
+            quantisation: quantisation(self.quantise),
         }
     }
 }

@@ -119,41 +119,15 @@ enum Command {
         json: bool,
     },
     /// Evaluate OOD detection: LSGM and baselines, metrics, report and plots.
-    Eval {
-        /// ONNX classifier.
-        #[arg(long)]
-        onnx: PathBuf,
-        /// LSGM model file.
-        #[arg(long)]
-        lsgm: PathBuf,
-        /// In-distribution test images.
-        #[arg(long = "in")]
-        in_data: PathBuf,
-        /// IDX labels of --in (reports the classifier's accuracy).
-        #[arg(long)]
-        in_labels: Option<PathBuf>,
-        /// OOD set: NAME=PATH (any loader format), or gaussian, rademacher, blobs. Repeatable.
-        #[arg(long, required = true)]
-        ood: Vec<String>,
-        /// Methods: all, or a comma list of lsgm, msp, energy, mahalanobis, mahalanobis-multi, knn, gmm-layer-I.
-        #[arg(long, value_delimiter = ',', default_value = "all")]
-        methods: Vec<String>,
-        /// In-distribution training images (mahalanobis, knn).
-        #[arg(long)]
-        train: Option<PathBuf>,
-        /// IDX labels of --train (mahalanobis).
-        #[arg(long)]
-        train_labels: Option<PathBuf>,
-        /// Keep only these training classes (needs --train-labels).
-        #[arg(long, value_delimiter = ',')]
-        classes: Option<Vec<u8>>,
-        /// Frames per synthetic OOD set.
-        #[arg(long, default_value_t = 2000)]
-        synthetic: usize,
-        /// Seed of the synthetic sets.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Output directory for report.json, report.md and the plots.
+    Eval(fit_and_export::eval::run::EvalArgs),
+    /// Re-store a model's transition tables as f32, u16 or u8 (everything else unchanged).
+    Requantise {
+        /// Model file.
+        model: PathBuf,
+        /// New storage of the transition tables.
+        #[arg(long, value_enum)]
+        quantise: fit_and_export::cli::QuantArg,
+        /// Output model file.
         #[arg(long)]
         out: PathBuf,
     },
@@ -372,34 +346,19 @@ fn main() -> Result<()> {
                 }
             }
         }
-        Command::Eval {
-            onnx,
-            lsgm,
-            in_data,
-            in_labels,
-            ood,
-            methods,
-            train,
-            train_labels,
-            classes,
-            synthetic,
-            seed,
-            out,
-        } => {
-            fit_and_export::eval::run::run(&fit_and_export::eval::run::EvalArgs {
-                onnx,
-                lsgm,
-                in_data,
-                in_labels,
-                ood,
-                methods,
-                train,
-                train_labels,
-                classes,
-                synthetic,
-                seed,
-                out,
-            })?;
+        Command::Eval(args) => fit_and_export::eval::run::run(&args)?,
+        Command::Requantise { model, quantise, out } => {
+            let bytes = read_model(&model)?;
+            let m = Model::from_bytes(&bytes)?;
+            let mut spec = lsgm::ModelSpec::from_model(&m);
+            let kind = fit_and_export::cli::quantisation(quantise);
+            for t in &mut spec.transitions {
+                let values: Vec<f32> = (0..t.len()).map(|i| t.get(i)).collect();
+                *t = lsgm::quant::quantise(&values, kind)?;
+            }
+            let new = spec.encode()?;
+            write_atomic(&out, &new)?;
+            eprintln!("{} bytes → {} bytes", bytes.len(), new.len());
         }
         Command::Inspect { model, json } => {
             let bytes = read_model(&model)?;

@@ -13,31 +13,44 @@ use lsgm::Model;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// What to evaluate.
+/// What to evaluate (the `eval` command's flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
     /// ONNX classifier.
+    #[arg(long)]
     pub onnx: PathBuf,
     /// LSGM model file.
+    #[arg(long)]
     pub lsgm: PathBuf,
     /// In-distribution test images.
+    #[arg(long = "in")]
     pub in_data: PathBuf,
-    /// Their labels (for accuracy).
+    /// IDX labels of --in (reports the classifier's accuracy).
+    #[arg(long)]
     pub in_labels: Option<PathBuf>,
-    /// `NAME=PATH` or a synthetic set name.
+    /// OOD set: NAME=PATH (any loader format), or gaussian, rademacher, blobs. Repeatable.
+    #[arg(long, required = true)]
     pub ood: Vec<String>,
-    /// Method names or `all`.
+    /// Methods: all, or a comma list of lsgm, msp, energy, mahalanobis, mahalanobis-multi, knn, gmm-layer-I.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
     pub methods: Vec<String>,
-    /// In-distribution training images (for mahalanobis, knn).
+    /// In-distribution training images (mahalanobis, knn).
+    #[arg(long)]
     pub train: Option<PathBuf>,
-    /// Their labels.
+    /// IDX labels of --train (mahalanobis).
+    #[arg(long)]
     pub train_labels: Option<PathBuf>,
-    /// Keep only these training classes.
+    /// Keep only these training classes (needs --train-labels).
+    #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<u8>>,
-    /// Frames per synthetic set.
+    /// Frames per synthetic OOD set.
+    #[arg(long, default_value_t = 2000)]
     pub synthetic: usize,
     /// Seed of the synthetic sets.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output directory.
+    /// Output directory for report.json, report.md and the plots.
+    #[arg(long)]
     pub out: PathBuf,
 }
 

@@ -1,0 +1,124 @@
+//! `fit-and-export eval` end to end on the shipped samples.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+}
+
+fn eval(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("fit-and-export")
+        .unwrap()
+        .arg("eval")
+        .arg("--onnx")
+        .arg(root("models/fmnist-resnet.onnx"))
+        .arg("--lsgm")
+        .arg(root("models/fmnist-resnet.lsgm"))
+        .arg("--in")
+        .arg(root("models/samples/fmnist-test-500-images-idx3-ubyte.gz"))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .assert()
+}
+
+#[test]
+fn report_plots_and_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let mnist = format!(
+        "mnist={}",
+        root("models/samples/mnist-100-images-idx3-ubyte.gz").display()
+    );
+    eval(
+        &out,
+        &[
+            "--in-labels",
+            root("models/samples/fmnist-test-500-labels-idx1-ubyte.gz")
+                .to_str()
+                .unwrap(),
+            "--ood",
+            &mnist,
+            "--ood",
+            "gaussian",
+            "--ood",
+            "blobs",
+            "--synthetic",
+            "100",
+            "--train",
+            root("models/samples/fmnist-train-3000-images-idx3-ubyte.gz")
+                .to_str()
+                .unwrap(),
+            "--train-labels",
+            root("models/samples/fmnist-train-3000-labels-idx1-ubyte.gz")
+                .to_str()
+                .unwrap(),
+        ],
+    )
+    .success();
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["in"]["n"], 500);
+    assert!(r["in"]["accuracy"].as_f64().unwrap() > 0.9);
+    let rows = r["results"].as_array().unwrap();
+    // 3 OOD sets × (6 methods + 3 per-layer mixtures).
+    assert_eq!(rows.len(), 27);
+    for row in rows {
+        for k in [
+            "auroc",
+            "tnr_at_95tpr",
+            "aupr_in",
+            "aupr_out",
+            "detection_accuracy",
+        ] {
+            let v = row[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{row}");
+        }
+        assert!(row["ood"].is_string() && row["method"].is_string() && row["n"].is_u64());
+    }
+    let lsgm_mnist = rows
+        .iter()
+        .find(|x| x["ood"] == "mnist" && x["method"] == "lsgm")
+        .unwrap();
+    assert!(lsgm_mnist["auroc"].as_f64().unwrap() > 0.95, "{lsgm_mnist}");
+    for f in [
+        "report.md",
+        "roc-mnist.png",
+        "roc-gaussian.png",
+        "roc-blobs.png",
+        "histogram-lsgm.png",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("in-distribution is the positive class"));
+}
+
+#[test]
+fn missing_training_data_skips_those_baselines_and_bad_sets_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = eval(
+        &dir.path().join("r"),
+        &["--ood", "rademacher", "--synthetic", "50"],
+    )
+    .success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("need --train; skipping"), "{err}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let a = eval(
+        &dir.path().join("r2"),
+        &["--ood", &format!("x={}", empty.display())],
+    )
+    .failure();
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("no .png/.jpg/.jpeg images"));
+    let a = eval(
+        &dir.path().join("r3"),
+        &["--ood", "gaussian", "--methods", "lsgm,nope"],
+    )
+    .failure();
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("unknown method \"nope\""));
+    let a = eval(&dir.path().join("r4"), &["--ood", "pink-noise"]).failure();
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("expected NAME=PATH"));
+}

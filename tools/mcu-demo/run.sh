@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the Cortex-M4F firmware with the demo model and the features of the
+# shipped sample frames, runs it in QEMU (mps2-an386), decodes the defmt log
+# and compares every score with the host's for the same features (1e-5
+# relative). Exits non-zero on any mismatch. Needs: qemu-system-arm,
+# defmt-print (cargo install defmt-print), the thumbv7em-none-eabihf target,
+# and a release build of fit-and-export (cargo build --release).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+tool="$root/target/release/fit-and-export"
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+
+# 1. Features of the sample frames (tract, on the host) and the host's scores.
+"$tool" features --onnx "$root/models/fmnist-resnet.onnx" --lsgm "$root/models/fmnist-resnet.lsgm" \
+  --data "$root/models/samples/frames" --out "$data/features" 2>/dev/null
+"$tool" score "$root/models/fmnist-resnet.lsgm" --features "$data/features" > "$data/host.txt"
+cp "$root/models/fmnist-resnet.lsgm" "$data/model.lsgm"
+# Interleave the per-layer .npy files into frame-major raw f32 (stdlib only).
+python3 - "$data" <<'PY'
+import struct, sys, os
+d = sys.argv[1]
+layers = []
+i = 0
+while os.path.exists(f"{d}/features/{i}.npy"):
+    raw = open(f"{d}/features/{i}.npy", "rb").read()
+    hlen = struct.unpack("<H", raw[8:10])[0]
+    header = raw[10:10 + hlen].decode()
+    assert "'<f4'" in header and "False" in header, header
+    shape = tuple(int(x) for x in header.split("(")[1].split(")")[0].split(",") if x.strip())
+    layers.append((shape, raw[10 + hlen:]))
+    i += 1
+n = layers[0][0][0]
+with open(f"{d}/features.bin", "wb") as f:
+    for r in range(n):
+        for (rows, dim), data in layers:
+            f.write(data[r * dim * 4:(r + 1) * dim * 4])
+PY
+
+# 2. Build and run the firmware.
+cd "$here"
+MCU_DATA="$data" cargo build --release --quiet
+elf="$here/target/thumbv7em-none-eabihf/release/mcu-demo"
+set +e
+timeout 120 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic -monitor none -serial none \
+  -semihosting-config enable=on,target=native -kernel "$elf" > "$data/log.bin"
+qemu=$?
+set -e
+defmt-print -e "$elf" < "$data/log.bin" > "$data/mcu.txt" || true
+cat "$data/mcu.txt"
+[ "$qemu" -eq 0 ] || { echo "mcu-demo: QEMU exited with $qemu"; exit 1; }
+
+# 3. Compare.
+grep -oE 'score [0-9]+ [-0-9.e+]+' "$data/mcu.txt" | awk '{print $3}' > "$data/mcu-scores.txt"
+paste "$data/host.txt" "$data/mcu-scores.txt" | awk '
+  NF != 2 { bad = 1; print "mcu-demo: missing score on line " NR; next }
+  { d = $1 - $2; if (d < 0) d = -d; a = $1 < 0 ? -$1 : $1; rel = d / (a > 1 ? a : 1);
+    if (rel > 1e-5) { bad = 1; printf "mcu-demo: frame %d host %s mcu %s (rel %.2e)\n", NR - 1, $1, $2, rel } }
+  END { if (NR == 0) { print "mcu-demo: no scores"; exit 1 } exit bad }'
+echo "mcu-demo: $(wc -l < "$data/host.txt") scores match the host within 1e-5 relative"
+arm-none-eabi-size "$elf" 2>/dev/null || size -A "$elf" | grep -E '^\.(text|rodata|data|bss)|Total' || true
