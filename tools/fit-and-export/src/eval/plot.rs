@@ -57,8 +57,18 @@ pub fn roc(id: &[f64], ood: &[f64]) -> Vec<(f64, f64)> {
     pts
 }
 
+/// One method's ROC curve in a figure.
+pub struct Curve {
+    /// Method name.
+    pub name: String,
+    /// (FPR, TPR) points.
+    pub points: Vec<(f64, f64)>,
+    /// Its AUROC, for the legend.
+    pub auroc: f64,
+}
+
 /// One ROC figure: every method's curve for one OOD set.
-pub fn roc_plot(path: &Path, title: &str, curves: &[(String, Vec<(f64, f64)>, f64)]) -> Result<()> {
+pub fn roc_plot(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
     let root = BitMapBackend::new(path, (640, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -72,11 +82,11 @@ pub fn roc_plot(path: &Path, title: &str, curves: &[(String, Vec<(f64, f64)>, f6
         .x_desc("false positive rate (OOD accepted)")
         .y_desc("true positive rate (ID accepted)")
         .draw()?;
-    for (i, (name, pts, auroc)) in curves.iter().enumerate() {
+    for (i, c) in curves.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
-            .label(format!("{name} (AUROC {auroc:.3})"))
+            .draw_series(LineSeries::new(c.points.iter().copied(), color.stroke_width(2)))?
+            .label(format!("{} (AUROC {:.3})", c.name, c.auroc))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
     chart
