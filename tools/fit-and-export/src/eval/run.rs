@@ -279,14 +279,12 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     match plot::init_font() {
         Ok(()) => {
             for (oi, (name, _)) in oods.iter().enumerate() {
-                let curves: Vec<(String, Vec<(f64, f64)>, f64)> = scores
+                let curves: Vec<plot::Curve> = scores
                     .iter()
-                    .map(|(m, id_s, ood_s)| {
-                        (
-                            m.clone(),
-                            plot::roc(id_s, &ood_s[oi]),
-                            super::metrics::auroc(id_s, &ood_s[oi]),
-                        )
+                    .map(|(m, id_s, ood_s)| plot::Curve {
+                        name: m.clone(),
+                        points: plot::roc(id_s, &ood_s[oi]),
+                        auroc: super::metrics::auroc(id_s, &ood_s[oi]),
                     })
                     .collect();
                 let safe: String = name
