@@ -4,12 +4,22 @@ use super::Frame;
 use anyhow::{bail, ensure, Context, Result};
 use std::io::Read;
 
+/// Largest raw frame accepted (bytes): 8K RGB is 100 MB.
+pub const MAX_RAW_FRAME: usize = 1 << 28;
+
 /// Parses `WxHxC` (e.g. `28x28x1`).
 pub fn parse_raw_shape(s: &str) -> Result<(usize, usize, usize)> {
     let parts: Vec<&str> = s.split(['x', 'X']).collect();
     let nums: Vec<usize> = parts.iter().filter_map(|p| p.parse().ok()).collect();
     match nums[..] {
-        [w, h, c] if nums.len() == parts.len() && w > 0 && h > 0 && (c == 1 || c == 3) => Ok((w, h, c)),
+        [w, h, c] if nums.len() == parts.len() && w > 0 && h > 0 && (c == 1 || c == 3) => {
+            let size = w.checked_mul(h).and_then(|v| v.checked_mul(c));
+            ensure!(
+                size.is_some_and(|v| v <= MAX_RAW_FRAME),
+                "--raw {s}: frames larger than {MAX_RAW_FRAME} bytes are not supported"
+            );
+            Ok((w, h, c))
+        }
         _ => bail!("--raw expects WIDTHxHEIGHTxCHANNELS with 1 or 3 channels, e.g. 28x28x1; got {s:?}"),
     }
 }
@@ -22,6 +32,7 @@ pub struct RawReader<R> {
     channels: usize,
     index: usize,
     name: String,
+    done: bool,
 }
 
 impl<R: Read> RawReader<R> {
@@ -34,6 +45,7 @@ impl<R: Read> RawReader<R> {
             channels,
             index: 0,
             name: name.to_string(),
+            done: false,
         }
     }
 
@@ -45,7 +57,14 @@ impl<R: Read> RawReader<R> {
     /// The next frame; `None` at a clean end of stream, an error for a
     /// partial last frame or a read failure.
     pub fn next_frame(&mut self) -> Option<Result<Frame>> {
-        let size = self.width * self.height * self.channels;
+        if self.done {
+            return None;
+        }
+        let size = self.width.saturating_mul(self.height).saturating_mul(self.channels);
+        if size == 0 || size > MAX_RAW_FRAME {
+            self.done = true;
+            return Some(Err(anyhow::anyhow!("{}: unsupported raw frame size", self.name)));
+        }
         let mut buf = vec![0u8; size];
         let mut filled = 0;
         while filled < size {
@@ -53,11 +72,18 @@ impl<R: Read> RawReader<R> {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Some(Err(e).with_context(|| format!("reading {}", self.name))),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e).with_context(|| format!("reading {}", self.name)));
+                }
             }
         }
         if filled == 0 {
+            self.done = true;
             return None;
+        }
+        if filled < size {
+            self.done = true;
         }
         let index = self.index;
         self.index += 1;
@@ -95,7 +121,12 @@ mod tests {
         let e = r.next_frame().unwrap().unwrap_err().to_string();
         assert!(e.contains("partial frame 2: 2 of 4 bytes"), "{e}");
         assert!(r.next_frame().is_none());
+        let mut huge = RawReader::new(&data[..], (usize::MAX, 2, 1), "x");
+        assert!(huge.next_frame().unwrap().is_err());
+        assert!(huge.next_frame().is_none());
         assert!(parse_raw_shape("28x28x1").is_ok());
+        assert!(parse_raw_shape("99999999999x99999999999x3").is_err());
+        assert!(parse_raw_shape("100000x100000x1").is_err());
         assert!(
             parse_raw_shape("28x28").is_err()
                 && parse_raw_shape("0x2x1").is_err()

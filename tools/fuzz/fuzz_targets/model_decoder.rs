@@ -1,0 +1,41 @@
+//! Any byte string fed to the model decoder gives a model or a typed error;
+//! a model that decodes scores any finite input without panicking.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // Half the inputs get a valid header and CRC so the fuzzer reaches the
+    // postcard body and the validator instead of stopping at the checksum.
+    let mut signed = Vec::new();
+    let bytes = if data.first().is_some_and(|b| b & 1 == 1) {
+        let body = &data[1..];
+        signed.extend_from_slice(b"LSGM\x01\x00\x00\x00");
+        signed.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        signed.extend_from_slice(&crc32(body).to_le_bytes());
+        signed.extend_from_slice(body);
+        &signed[..]
+    } else {
+        data
+    };
+    if let Ok(model) = lsgm::Model::from_bytes(bytes) {
+        let mut scratch = vec![0.0f32; model.scratch_len()];
+        let mut contributions = vec![0.0f32; model.num_layers()];
+        let features: Vec<Vec<f32>> = model.layers().iter().map(|l| vec![0.25; l.dim_in()]).collect();
+        let refs: Vec<&[f32]> = features.iter().map(Vec::as_slice).collect();
+        if let Ok(s) = model.score(&refs, &mut scratch, &mut contributions) {
+            assert!(s.is_finite());
+        }
+    }
+});
+
+fn crc32(data: &[u8]) -> u32 {
+    // Bitwise CRC-32 (ISO-HDLC), the same polynomial as the header's.
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
