@@ -17,7 +17,8 @@ fuzz_target!(|data: &[u8]| {
     } else {
         data
     };
-    if let Ok(model) = lsgm::Model::from_bytes(bytes) {
+    let decoded = lsgm::Model::from_bytes(bytes);
+    if let Ok(model) = decoded {
         let mut scratch = vec![0.0f32; model.scratch_len()];
         let mut contributions = vec![0.0f32; model.num_layers()];
         let features: Vec<Vec<f32>> = model.layers().iter().map(|l| vec![0.25; l.dim_in()]).collect();

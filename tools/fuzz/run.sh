@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Fuzz the model decoder and the raw frame reader with libFuzzer.
+#   cargo install cargo-fuzz
+#   bash tools/fuzz/run.sh [RUNS]      (default 2,000,000 executions per target)
+# cargo-fuzz wants nightly; RUSTC_BOOTSTRAP=1 lets the stable toolchain build
+# it (no sanitizer: the targets are safe Rust, a panic is the failure).
+# New inputs go to a temporary corpus; merge the interesting ones back with
+#   cargo fuzz run --fuzz-dir tools/fuzz TARGET tools/fuzz/corpus/TARGET TMP -- -merge=1
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs=${1:-2000000}
+for t in model_decoder raw_frames; do
+  tmp=$(mktemp -d)
+  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tools/fuzz -O --sanitizer none "$t" "$tmp" "tools/fuzz/corpus/$t" \
+    -- -runs="$runs" -max_len=4096 2>&1 | grep -E "^#[0-9]+ +DONE|Done|panicked|deadly" || true
+  rm -rf "$tmp"
+done
