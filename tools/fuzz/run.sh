@@ -11,7 +11,12 @@ cd "$(dirname "$0")/../.."
 runs=${1:-2000000}
 for t in model_decoder raw_frames; do
   tmp=$(mktemp -d)
-  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tools/fuzz -O --sanitizer none "$t" "$tmp" "tools/fuzz/corpus/$t" \
-    -- -runs="$runs" -max_len=4096 2>&1 | grep -E "^#[0-9]+ +DONE|Done|panicked|deadly" || true
-  rm -rf "$tmp"
+  if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tools/fuzz -O --sanitizer none "$t" "$tmp" "tools/fuzz/corpus/$t" \
+    -- -runs="$runs" -max_len=4096 > "$tmp.log" 2>&1; then
+    tail -40 "$tmp.log"
+    echo "fuzz: $t FAILED (the crashing input is under tools/fuzz/artifacts/$t)"
+    exit 1
+  fi
+  grep -E "^#[0-9]+ +DONE" "$tmp.log"
+  rm -rf "$tmp" "$tmp.log"
 done
