@@ -37,6 +37,7 @@ pub struct GmmParams {
     pub seed: u64,
 }
 
+/// The command line's defaults: a DP mixture, full covariance.
 impl Default for GmmParams {
     fn default() -> Self {
         GmmParams {
@@ -46,8 +47,8 @@ impl Default for GmmParams {
             },
             covariance: Covariance::Full,
             reg_covar: 1e-6,
-            tol: 1e-3,
-            max_iter: 100,
+            tol: crate::cli::DP_DEFAULTS.0,
+            max_iter: crate::cli::DP_DEFAULTS.1,
             seed: 0,
         }
     }
