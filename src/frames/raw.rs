@@ -60,7 +60,10 @@ impl<R: Read> RawReader<R> {
         if self.done {
             return None;
         }
-        let size = self.width.saturating_mul(self.height).saturating_mul(self.channels);
+        let size = self
+            .width
+            .saturating_mul(self.height)
+            .saturating_mul(self.channels);
         if size == 0 || size > MAX_RAW_FRAME {
             self.done = true;
             return Some(Err(anyhow::anyhow!("{}: unsupported raw frame size", self.name)));

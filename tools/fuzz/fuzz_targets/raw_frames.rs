@@ -9,7 +9,9 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => return,
     };
-    let Ok(spec) = std::str::from_utf8(spec) else { return };
+    let Ok(spec) = std::str::from_utf8(spec) else {
+        return;
+    };
     let Ok(shape) = parse_raw_shape(spec) else { return };
     // parse_raw_shape bounds the frame size; keep the fuzzer's frames small.
     let size = shape.0 * shape.1 * shape.2;
