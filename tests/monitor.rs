@@ -7,8 +7,23 @@ use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lsgm-monitor");
 
+/// The monitor binary, through `LSGM_TEST_RUNNER` (e.g. `qemu-aarch64 -L
+/// /usr/aarch64-linux-gnu`) when the tests run cross-compiled: cargo's runner
+/// wraps the test executable, not the binaries it starts.
+fn monitor() -> Command {
+    match std::env::var("LSGM_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut c = Command::new(words.next().expect("non-empty"));
+            c.args(words).arg(BIN);
+            c
+        }
+        _ => Command::new(BIN),
+    }
+}
+
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
+    monitor()
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -27,7 +42,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn run_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
+    let mut child = monitor()
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::piped())
