@@ -29,6 +29,7 @@ def read_idx(path):
 
 
 def write_idx(path, arr):
+    # mtime=0 keeps the gzip bytes reproducible.
     header = bytes([0, 0, 8, arr.ndim]) + struct.pack(">" + "I" * arr.ndim, *arr.shape)
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
         f.write(header + arr.astype(np.uint8).tobytes())

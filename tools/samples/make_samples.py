@@ -12,30 +12,18 @@ Writes (IDX, gzip; PNG):
   frames/                                               8 PNGs: 4 test images, 2 digits, 2 noise
 """
 import argparse
-import gzip
 import os
 import struct
 import zlib
 
+import sys
+
 import numpy as np
 
-FMNIST = "/usr/share/datasets/fashion-mnist"
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "eval"))
+from prepare_sets import FMNIST, read_idx, write_idx  # noqa: E402  (IDX reading/writing lives there)
+
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "models", "samples")
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = struct.unpack(">" + "I" * ndim, raw[4: 4 + 4 * ndim])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def write_idx(path, arr):
-    header = bytes([0, 0, 8, arr.ndim]) + struct.pack(">" + "I" * arr.ndim, *arr.shape)
-    # mtime=0 keeps the gzip bytes reproducible.
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-        f.write(header + arr.astype(np.uint8).tobytes())
 
 
 def write_png(path, img):
