@@ -17,6 +17,7 @@
 //! Scoring uses the posterior-expected parameters (`weights_`, `means_`,
 //! `covariances_`), after pruning components with negligible weight.
 
+use super::converge::iterate;
 use super::em::{kmeans_resp, Collapse, Fitted};
 use super::mixture::{gaussian_parameters, log_gaussian_prob, log_resp_of, Cov, Mixture, PrecChol};
 use super::params::GmmParams;
@@ -217,31 +218,22 @@ pub fn run(
     progress: &mut dyn FnMut(usize, f64),
 ) -> Result<(Fitted, State), Collapse> {
     let n = x.nrows() as f64;
-    let mut state = m_step(x, init_resp, priors, p)?;
-    let mut lb = f64::NEG_INFINITY;
-    let mut converged = false;
-    let mut n_iter = 0;
-    for it in 1..=p.max_iter {
-        n_iter = it;
-        let prev = lb;
-        let (_, log_resp) = log_resp_of(weighted_log_prob(x, &state));
+    let init = m_step(x, init_resp, priors, p)?;
+    let done = iterate(init, p.max_iter, p.tol, progress, |state| {
+        let (_, log_resp) = log_resp_of(weighted_log_prob(x, state));
         let resp = log_resp.map(f64::exp);
-        state = m_step(x, &resp, priors, p)?;
-        lb = lower_bound(&state, &log_resp, x.ncols()) / n;
-        progress(it, lb);
-        if (lb - prev).abs() < p.tol {
-            converged = true;
-            break;
-        }
-    }
+        let next = m_step(x, &resp, priors, p)?;
+        let lb = lower_bound(&next, &log_resp, x.ncols()) / n;
+        Ok((next, lb))
+    })?;
     let fitted = Fitted {
-        mixture: expected_mixture(&state),
-        n_iter,
-        converged,
-        lower_bound: lb,
+        mixture: expected_mixture(&done.state),
+        n_iter: done.n_iter,
+        converged: done.converged,
+        lower_bound: done.objective,
         reseeds: 0,
     };
-    Ok((fitted, state))
+    Ok((fitted, done.state))
 }
 
 /// k-means initialisation with `k_max` clusters, then [`run`].

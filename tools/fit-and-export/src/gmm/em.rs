@@ -2,6 +2,7 @@
 //! scikit-learn's `GaussianMixture` (so its fitted parameters are a fixture we
 //! can test against), plus re-seeding of components that collapse.
 
+use super::converge::iterate;
 use super::kmeans;
 use super::mixture::{gaussian_parameters, precision_cholesky, Cov, Mixture, Singular};
 use super::params::GmmParams;
@@ -123,33 +124,23 @@ pub fn run(
     p: &GmmParams,
     progress: &mut dyn FnMut(usize, f64),
 ) -> Result<Fitted, Collapse> {
-    let mut mixture = init;
     let mut reseeder = Reseeder {
         variance: global_variance(x),
-        budget: 10 * mixture.k(),
+        budget: 10 * init.k(),
         used: 0,
     };
-    let mut lower_bound = f64::NEG_INFINITY;
-    let mut converged = false;
-    let mut n_iter = 0;
-    for it in 1..=p.max_iter {
-        n_iter = it;
-        let prev = lower_bound;
+    let done = iterate(init, p.max_iter, p.tol, progress, |mixture| {
+        // The objective is the mean log-likelihood of this E-step, as
+        // scikit-learn's (it describes the parameters before the M-step).
         let (row_ll, log_resp) = mixture.log_resp(x);
         let resp = log_resp.map(f64::exp);
-        mixture = m_step(x, &resp, &row_ll, p, &mut reseeder)?;
-        lower_bound = row_ll.mean();
-        progress(it, lower_bound);
-        if (lower_bound - prev).abs() < p.tol {
-            converged = true;
-            break;
-        }
-    }
+        Ok((m_step(x, &resp, &row_ll, p, &mut reseeder)?, row_ll.mean()))
+    })?;
     Ok(Fitted {
-        mixture,
-        n_iter,
-        converged,
-        lower_bound,
+        mixture: done.state,
+        n_iter: done.n_iter,
+        converged: done.converged,
+        lower_bound: done.objective,
         reseeds: reseeder.used,
     })
 }

@@ -1,5 +1,6 @@
 //! Per-layer Gaussian mixtures: EM and the Dirichlet-process fit.
 
+pub mod converge;
 pub mod dp;
 pub mod em;
 pub mod kmeans;
