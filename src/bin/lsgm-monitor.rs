@@ -95,26 +95,11 @@ struct Monitor<'m> {
     contributions: Vec<f32>,
 }
 
-fn crc_of(source: &str) -> Option<&str> {
-    source.split_whitespace().find_map(|w| w.strip_prefix("crc32:"))
-}
-
 impl<'m> Monitor<'m> {
     fn new(model: Model<'m>, onnx: &std::path::Path, args: &Args) -> Result<Self> {
         let spec = InputSpec::from_model(&model)?;
-        let onnx_bytes = std::fs::read(onnx).with_context(|| format!("cannot read {}", onnx.display()))?;
-        if let Some(want) = crc_of(model.source()) {
-            let got = format!("{:08x}", crc32fast::hash(&onnx_bytes));
-            ensure!(
-                want == got,
-                "the LSGM file was fitted for another network ({}) than {} (crc32:{got}); \
-                 fit one for this network with `fit-and-export --onnx {}`",
-                model.source(),
-                onnx.display(),
-                onnx.display()
-            );
-        }
         let graph = Graph::load(onnx)?;
+        graph.check_fitted_for(model.source())?;
         let mut taps = Vec::new();
         for l in model.layers() {
             let tap = graph

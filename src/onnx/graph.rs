@@ -41,6 +41,9 @@ pub struct Graph {
     pub input_chw: (usize, usize, usize),
     /// Name of the logits output.
     pub logits_name: String,
+    /// `NAME bytes:N crc32:XXXXXXXX` of the ONNX file: stored in every model
+    /// fitted for it, so the monitor can tell a model fitted for another one.
+    pub identity: String,
     taps: Vec<Tap>,
 }
 
@@ -58,6 +61,15 @@ impl Graph {
     pub fn load(path: &Path) -> Result<Graph> {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read ONNX model {}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let identity = format!(
+            "{name} bytes:{} crc32:{:08x}",
+            bytes.len(),
+            crc32fast::hash(&bytes)
+        );
         let mut model = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
             .map_err(|e| anyhow::anyhow!("{}: not a loadable ONNX model: {e}", path.display()))?;
@@ -118,8 +130,31 @@ impl Graph {
             layout,
             input_chw: chw,
             logits_name,
+            identity,
             taps,
         })
+    }
+
+    /// Errors if `source` (a model file's record of its network) names
+    /// another ONNX file than this one, by CRC-32. Sources without a CRC
+    /// (models fitted from feature files) pass.
+    pub fn check_fitted_for(&self, source: &str) -> Result<()> {
+        let crc = |s: &str| {
+            s.split_whitespace()
+                .find_map(|w| w.strip_prefix("crc32:"))
+                .map(str::to_owned)
+        };
+        if let Some(want) = crc(source) {
+            let got = crc(&self.identity).unwrap_or_default();
+            if want != got {
+                bail!(
+                    "the LSGM file was fitted for another network ({source}) than this one ({}); \
+                     fit one for this network with `fit-and-export --onnx …`",
+                    self.identity
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Every tappable node in evaluation order: 4-D outputs with a spatial

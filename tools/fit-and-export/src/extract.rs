@@ -89,21 +89,6 @@ pub fn input_spec(graph: &Graph, mean: &[f32], std: &[f32]) -> Result<InputSpec>
     })
 }
 
-/// Identity of an ONNX file stored in the model: name, size and CRC-32, so
-/// the monitor can tell a model file fitted for another network.
-pub fn onnx_identity(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(format!(
-        "{name} bytes:{} crc32:{:08x}",
-        bytes.len(),
-        crc32fast::hash(&bytes)
-    ))
-}
-
 /// Loads every frame of `path` (IDX, `.npy`, image or directory of images),
 /// optionally keeping only rows whose label is in `classes`.
 pub fn load_frames(path: &Path, labels: Option<&Path>, classes: Option<&[u8]>) -> Result<Vec<Frame>> {

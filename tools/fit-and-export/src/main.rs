@@ -197,6 +197,7 @@ fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
     let spec = extract::input_spec(&graph, &mean, &std)?;
     let preprocess = extract::preprocess_spec(&graph, &spec);
     let frames = extract::load_frames(&train, labels.as_deref(), a.classes.as_deref())?;
+    let source = graph.identity.clone();
     let net = Network::new(graph, &taps)?;
     let ex = extract::extract(&net, &spec, &frames)?;
     if ex.resized > 0 {
@@ -211,7 +212,7 @@ fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
         names: taps,
         layers: ex.layers,
     };
-    let (bytes, mut report) = fit::fit(&set, &opts, preprocess, extract::onnx_identity(&onnx)?)?;
+    let (bytes, mut report) = fit::fit(&set, &opts, preprocess, source)?;
     report.seconds.extract = Some(extract_secs);
     write_atomic(&a.out, &bytes)?;
     println!("{}", serde_json::to_string(&report)?);
