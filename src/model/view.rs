@@ -225,12 +225,11 @@ fn check_preprocess(p: &Preprocess<'_>) -> Result<(), Error> {
     if c > 4 {
         return Err(invalid(None, "preprocess: more than 4 channels"));
     }
-    let mean = f32s(p.mean, c, None, "preprocess mean: wrong length or non-finite")?;
+    f32s(p.mean, c, None, "preprocess mean: wrong length or non-finite")?;
     let std = f32s(p.std, c, None, "preprocess std: wrong length or non-finite")?;
     if std.iter().any(|s| s <= 0.0) {
         return Err(invalid(None, "preprocess std must be positive"));
     }
-    let _ = mean;
     if !(p.scale.is_finite() && p.scale > 0.0) {
         return Err(invalid(None, "preprocess scale must be positive"));
     }

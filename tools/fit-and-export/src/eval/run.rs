@@ -124,9 +124,8 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 labels.len(),
                 in_frames.len()
             );
-            let argmax = |r: &[f64]| {
-                r.iter()
-                    .enumerate()
+            let argmax = |r: &mut dyn Iterator<Item = &f64>| {
+                r.enumerate()
                     .fold((0, f64::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
                     .0
             };
@@ -134,7 +133,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 .logits
                 .row_iter()
                 .zip(&labels)
-                .filter(|(r, &y)| argmax(&r.iter().copied().collect::<Vec<_>>()) == y as usize)
+                .filter(|(r, &y)| argmax(&mut r.iter()) == y as usize)
                 .count();
             Some(correct as f64 / labels.len() as f64)
         }
