@@ -2,7 +2,8 @@
 //!
 //! Two model shapes with K = 50 and full covariance: a small ResNet monitor
 //! (4 taps of 16/32/64/128 channels) and a large one (64/128/256/512), both
-//! chain modes, `f32` / `u16` / `u8` transition tables. Throughput is reported
+//! chain modes, `f32` / `u16` / `u8` transition tables, and (paper chain, u16)
+//! `f16` / `i8` storage of means and factors. Throughput is reported
 //! in multiply-adds (MACs) per second, so the README can compare it with the
 //! machine's arithmetic limit. Run: `cargo bench --bench score`.
 
@@ -10,7 +11,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use lsgm::model::wire::Pooling;
 use lsgm::quant::quantise;
 use lsgm::reference::Reference;
-use lsgm::{Chain, ComponentSpec, Covariance, LayerSpec, Model, ModelSpec, PreprocessSpec, Quantisation};
+use lsgm::{
+    Chain, ComponentSpec, Covariance, LayerSpec, Model, ModelSpec, PreprocessSpec, Quantisation, Storage,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
@@ -18,7 +21,7 @@ use std::hint::black_box;
 const K: usize = 50;
 
 /// A random well-conditioned model: U = diag(0.5..2) + small upper noise.
-fn model(dims: &[usize], chain: Chain, quant: Quantisation) -> Vec<u8> {
+fn model(dims: &[usize], chain: Chain, quant: Quantisation, storage: Storage) -> Vec<u8> {
     let mut rng = StdRng::seed_from_u64(1);
     let layers = dims
         .iter()
@@ -29,6 +32,7 @@ fn model(dims: &[usize], chain: Chain, quant: Quantisation) -> Vec<u8> {
             dim_in: d,
             projection: None,
             covariance: Covariance::Full,
+            storage,
             components: (0..K)
                 .map(|_| ComponentSpec {
                     log_weight: -(K as f32).ln(),
@@ -88,23 +92,32 @@ fn bench(c: &mut Criterion) {
             .map(|&d| (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect())
             .collect();
         let refs: Vec<&[f32]> = frame.iter().map(Vec::as_slice).collect();
+        let mut variants: Vec<(Chain, Quantisation, Storage)> = Vec::new();
         for chain in [Chain::Paper, Chain::Markov] {
             for quant in [Quantisation::F32, Quantisation::U16, Quantisation::U8] {
-                let bytes = model(&dims, chain, quant);
-                let model = Model::from_bytes(&bytes).unwrap();
-                let mut scratch = vec![0.0; model.scratch_len()];
-                let mut contributions = vec![0.0; model.num_layers()];
-                let id = BenchmarkId::new(format!("{chain:?}"), format!("{quant:?}"));
-                group.bench_function(id, |b| {
-                    b.iter(|| {
-                        model
-                            .score(black_box(&refs), &mut scratch, &mut contributions)
-                            .unwrap()
-                    })
-                });
+                variants.push((chain, quant, Storage::F32));
             }
         }
-        let bytes = model(&dims, Chain::Paper, Quantisation::F32);
+        variants.push((Chain::Paper, Quantisation::U16, Storage::F16));
+        variants.push((Chain::Paper, Quantisation::U16, Storage::I8));
+        for (chain, quant, storage) in variants {
+            let bytes = model(&dims, chain, quant, storage);
+            let model = Model::from_bytes(&bytes).unwrap();
+            let mut scratch = vec![0.0; model.scratch_len()];
+            let mut contributions = vec![0.0; model.num_layers()];
+            let name = match storage {
+                Storage::F32 => format!("{quant:?}"),
+                _ => format!("{quant:?}-{storage:?}"),
+            };
+            group.bench_function(BenchmarkId::new(format!("{chain:?}"), name), |b| {
+                b.iter(|| {
+                    model
+                        .score(black_box(&refs), &mut scratch, &mut contributions)
+                        .unwrap()
+                })
+            });
+        }
+        let bytes = model(&dims, Chain::Paper, Quantisation::F32, Storage::F32);
         let model = Model::from_bytes(&bytes).unwrap();
         let reference = Reference::new(&model);
         group.sample_size(10);
@@ -115,26 +128,29 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-/// The shipped demo model, on features at its components' means.
+/// The shipped demo models (f32 and i8 storage), on features at a component's mean.
 fn demo(c: &mut Criterion) {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/fmnist-resnet.lsgm")).unwrap();
-    let model = Model::from_bytes(&bytes).unwrap();
-    let frame: Vec<Vec<f32>> = model
-        .layers()
-        .iter()
-        .map(|l| l.gaussians().mean(0).iter().collect())
-        .collect();
-    let refs: Vec<&[f32]> = frame.iter().map(Vec::as_slice).collect();
-    let mut scratch = vec![0.0; model.scratch_len()];
-    let mut contributions = vec![0.0; model.num_layers()];
     let mut group = c.benchmark_group("score/demo");
-    group.bench_function("fmnist-resnet.lsgm", |b| {
-        b.iter(|| {
-            model
-                .score(black_box(&refs), &mut scratch, &mut contributions)
-                .unwrap()
-        })
-    });
+    for name in ["fmnist-resnet.lsgm", "fmnist-resnet-i8.lsgm"] {
+        let path = format!("{}/models/{name}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let frame: Vec<Vec<f32>> = model
+            .layers()
+            .iter()
+            .map(|l| l.gaussians().mean(0).iter().collect())
+            .collect();
+        let refs: Vec<&[f32]> = frame.iter().map(Vec::as_slice).collect();
+        let mut scratch = vec![0.0; model.scratch_len()];
+        let mut contributions = vec![0.0; model.num_layers()];
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                model
+                    .score(black_box(&refs), &mut scratch, &mut contributions)
+                    .unwrap()
+            })
+        });
+    }
     let mut map = vec![0.0f32; 16 * 28 * 28];
     map.iter_mut().enumerate().for_each(|(i, v)| *v = (i % 7) as f32);
     let mut pooled = vec![0.0f32; 16];

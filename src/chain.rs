@@ -17,7 +17,9 @@
 //! for K = 16384). When some `c_i` falls under that (a frame far outside the
 //! data, whose likely components are unreachable from the previous layer's),
 //! the whole frame is rescored in log space ([`forward_log`], `K²` `exp`s per
-//! layer), so the result is exact and finite whenever the inputs are finite.
+//! layer), so the result is exact and finite whenever the inputs are finite,
+//! or [`Error::Overflow`] when every component a layer can reach has a
+//! density below `f32`'s range.
 //! `paper` applies `φ_i` at every layer (the paper's evaluated Eq. 4);
 //! `markov` only at the first (an HMM).
 
@@ -216,8 +218,14 @@ fn forward_log(
                 *l += lb;
             }
         }
-        // Rows of A have positive mass, so some entry is finite.
+        // Rows of A have positive mass, but the components they reach may all
+        // have overflowed densities (found by fuzzing: a zero transition
+        // entry leaves only a far component reachable): then the frame is
+        // too far from every reachable component to score.
         let c = log_sum_exp(bufs.ld[..k].iter().copied());
+        if !c.is_finite() {
+            return Err(Error::Overflow { layer: i as u8 });
+        }
         for (a, &l) in bufs.alpha[..k].iter_mut().zip(bufs.ld.iter()) {
             *a = l - c;
         }

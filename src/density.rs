@@ -15,8 +15,19 @@
 //! measured too: 22 % slower on the 16/32/64/128 benchmark model, 4 % faster
 //! on the 512-wide one, which is memory-bound either way.) Diagonal
 //! covariance stores `1/σ_i` (d values).
+//!
+//! **Storage.** Factors are 98 % of a full-covariance model file, so they can
+//! be stored smaller (see [`Storage`]): as `f16`, or as `i8` codes with one
+//! `f16` scale per column — `U_ij = s_j · q_ij` — so that each `y_j` is an
+//! integer-weight dot product times one scale. The per-column scale follows
+//! the triangle's structure: column `j` produces `y_j`, and its entries share
+//! a magnitude (`U_jj = 1/σ_{j|0..j}`), whereas rows mix conditional scales
+//! of every later dimension. Diagonal factors have one scale per component.
+//! The stored `log|U|` is computed from the dequantised factor, so a
+//! quantised component is still an exactly normalised Gaussian — just a
+//! slightly different one.
 
-use crate::bytes::{dot, LeF32};
+use crate::bytes::{dot, dot_f16, dot_i8, Floats, LeF16, LeF32};
 
 /// Covariance structure of a layer's mixture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,6 +49,155 @@ impl Covariance {
     }
 }
 
+/// How a layer's means and precision factors are stored.
+///
+/// | storage | means | factors | bytes per full component of dim `d` |
+/// |---|---|---|---|
+/// | `F32` | `f32` | `f32` | `4d + 2d(d+1)` |
+/// | `F16` | `f16` | `f16` | `2d + d(d+1)` |
+/// | `I8` | `f16` | `i8` codes + one `f16` scale per column | `4d + d(d+1)/2` |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Storage {
+    /// Single precision: the fitted values, rounded once to `f32`.
+    #[default]
+    F32,
+    /// Half precision (relative rounding error ≤ 2⁻¹¹ per value).
+    F16,
+    /// `f16` means; factors as `i8` with per-column `f16` scales (relative
+    /// error ≤ 2⁻⁸ of the column's largest entry).
+    I8,
+}
+
+/// A layer's precision factors as stored: `K × factor_len` values, component-major.
+#[derive(Debug, Clone, Copy)]
+pub enum FactorData<'a> {
+    /// `f32` values.
+    F32(LeF32<'a>),
+    /// `f16` values.
+    F16(LeF16<'a>),
+    /// `i8` codes (as bytes) and one `f16` scale per group: per column for
+    /// full covariance (`K × dim` scales), per component for diagonal (`K`).
+    I8 {
+        /// Group scales.
+        scales: LeF16<'a>,
+        /// Codes.
+        codes: &'a [u8],
+    },
+}
+
+/// The precision factor of one component (see the module docs), dequantised on read.
+#[derive(Debug, Clone, Copy)]
+pub struct Factor<'a> {
+    data: FactorData<'a>,
+    covariance: Covariance,
+    dim: usize,
+}
+
+impl<'a> Factor<'a> {
+    /// Number of stored values (`covariance.factor_len(dim)`).
+    pub fn len(&self) -> usize {
+        self.covariance.factor_len(self.dim)
+    }
+
+    /// True for a zero-dimensional factor (never in a valid model).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Packed value `i` (full: column-major upper triangle; diag: `1/σ_i`).
+    pub fn get(&self, i: usize) -> f32 {
+        match self.data {
+            FactorData::F32(v) => v.get(i),
+            FactorData::F16(v) => v.get(i),
+            FactorData::I8 { scales, codes } => {
+                let group = match self.covariance {
+                    Covariance::Full => column_of(i),
+                    Covariance::Diag => 0,
+                };
+                scales.get(group) * (codes[i] as i8 as f32)
+            }
+        }
+    }
+
+    /// Diagonal entry `U_jj`.
+    pub fn diag(&self, j: usize) -> f32 {
+        match self.covariance {
+            Covariance::Full => self.get(packed_index(j, j)),
+            Covariance::Diag => self.get(j),
+        }
+    }
+
+    /// All values in packed order.
+    pub fn iter(&self) -> impl Iterator<Item = f32> + 'a {
+        let this = *self;
+        (0..this.len()).map(move |i| this.get(i))
+    }
+
+    /// How the values are stored.
+    pub fn data(&self) -> FactorData<'a> {
+        self.data
+    }
+
+    /// `‖(x − μ)ᵀ U‖²` for `diff = x − μ`.
+    #[inline]
+    fn mahalanobis(&self, diff: &[f32]) -> f32 {
+        let d = self.dim;
+        match (self.covariance, self.data) {
+            (Covariance::Full, FactorData::F32(f)) => (0..d)
+                .map(|j| {
+                    let y = dot(&diff[..=j], f.slice(packed_index(0, j), j + 1));
+                    y * y
+                })
+                .sum(),
+            (Covariance::Full, FactorData::F16(f)) => (0..d)
+                .map(|j| {
+                    let y = dot_f16(&diff[..=j], f.slice(packed_index(0, j), j + 1));
+                    y * y
+                })
+                .sum(),
+            (Covariance::Full, FactorData::I8 { scales, codes }) => (0..d)
+                .map(|j| {
+                    let start = packed_index(0, j);
+                    let y = scales.get(j) * dot_i8(&diff[..=j], &codes[start..=start + j]);
+                    y * y
+                })
+                .sum(),
+            (Covariance::Diag, FactorData::F32(f)) => {
+                diff.iter().zip(f.iter()).map(|(t, p)| (t * p) * (t * p)).sum()
+            }
+            (Covariance::Diag, FactorData::F16(f)) => {
+                diff.iter().zip(f.iter()).map(|(t, p)| (t * p) * (t * p)).sum()
+            }
+            (Covariance::Diag, FactorData::I8 { scales, codes }) => {
+                let s = scales.get(0);
+                let sum: f32 = diff
+                    .iter()
+                    .zip(codes)
+                    .map(|(t, &c)| {
+                        let y = t * (c as i8 as f32);
+                        y * y
+                    })
+                    .sum();
+                s * s * sum
+            }
+        }
+    }
+}
+
+/// Column `j` of packed index `i`: the `j` with `j(j+1)/2 ≤ i < (j+1)(j+2)/2`.
+fn column_of(i: usize) -> usize {
+    // Float estimate, then an exact integer correction either way.
+    let mut j = ((libm::sqrt(8.0 * i as f64 + 1.0) - 1.0) / 2.0) as usize;
+    while j * (j + 1) / 2 > i {
+        j -= 1;
+    }
+    while (j + 1) * (j + 2) / 2 <= i {
+        j += 1;
+    }
+    j
+}
+
 /// Index of `U[i][j]` (i ≤ j) in the packed column-major upper triangle.
 #[inline]
 pub const fn packed_index(i: usize, j: usize) -> usize {
@@ -53,8 +213,8 @@ pub struct Gaussians<'a> {
     pub(crate) dim: usize,
     pub(crate) k: usize,
     pub(crate) covariance: Covariance,
-    pub(crate) means: LeF32<'a>,
-    pub(crate) factors: LeF32<'a>,
+    pub(crate) means: Floats<'a>,
+    pub(crate) factors: FactorData<'a>,
     pub(crate) log_norms: LeF32<'a>,
 }
 
@@ -74,15 +234,42 @@ impl<'a> Gaussians<'a> {
         self.covariance
     }
 
+    /// How the means and factors are stored.
+    pub fn storage(&self) -> Storage {
+        match self.factors {
+            FactorData::F32(_) => Storage::F32,
+            FactorData::F16(_) => Storage::F16,
+            FactorData::I8 { .. } => Storage::I8,
+        }
+    }
+
     /// Mean of component `k`.
-    pub fn mean(&self, k: usize) -> LeF32<'a> {
+    pub fn mean(&self, k: usize) -> Floats<'a> {
         self.means.slice(k * self.dim, self.dim)
     }
 
     /// Packed precision factor of component `k` (see the module docs).
-    pub fn factor(&self, k: usize) -> LeF32<'a> {
+    pub fn factor(&self, k: usize) -> Factor<'a> {
         let n = self.covariance.factor_len(self.dim);
-        self.factors.slice(k * n, n)
+        let data = match self.factors {
+            FactorData::F32(v) => FactorData::F32(v.slice(k * n, n)),
+            FactorData::F16(v) => FactorData::F16(v.slice(k * n, n)),
+            FactorData::I8 { scales, codes } => {
+                let groups = match self.covariance {
+                    Covariance::Full => self.dim,
+                    Covariance::Diag => 1,
+                };
+                FactorData::I8 {
+                    scales: scales.slice(k * groups, groups),
+                    codes: &codes[k * n..(k + 1) * n],
+                }
+            }
+        };
+        Factor {
+            data,
+            covariance: self.covariance,
+            dim: self.dim,
+        }
     }
 
     /// The stored constant `log|U| − d/2·log 2π` of component `k`.
@@ -98,28 +285,8 @@ impl<'a> Gaussians<'a> {
         let d = self.dim;
         let diff = &mut diff[..d];
         for (k, o) in out[..self.k].iter_mut().enumerate() {
-            for ((t, &x), m) in diff.iter_mut().zip(z).zip(self.mean(k).iter()) {
-                *t = x - m;
-            }
-            let f = self.factor(k);
-            let maha = match self.covariance {
-                Covariance::Full => {
-                    let mut s = 0.0f32;
-                    for j in 0..d {
-                        let y = dot(&diff[..=j], f.slice(packed_index(0, j), j + 1));
-                        s += y * y;
-                    }
-                    s
-                }
-                Covariance::Diag => diff
-                    .iter()
-                    .zip(f.iter())
-                    .map(|(t, p)| {
-                        let y = t * p;
-                        y * y
-                    })
-                    .sum(),
-            };
+            self.mean(k).sub_from(&z[..d], diff);
+            let maha = self.factor(k).mahalanobis(diff);
             *o = self.log_norms.get(k) - 0.5 * maha;
         }
     }
@@ -154,6 +321,20 @@ impl<'a> Projection<'a> {
         }
         for (r, o) in z.iter_mut().enumerate() {
             *o = dot(centred, self.matrix.slice(r * n, n));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_of_inverts_packed_index() {
+        for j in 0..300 {
+            for i in 0..=j {
+                assert_eq!(column_of(packed_index(i, j)), j);
+            }
         }
     }
 }

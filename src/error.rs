@@ -66,8 +66,9 @@ pub enum Error {
     },
     /// The contributions buffer is shorter than the number of layers.
     ContributionsTooSmall,
-    /// A finite feature vector so far from every component that its log-density
-    /// overflowed `f32`: the frame is certainly out of distribution.
+    /// A finite feature vector so far from every component (every component
+    /// the previous layer's can reach) that its log-density overflowed `f32`:
+    /// the frame is certainly out of distribution.
     Overflow {
         /// Layer index.
         layer: u8,
@@ -78,6 +79,14 @@ pub enum Error {
     Quantise(&'static str),
     /// The model could not be encoded (too large for the format's counters).
     Encode,
+    /// A layer's means or precision factors do not fit the requested reduced
+    /// storage (`f16` or `i8`, see [`crate::density::Storage`]).
+    Storage {
+        /// Layer index.
+        layer: u8,
+        /// What does not fit.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -85,9 +94,14 @@ impl fmt::Display for Error {
         match *self {
             Error::Truncated => f.write_str("model file is truncated"),
             Error::BadMagic => f.write_str("not an LSGM model file (bad magic bytes)"),
+            Error::UnsupportedVersion(v) if v < crate::model::FORMAT_VERSION => write!(
+                f,
+                "model format version {v} is older than this build's version {}; fit and export the model again with this release's fit-and-export",
+                crate::model::FORMAT_VERSION
+            ),
             Error::UnsupportedVersion(v) => write!(
                 f,
-                "model format version {v} is not supported by this build (supports {})",
+                "model format version {v} is newer than this build's version {}; upgrade the monitor (or export with a matching fit-and-export)",
                 crate::model::FORMAT_VERSION
             ),
             Error::Checksum => f.write_str("model file is corrupt (CRC-32 mismatch)"),
@@ -126,6 +140,10 @@ impl fmt::Display for Error {
             Error::Shape => f.write_str("tensor length does not match the shape given"),
             Error::Quantise(reason) => write!(f, "cannot quantise transition table: {reason}"),
             Error::Encode => f.write_str("model is too large to encode"),
+            Error::Storage { layer, reason } => write!(
+                f,
+                "layer {layer}: cannot store the Gaussians in reduced precision: {reason}; store this layer as f32"
+            ),
         }
     }
 }

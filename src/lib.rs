@@ -12,12 +12,14 @@
 //! so the same code runs beside tract on a Raspberry Pi and alone on a
 //! Cortex-M4. The layers, bottom up:
 //!
-//! * [`bytes`] — unaligned little-endian `f32` arrays inside the model bytes.
+//! * [`bytes`] — unaligned little-endian `f32`, `f16` and `i8` arrays inside
+//!   the model bytes, and the dot products over them.
 //! * [`model`] — the file: a 16-byte header (magic, version, CRC-32) and a
 //!   postcard body ([`model::wire`]); [`Model::from_bytes`] validates it all
 //!   once; with `alloc`, [`ModelSpec`] builds and encodes one.
 //! * [`density`] — component log-densities from precomputed precision
-//!   Cholesky factors (full or diagonal), with an optional projection.
+//!   Cholesky factors (full or diagonal), with an optional projection;
+//!   means and factors stored as `f32`, `f16` or `i8` ([`Storage`]).
 //! * [`quant`] — transition tables as `f32`, `u16` or `u8` codes with a
 //!   proven bound on the score error.
 //! * [`chain`] — the scaled forward recursion, the whole hot path.
@@ -68,7 +70,7 @@ mod scratch;
 mod verdict;
 
 pub use chain::Chain;
-pub use density::Covariance;
+pub use density::{Covariance, Storage};
 pub use error::Error;
 pub use model::Model;
 #[cfg(feature = "alloc")]

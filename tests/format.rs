@@ -7,11 +7,18 @@ use lsgm::model::wire::{Layout, Pooling};
 use lsgm::quant::quantise;
 use lsgm::{
     Chain, ComponentSpec, Covariance, Error, LayerSpec, Model, ModelSpec, PreprocessSpec, Quantisation,
+    Storage,
 };
 use proptest::prelude::*;
 
 /// A two-layer model whose every number is exact in binary.
 fn tiny(quant: Quantisation) -> ModelSpec {
+    tiny_stored(quant, [Storage::F32, Storage::F32])
+}
+
+/// [`tiny`] with each layer's means and factors stored as given (its values
+/// are exact in f16 too; in i8 they are rounded).
+fn tiny_stored(quant: Quantisation, storage: [Storage; 2]) -> ModelSpec {
     ModelSpec {
         source: "tiny".into(),
         chain: Chain::Paper,
@@ -36,6 +43,7 @@ fn tiny(quant: Quantisation) -> ModelSpec {
                 dim_in: 1,
                 projection: None,
                 covariance: Covariance::Diag,
+                storage: storage[0],
                 components: vec![ComponentSpec {
                     log_weight: 0.0,
                     mean: vec![1.0],
@@ -49,6 +57,7 @@ fn tiny(quant: Quantisation) -> ModelSpec {
                 dim_in: 2,
                 projection: None,
                 covariance: Covariance::Full,
+                storage: storage[1],
                 components: vec![
                     ComponentSpec {
                         log_weight: (0.5f32).ln(),
@@ -70,18 +79,44 @@ fn tiny(quant: Quantisation) -> ModelSpec {
 }
 
 const GOLDEN: &str = include_str!("golden/tiny.hex");
+/// Layer a stored as f16, layer b as i8, u8 transitions.
+const GOLDEN_REDUCED: &str = include_str!("golden/tiny-reduced.hex");
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Compares with a golden file; `LSGM_BLESS=1` rewrites it instead (after a
+/// deliberate format change — then bump `FORMAT_VERSION`).
+fn golden(bytes: &[u8], want: &str, file: &str) {
+    if std::env::var_os("LSGM_BLESS").is_some() {
+        let path = format!("{}/tests/golden/{file}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::write(path, hex(bytes) + "\n").unwrap();
+        return;
+    }
+    assert_eq!(hex(bytes), want.trim(), "{file}");
+}
+
+#[test]
+fn reduced_storage_encodes_to_the_golden_bytes() {
+    let bytes = tiny_stored(Quantisation::U8, [Storage::F16, Storage::I8])
+        .encode()
+        .unwrap();
+    golden(&bytes, GOLDEN_REDUCED, "tiny-reduced.hex");
+    // Layer b's first factor column is [1]: its scale is 1/127 rounded up to
+    // the next f16, 0x2009 = 0.00788116 (0x2008 = 0.00787354 is below), code 127.
+    let model = Model::from_bytes(&bytes).unwrap();
+    let u00 = model.layer(1).gaussians().factor(0).get(0);
+    assert_eq!(u00, 2f32.powi(-7) * (1.0 + 9.0 / 1024.0) * 127.0);
+}
+
 #[test]
 fn tiny_model_encodes_to_the_golden_bytes() {
     let bytes = tiny(Quantisation::F32).encode().unwrap();
-    assert_eq!(hex(&bytes), GOLDEN.trim());
+    golden(&bytes, GOLDEN, "tiny.hex");
     // The header, read by hand.
     assert_eq!(&bytes[..4], b"LSGM");
-    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 1);
+    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 2);
     let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
     assert_eq!(len, bytes.len() - 16);
     let crc = u32::from_le_bytes(bytes[12..16].try_into().unwrap());
@@ -92,7 +127,14 @@ fn tiny_model_encodes_to_the_golden_bytes() {
 
 #[test]
 fn tiny_model_scores_what_the_hand_computation_says() {
-    let bytes = tiny(Quantisation::F32).encode().unwrap();
+    // Every value of the tiny model is exact in f16, so both storages agree.
+    for storage in [Storage::F32, Storage::F16] {
+        tiny_hand_computation(storage);
+    }
+}
+
+fn tiny_hand_computation(storage: Storage) {
+    let bytes = tiny_stored(Quantisation::F32, [storage; 2]).encode().unwrap();
     let model = Model::from_bytes(&bytes).unwrap();
     let mut scratch = vec![0.0; model.scratch_len()];
     let mut c = [0.0f32; 2];
@@ -111,11 +153,18 @@ fn tiny_model_scores_what_the_hand_computation_says() {
 #[test]
 fn round_trip_is_lossless_for_every_quantisation() {
     for quant in [Quantisation::F32, Quantisation::U16, Quantisation::U8] {
-        let spec = tiny(quant);
-        let bytes = spec.encode().unwrap();
-        let model = Model::from_bytes(&bytes).unwrap();
-        let back = ModelSpec::from_model(&model);
-        assert_eq!(back, spec);
+        for storage in [Storage::F32, Storage::F16] {
+            let spec = tiny_stored(quant, [storage; 2]);
+            let bytes = spec.encode().unwrap();
+            let model = Model::from_bytes(&bytes).unwrap();
+            let back = ModelSpec::from_model(&model);
+            assert_eq!(back, spec);
+            assert_eq!(back.encode().unwrap(), bytes);
+        }
+        // i8 rounds the factors once; the rounded model then round-trips.
+        let bytes = tiny_stored(quant, [Storage::I8; 2]).encode().unwrap();
+        let back = ModelSpec::from_model(&Model::from_bytes(&bytes).unwrap());
+        assert_eq!(back.layers[1].storage, Storage::I8);
         assert_eq!(back.encode().unwrap(), bytes);
     }
 }
@@ -211,8 +260,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
     #[test]
-    fn flipped_bytes_never_panic(pos in 0usize..10_000, mask in 1u8..=255, resigned in any::<bool>()) {
-        let bytes = tiny(Quantisation::U8).encode().unwrap();
+    fn flipped_bytes_never_panic(pos in 0usize..10_000, mask in 1u8..=255, resigned in any::<bool>(), reduced in any::<bool>()) {
+        let storage = if reduced { [Storage::F16, Storage::I8] } else { [Storage::F32; 2] };
+        let bytes = tiny_stored(Quantisation::U8, storage).encode().unwrap();
         let mut b = bytes.clone();
         let pos = pos % b.len();
         b[pos] ^= mask;
@@ -239,7 +289,9 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let mut b = b"LSGM\x01\x00\x00\x00".to_vec();
+        let mut b = b"LSGM".to_vec();
+        b.extend_from_slice(&lsgm::model::FORMAT_VERSION.to_le_bytes());
+        b.extend_from_slice(&[0, 0]);
         b.extend_from_slice(&(body.len() as u32).to_le_bytes());
         b.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         b.extend_from_slice(&body);

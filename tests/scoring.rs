@@ -238,6 +238,34 @@ fn bad_inputs_are_typed_errors() {
         .is_finite());
 }
 
+/// Regression (found by the model_decoder fuzz target): a zero transition
+/// entry leaves only a component whose density overflows reachable, while an
+/// unreachable one stays finite. That used to return `Ok(-inf)`.
+#[test]
+fn only_overflowed_components_reachable_is_an_overflow_error() {
+    let mut rng = StdRng::seed_from_u64(22);
+    let mut case = random_case(
+        &mut rng,
+        &[1, 2],
+        &[1, 2],
+        Covariance::Full,
+        Chain::Paper,
+        Quantisation::F32,
+        false,
+    );
+    let far = &mut case.spec.layers[1].components[1];
+    far.mean = vec![1.0, 6.7e7];
+    far.precision_cholesky = vec![1.0, -4.15e34, 1.0];
+    case.spec.transitions = vec![lsgm::quant::quantise(&[0.0, 1.0], Quantisation::F32).unwrap()];
+    let bytes = case.spec.encode().unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut scratch = vec![0.0; model.scratch_len()];
+    let mut c = [0.0f32; 2];
+    let x0 = [case.layers[0][0].mean[0] as f32];
+    let got = model.score(&[&x0, &[0.25, 0.25]], &mut scratch, &mut c);
+    assert_eq!(got, Err(Error::Overflow { layer: 1 }));
+}
+
 #[test]
 fn verdict_blames_the_layer_furthest_below_its_median() {
     let mut rng = StdRng::seed_from_u64(21);

@@ -3,6 +3,8 @@
 
 mod header;
 #[cfg(feature = "alloc")]
+mod pack;
+#[cfg(feature = "alloc")]
 mod spec;
 mod view;
 pub mod wire;

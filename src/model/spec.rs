@@ -6,9 +6,10 @@
 //! returns is a file every monitor accepts.
 
 use super::header;
+use super::pack::{self, FactorBytes, MeansBytes};
 use super::view::Model;
 use super::wire::{self, Body, Layout, Pooling};
-use crate::density::{packed_index, Covariance, LN_2PI};
+use crate::density::{packed_index, Covariance, Storage, LN_2PI};
 use crate::quant::{QuantisedTable, Table};
 use crate::{Chain, Error};
 use alloc::string::{String, ToString};
@@ -80,20 +81,24 @@ impl ComponentSpec {
     /// `log|U| − dim/2 · log 2π`, computed in `f64`; NaN when the factor is
     /// too short or a diagonal is not positive (the encoder then rejects it).
     pub fn log_norm(&self, covariance: Covariance) -> f32 {
-        let d = self.mean.len();
-        let mut log_det = 0.0f64;
-        for j in 0..d {
-            let i = match covariance {
-                Covariance::Full => packed_index(j, j),
-                Covariance::Diag => j,
-            };
-            match self.precision_cholesky.get(i) {
-                Some(&v) if v > 0.0 => log_det += libm::log(v as f64),
-                _ => return f32::NAN,
-            }
-        }
-        (log_det - 0.5 * d as f64 * LN_2PI) as f32
+        log_norm(&self.precision_cholesky, self.mean.len(), covariance)
     }
+}
+
+/// `log|U| − d/2 · log 2π` of a packed factor (see [`ComponentSpec::log_norm`]).
+fn log_norm(factor: &[f32], d: usize, covariance: Covariance) -> f32 {
+    let mut log_det = 0.0f64;
+    for j in 0..d {
+        let i = match covariance {
+            Covariance::Full => packed_index(j, j),
+            Covariance::Diag => j,
+        };
+        match factor.get(i) {
+            Some(&v) if v > 0.0 => log_det += libm::log(v as f64),
+            _ => return f32::NAN,
+        }
+    }
+    (log_det - 0.5 * d as f64 * LN_2PI) as f32
 }
 
 /// One tapped layer.
@@ -109,6 +114,9 @@ pub struct LayerSpec {
     pub projection: Option<ProjectionSpec>,
     /// Covariance kind.
     pub covariance: Covariance,
+    /// Precision of the stored means and factors. The components hold the
+    /// full-precision values; the encoder rounds them.
+    pub storage: Storage,
     /// Components.
     pub components: Vec<ComponentSpec>,
     /// Median contribution on held-out in-distribution data.
@@ -151,8 +159,38 @@ struct LayerBytes {
     proj: Option<(Vec<u8>, Vec<u8>)>,
     log_weights: Vec<u8>,
     log_norms: Vec<u8>,
-    means: Vec<u8>,
-    factors: Vec<u8>,
+    means: MeansBytes,
+    factors: FactorBytes,
+}
+
+impl LayerBytes {
+    /// Packs layer `i`; `log|U|` comes from the factors as a reader decodes them.
+    fn new(i: usize, l: &LayerSpec) -> Result<Self, Error> {
+        let d = l.dim();
+        let means: Vec<f32> = l.components.iter().flat_map(|c| c.mean.iter().copied()).collect();
+        let factors: Vec<&[f32]> = l
+            .components
+            .iter()
+            .map(|c| c.precision_cholesky.as_slice())
+            .collect();
+        if factors.iter().any(|f| f.len() != l.covariance.factor_len(d)) {
+            return Err(Error::Invalid {
+                layer: Some(i.min(u8::MAX as usize) as u8),
+                reason: "precision factor has the wrong length",
+            });
+        }
+        let (factor_bytes, decoded) = pack::factors(i, &factors, l.covariance, d, l.storage)?;
+        Ok(LayerBytes {
+            proj: l
+                .projection
+                .as_ref()
+                .map(|p| (le(p.mean.iter().copied()), le(p.matrix.iter().copied()))),
+            log_weights: le(l.components.iter().map(|c| c.log_weight)),
+            log_norms: le(decoded.iter().map(|f| log_norm(f, d, l.covariance))),
+            means: pack::means(i, &means, l.storage)?,
+            factors: factor_bytes,
+        })
+    }
 }
 
 enum TableBytes {
@@ -171,20 +209,9 @@ impl ModelSpec {
         let layer_bytes: Vec<LayerBytes> = self
             .layers
             .iter()
-            .map(|l| LayerBytes {
-                proj: l
-                    .projection
-                    .as_ref()
-                    .map(|p| (le(p.mean.iter().copied()), le(p.matrix.iter().copied()))),
-                log_weights: le(l.components.iter().map(|c| c.log_weight)),
-                log_norms: le(l.components.iter().map(|c| c.log_norm(l.covariance))),
-                means: le(l.components.iter().flat_map(|c| c.mean.iter().copied())),
-                factors: le(l
-                    .components
-                    .iter()
-                    .flat_map(|c| c.precision_cholesky.iter().copied())),
-            })
-            .collect();
+            .enumerate()
+            .map(|(i, l)| LayerBytes::new(i, l))
+            .collect::<Result<_, _>>()?;
         let table_bytes: Vec<TableBytes> = self
             .transitions
             .iter()
@@ -217,8 +244,15 @@ impl ModelSpec {
                 components: count(l.components.len())?,
                 log_weights: &b.log_weights,
                 log_norms: &b.log_norms,
-                means: &b.means,
-                factors: &b.factors,
+                means: match &b.means {
+                    MeansBytes::F32(values) => wire::Means::F32 { values },
+                    MeansBytes::F16(values) => wire::Means::F16 { values },
+                },
+                factors: match &b.factors {
+                    FactorBytes::F32(values) => wire::Factors::F32 { values },
+                    FactorBytes::F16(values) => wire::Factors::F16 { values },
+                    FactorBytes::I8 { scales, codes } => wire::Factors::I8 { scales, codes },
+                },
                 median_contribution: l.median_contribution,
             };
             layers.push(layer).map_err(|_| Error::TooManyLayers)?;
@@ -278,6 +312,7 @@ impl ModelSpec {
                         matrix: p.matrix().iter().collect(),
                     }),
                     covariance: g.covariance(),
+                    storage: g.storage(),
                     components: (0..g.components())
                         .map(|k| ComponentSpec {
                             log_weight: l.log_weight(k),

@@ -6,8 +6,8 @@
 
 use super::header;
 use super::wire::{self, Body, Layout, Pooling, Preprocess};
-use crate::bytes::LeF32;
-use crate::density::{Covariance, Gaussians, Projection, LN_2PI};
+use crate::bytes::{Floats, LeF16, LeF32};
+use crate::density::{Covariance, FactorData, Gaussians, Projection, LN_2PI};
 use crate::error::invalid;
 use crate::quant::Table;
 use crate::{Chain, Error, Verdict, MAX_LAYERS};
@@ -91,6 +91,13 @@ fn f32s<'a>(bytes: &'a [u8], len: usize, layer: Option<u8>, what: &'static str) 
     }
 }
 
+fn f16s<'a>(bytes: &'a [u8], len: usize, layer: Option<u8>, what: &'static str) -> Result<LeF16<'a>, Error> {
+    match LeF16::new(bytes) {
+        Some(v) if v.len() == len && v.all_finite() => Ok(v),
+        _ => Err(invalid(layer, what)),
+    }
+}
+
 fn dim(v: u32, layer: u8, what: &'static str) -> Result<usize, Error> {
     if v == 0 || v > MAX_DIM {
         return Err(invalid(Some(layer), what));
@@ -121,14 +128,31 @@ fn layer_view<'a>(i: u8, l: &wire::Layer<'a>) -> Result<LayerView<'a>, Error> {
     if (total - 1.0).abs() > 1e-3 {
         return Err(invalid(at, "mixture weights do not sum to 1"));
     }
-    let means = f32s(l.means, k * d, at, "means: wrong length or non-finite")?;
+    const MEANS: &str = "means: wrong length or non-finite";
+    let means = match l.means {
+        wire::Means::F32 { values } => Floats::F32(f32s(values, k * d, at, MEANS)?),
+        wire::Means::F16 { values } => Floats::F16(f16s(values, k * d, at, MEANS)?),
+    };
+    const FACTORS: &str = "precision factors: wrong length or non-finite";
     let flen = l.covariance.factor_len(d);
-    let factors = f32s(
-        l.factors,
-        k * flen,
-        at,
-        "precision factors: wrong length or non-finite",
-    )?;
+    let factors = match l.factors {
+        wire::Factors::F32 { values } => FactorData::F32(f32s(values, k * flen, at, FACTORS)?),
+        wire::Factors::F16 { values } => FactorData::F16(f16s(values, k * flen, at, FACTORS)?),
+        wire::Factors::I8 { scales, codes } => {
+            let groups = match l.covariance {
+                Covariance::Full => k * d,
+                Covariance::Diag => k,
+            };
+            let scales = f16s(scales, groups, at, "factor scales: wrong length or non-finite")?;
+            if scales.iter().any(|s| s <= 0.0) {
+                return Err(invalid(at, "factor scales must be positive"));
+            }
+            if codes.len() != k * flen {
+                return Err(invalid(at, "precision factor codes: wrong length"));
+            }
+            FactorData::I8 { scales, codes }
+        }
+    };
     let log_norms = f32s(l.log_norms, k, at, "log norms: wrong length or non-finite")?;
     let gaussians = Gaussians {
         dim: d,
@@ -142,11 +166,8 @@ fn layer_view<'a>(i: u8, l: &wire::Layer<'a>) -> Result<LayerView<'a>, Error> {
         let f = gaussians.factor(c);
         let mut log_det = 0.0f64;
         for j in 0..d {
-            let diag = match l.covariance {
-                Covariance::Full => f.get(crate::density::packed_index(j, j)),
-                Covariance::Diag => f.get(j),
-            };
-            if diag <= 0.0 {
+            let diag = f.diag(j);
+            if !(diag > 0.0 && diag.is_finite()) {
                 return Err(invalid(at, "precision factor has a non-positive diagonal"));
             }
             log_det += libm::log(diag as f64);

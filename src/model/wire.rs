@@ -4,7 +4,8 @@
 //! [`crate::bytes`]), so decoding allocates nothing and a model can be used
 //! straight from `include_bytes!`. postcard is not self-describing: fields are
 //! never reordered or removed; a new layout gets a new
-//! [`FORMAT_VERSION`](super::FORMAT_VERSION).
+//! [`FORMAT_VERSION`](super::FORMAT_VERSION). Version 2 added the
+//! [`Means`] and [`Factors`] storage enums (version 1 had bare `f32` arrays).
 //!
 //! Field order is the wire order. Arrays (all `f32` little-endian unless noted):
 //!
@@ -13,8 +14,9 @@
 //! | `quantiles` | pairs `(q, score)` |
 //! | `Preprocess::mean`, `std` | `channels` |
 //! | `Layer::log_weights`, `log_norms` | `K` |
-//! | `Layer::means` | `K × dim` |
-//! | `Layer::factors` | `K × dim(dim+1)/2` (full, packed) or `K × dim` (diag) |
+//! | `Means::F32` / `Means::F16` | `K × dim`, f32 / f16 LE |
+//! | `Factors::F32` / `Factors::F16` | `K × n` f32 / f16 LE, `n = dim(dim+1)/2` (full, packed) or `dim` (diag) |
+//! | `Factors::I8::scales`, `codes` | f16 LE, `K × dim` (full) or `K` (diag); `K × n` i8 |
 //! | `Projection::mean`, `matrix` | `dim_in`, `dim × dim_in` |
 //! | `Transition::F32::values` | `K_i × K_{i+1}` |
 //! | `Transition::U16::codes` | `K_i × K_{i+1}` u16 LE |
@@ -76,6 +78,43 @@ pub struct Projection<'a> {
     pub matrix: &'a [u8],
 }
 
+/// A layer's component means, component-major.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Means<'a> {
+    /// `f32` LE.
+    F32 {
+        /// Values.
+        values: &'a [u8],
+    },
+    /// IEEE binary16 LE.
+    F16 {
+        /// Values.
+        values: &'a [u8],
+    },
+}
+
+/// A layer's precision factors, component-major (see [`crate::density`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Factors<'a> {
+    /// `f32` LE.
+    F32 {
+        /// Values.
+        values: &'a [u8],
+    },
+    /// IEEE binary16 LE.
+    F16 {
+        /// Values.
+        values: &'a [u8],
+    },
+    /// `i8` codes with `f16` scales: `U_ij = scale_j · code_ij`.
+    I8 {
+        /// One scale per column (full) or per component (diag), f16 LE.
+        scales: &'a [u8],
+        /// Codes, two's complement.
+        codes: &'a [u8],
+    },
+}
+
 /// One tapped layer and its Gaussian mixture.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Layer<'a> {
@@ -98,10 +137,12 @@ pub struct Layer<'a> {
     pub log_weights: &'a [u8],
     /// `log|U_k| − dim/2 · log 2π`.
     pub log_norms: &'a [u8],
-    /// Means, component-major.
-    pub means: &'a [u8],
-    /// Precision factors, component-major (see [`crate::density`]).
-    pub factors: &'a [u8],
+    /// Means.
+    #[serde(borrow)]
+    pub means: Means<'a>,
+    /// Precision factors.
+    #[serde(borrow)]
+    pub factors: Factors<'a>,
     /// Median of this layer's score contribution on held-out in-distribution
     /// data (used to say which layer made a frame OOD).
     pub median_contribution: f32,

@@ -115,6 +115,7 @@ pub fn random_case(
                     .collect(),
             }),
             covariance,
+            storage: lsgm::Storage::F32,
             components: comps
                 .iter()
                 .map(|c| ComponentSpec {

@@ -5,18 +5,22 @@
 # relative). Exits non-zero on any mismatch. Needs: qemu-system-arm,
 # defmt-print (cargo install defmt-print), the thumbv7em-none-eabihf target,
 # and a release build of fit-and-export (cargo build --release).
+#   bash tools/mcu-demo/run.sh [MODEL.lsgm]    (default: models/fmnist-resnet.lsgm)
+# QEMU runs with -icount shift=0 (1 ns of virtual time per instruction), so the
+# firmware's SysTick ticks are instruction counts: 40 per tick at 25 MHz.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+model=$(realpath "${1:-$root/models/fmnist-resnet.lsgm}")
 tool="$root/target/release/fit-and-export"
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 
 # 1. Features of the sample frames (tract, on the host) and the host's scores.
-"$tool" features --onnx "$root/models/fmnist-resnet.onnx" --lsgm "$root/models/fmnist-resnet.lsgm" \
+"$tool" features --onnx "$root/models/fmnist-resnet.onnx" --lsgm "$model" \
   --data "$root/models/samples/frames" --out "$data/features" 2>/dev/null
-"$tool" score "$root/models/fmnist-resnet.lsgm" --features "$data/features" > "$data/host.txt"
-cp "$root/models/fmnist-resnet.lsgm" "$data/model.lsgm"
+"$tool" score "$model" --features "$data/features" > "$data/host.txt"
+cp "$model" "$data/model.lsgm"
 # Interleave the per-layer .npy files into frame-major raw f32 (stdlib only).
 python3 - "$data" <<'PY'
 import struct, sys, os
@@ -43,7 +47,7 @@ cd "$here"
 MCU_DATA="$data" cargo build --release --quiet
 elf="$here/target/thumbv7em-none-eabihf/release/mcu-demo"
 set +e
-timeout 120 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic -monitor none -serial none \
+timeout 120 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -icount shift=0 -nographic -monitor none -serial none \
   -semihosting-config enable=on,target=native -kernel "$elf" > "$data/log.bin"
 qemu=$?
 set -e
@@ -60,3 +64,12 @@ paste "$data/host.txt" "$data/mcu-scores.txt" | awk '
   END { if (NR == 0) { print "mcu-demo: no scores"; exit 1 } exit bad }'
 echo "mcu-demo: $(wc -l < "$data/host.txt") scores match the host within 1e-5 relative"
 arm-none-eabi-size "$elf" 2>/dev/null || size -A "$elf" | grep -E '^\.(text|rodata|data|bss)|Total' || true
+
+# 4. Instruction counts: check the tick scale on the calibration loop, then report.
+cal=$(grep -oE 'calibration [0-9]+ ticks' "$data/mcu.txt" | awk '{print $2}')
+grep -oE 'ticks=[0-9]+' "$data/mcu.txt" | cut -d= -f2 | awk -v cal="$cal" '
+  BEGIN { per = 2000002 / cal;
+          if (per < 39.6 || per > 40.4) { printf "mcu-demo: calibration gives %.2f instructions per tick, expected 40 (is -icount on?)\n", per; exit 1 } }
+  { n++; s += $1; if (min == "" || $1 < min) min = $1; if ($1 > max) max = $1 }
+  END { if (n == 0) exit 1;
+        printf "mcu-demo: instructions per score (QEMU icount, ±40): mean %d, min %d, max %d over %d frames\n", 40 * s / n, 40 * min, 40 * max, n }'

@@ -4,7 +4,7 @@ use crate::fit::FitOptions;
 use crate::gmm::{GmmParams, MixtureKind};
 use crate::transitions::Counting;
 use clap::{Args, ValueEnum};
-use lsgm::{Chain, Covariance, Quantisation};
+use lsgm::{Chain, Covariance, Quantisation, Storage};
 
 /// `--covariance`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -41,6 +41,26 @@ pub fn quantisation(q: QuantArg) -> Quantisation {
         QuantArg::F32 => Quantisation::F32,
         QuantArg::U16 => Quantisation::U16,
         QuantArg::U8 => Quantisation::U8,
+    }
+}
+
+/// `--storage`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StorageArg {
+    /// f32 means and precision factors.
+    F32,
+    /// f16 means and factors (half the size of f32).
+    F16,
+    /// f16 means, i8 factors with one f16 scale per column (about a quarter of f32).
+    I8,
+}
+
+/// The core's storage for a `--storage` value.
+pub fn storage(s: StorageArg) -> Storage {
+    match s {
+        StorageArg::F32 => Storage::F32,
+        StorageArg::F16 => Storage::F16,
+        StorageArg::I8 => Storage::I8,
     }
 }
 
@@ -91,6 +111,10 @@ pub struct FitArgs {
     /// Storage of the transition tables.
     #[arg(long, value_enum, default_value = "u16")]
     pub quantise: QuantArg,
+    /// Storage of the means and precision factors (98 % of a full-covariance
+    /// model); the threshold is calibrated on the stored model.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub storage: StorageArg,
 }
 
 /// Default DP truncation level, chosen on the near-OOD validation split
@@ -139,6 +163,7 @@ impl FitArgs {
             holdout: self.holdout,
             max_dim: self.max_dim,
             quantisation: quantisation(self.quantise),
+            storage: storage(self.storage),
         }
     }
 }

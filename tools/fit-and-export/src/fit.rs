@@ -10,7 +10,7 @@ use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lsgm::model::wire::Pooling;
 use lsgm::quant::quantise;
-use lsgm::{Chain, LayerSpec, Model, ModelSpec, PreprocessSpec, Quantisation};
+use lsgm::{Chain, LayerSpec, Model, ModelSpec, PreprocessSpec, Quantisation, Storage};
 use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -35,6 +35,8 @@ pub struct FitOptions {
     pub max_dim: Option<usize>,
     /// Transition table storage.
     pub quantisation: Quantisation,
+    /// Storage of every layer's means and precision factors.
+    pub storage: Storage,
 }
 
 impl FitOptions {
@@ -95,6 +97,20 @@ pub struct FitReport {
     pub holdout_tpr: f64,
     /// Model file size.
     pub bytes: usize,
+    /// With `--storage f16`/`i8`: how far the stored model's held-out scores
+    /// are from the same model stored as f32.
+    pub storage_effect: Option<StorageEffect>,
+}
+
+/// Score change caused by reduced-precision storage, on the held-out rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageEffect {
+    /// Median of |score − f32 score| in nats.
+    pub median_abs: f64,
+    /// Largest |score − f32 score| in nats.
+    pub max_abs: f64,
+    /// Fraction of held-out rows whose verdict differs at the calibrated threshold.
+    pub verdict_flips: f64,
 }
 
 /// Wall seconds per phase.
@@ -150,6 +166,22 @@ fn fit_layer(x: &DMatrix<f64>, name: &str, p: &GmmParams) -> Result<(em::Fitted,
         MixtureKind::Em { .. } => fitted.mixture.clone(),
     };
     Ok((fitted, mixture))
+}
+
+/// Compares held-out scores of the stored model with its f32 twin.
+fn storage_effect(stored: &[f64], exact: &[f64], threshold: f64) -> StorageEffect {
+    let mut diffs: Vec<f64> = stored.iter().zip(exact).map(|(a, b)| (a - b).abs()).collect();
+    diffs.sort_by(f64::total_cmp);
+    let flips = stored
+        .iter()
+        .zip(exact)
+        .filter(|(a, b)| (**a < threshold) != (**b < threshold))
+        .count();
+    StorageEffect {
+        median_abs: crate::calibrate::quantile(&diffs, 0.5),
+        max_abs: diffs.last().copied().unwrap_or(0.0),
+        verdict_flips: flips as f64 / stored.len().max(1) as f64,
+    }
 }
 
 /// Fits and encodes a model. Returns the file bytes and the report.
@@ -230,6 +262,7 @@ pub fn fit(
             dim_in: x.ncols(),
             projection: pca.as_ref().map(Pca::to_spec),
             covariance: opts.gmm.covariance,
+            storage: opts.storage,
             components: mixture.to_specs(),
             median_contribution: 0.0,
         });
@@ -285,6 +318,20 @@ pub fn fit(
         c.sort_by(f64::total_cmp);
         layer.median_contribution = crate::calibrate::quantile(&c, 0.5) as f32;
     }
+    let storage_effect = if opts.storage == Storage::F32 {
+        None
+    } else {
+        let mut exact = spec.clone();
+        exact.layers.iter_mut().for_each(|l| l.storage = Storage::F32);
+        let exact = exact.encode().context("encoding the f32 reference model")?;
+        let exact = score_all(&Model::from_bytes(&exact)?, &RowMajor::from_matrices(&held))
+            .context("scoring the held-out rows with f32 storage")?;
+        Some(storage_effect(
+            &scores,
+            &exact.iter().map(|s| s.score as f64).collect::<Vec<_>>(),
+            threshold,
+        ))
+    };
     phases.calibration = t0.elapsed().as_secs_f64();
 
     let t0 = Instant::now();
@@ -297,6 +344,7 @@ pub fn fit(
         threshold,
         holdout_tpr: tpr,
         bytes: bytes.len(),
+        storage_effect,
     };
     Ok((bytes, report))
 }

@@ -4,7 +4,7 @@
 
 use lsgm::density::packed_index;
 use lsgm::model::wire::Layout;
-use lsgm::{Chain, Covariance, Model, Quantisation};
+use lsgm::{Chain, Covariance, Model, Quantisation, Storage};
 use serde_json::{json, Value};
 use std::fmt::Write;
 
@@ -20,6 +20,14 @@ fn quant_name(q: Quantisation) -> &'static str {
         Quantisation::F32 => "f32",
         Quantisation::U16 => "u16",
         Quantisation::U8 => "u8",
+    }
+}
+
+fn storage_name(s: Storage) -> &'static str {
+    match s {
+        Storage::F32 => "f32",
+        Storage::F16 => "f16",
+        Storage::I8 => "i8",
     }
 }
 
@@ -72,10 +80,11 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
         };
         let _ = writeln!(
             s,
-            "  {i}: {:<24} dim {proj}, K = {}, {} covariance, median contribution {:.3}",
+            "  {i}: {:<24} dim {proj}, K = {}, {} covariance, {} storage, median contribution {:.3}",
             l.name(),
             l.components(),
             cov_name(l.gaussians().covariance()),
+            storage_name(l.gaussians().storage()),
             l.median_contribution()
         );
     }
@@ -135,6 +144,7 @@ pub fn json(model: &Model<'_>, bytes: usize) -> Value {
                 "dim": d,
                 "projection": projection,
                 "covariance": cov_name(g.covariance()),
+                "storage": storage_name(g.storage()),
                 "median_contribution": l.median_contribution(),
                 "components": components,
             })

@@ -120,13 +120,19 @@ enum Command {
     },
     /// Evaluate OOD detection: LSGM and baselines, metrics, report and plots.
     Eval(fit_and_export::eval::run::EvalArgs),
-    /// Re-store a model's transition tables as f32, u16 or u8 (everything else unchanged).
+    /// Re-store a model's transition tables (f32, u16, u8) and/or its means and
+    /// precision factors (f32, f16, i8); everything else is unchanged.
+    #[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["quantise", "storage"])))]
     Requantise {
         /// Model file.
         model: PathBuf,
         /// New storage of the transition tables.
         #[arg(long, value_enum)]
-        quantise: fit_and_export::cli::QuantArg,
+        quantise: Option<fit_and_export::cli::QuantArg>,
+        /// New storage of every layer's means and precision factors. Rounds
+        /// the stored values: going back to f32 does not restore precision.
+        #[arg(long, value_enum)]
+        storage: Option<fit_and_export::cli::StorageArg>,
         /// Output model file.
         #[arg(long)]
         out: PathBuf,
@@ -348,16 +354,35 @@ fn main() -> Result<()> {
             }
         }
         Command::Eval(args) => fit_and_export::eval::run::run(&args)?,
-        Command::Requantise { model, quantise, out } => {
+        Command::Requantise {
+            model,
+            quantise,
+            storage,
+            out,
+        } => {
             let bytes = read_model(&model)?;
             let m = Model::from_bytes(&bytes)?;
             let mut spec = lsgm::ModelSpec::from_model(&m);
-            let kind = fit_and_export::cli::quantisation(quantise);
-            for t in &mut spec.transitions {
-                let values: Vec<f32> = (0..t.len()).map(|i| t.get(i)).collect();
-                *t = lsgm::quant::quantise(&values, kind)?;
+            if let Some(q) = quantise {
+                let kind = fit_and_export::cli::quantisation(q);
+                for t in &mut spec.transitions {
+                    let values: Vec<f32> = (0..t.len()).map(|i| t.get(i)).collect();
+                    *t = lsgm::quant::quantise(&values, kind)?;
+                }
             }
-            let new = spec.encode()?;
+            if let Some(s) = storage {
+                let s = fit_and_export::cli::storage(s);
+                if spec.layers.iter().any(|l| l.storage != s) {
+                    eprintln!(
+                        "warning: the threshold and quantiles were calibrated with the old storage; \
+                         to recalibrate, fit again with --storage"
+                    );
+                }
+                spec.layers.iter_mut().for_each(|l| l.storage = s);
+            }
+            let new = spec
+                .encode()
+                .with_context(|| format!("re-encoding {}", model.display()))?;
             write_atomic(&out, &new)?;
             eprintln!("{} bytes → {} bytes", bytes.len(), new.len());
         }

@@ -77,22 +77,91 @@ fn fit_inspect_and_score_end_to_end() {
         assert_eq!(j["layers"].as_array().unwrap().len(), 3);
         assert_eq!(j["transitions"].as_array().unwrap().len(), 2);
 
-        let a = tool()
-            .arg("score")
-            .arg(&out)
-            .arg("--features")
-            .arg(&features)
-            .assert()
-            .success();
-        let scores: Vec<f64> = String::from_utf8_lossy(&a.get_output().stdout)
-            .lines()
-            .map(|l| l.parse().unwrap())
-            .collect();
+        let scores = scores(&out, &features);
         assert_eq!(scores.len(), 3000);
         let threshold = j["threshold"].as_f64().unwrap();
         let pass = scores.iter().filter(|&&s| s >= threshold).count() as f64 / 3000.0;
         assert!(pass > 0.9 && pass < 0.99, "{name}: {pass}");
     }
+}
+
+fn scores(model: &Path, features: &Path) -> Vec<f64> {
+    let a = tool()
+        .arg("score")
+        .arg(model)
+        .arg("--features")
+        .arg(features)
+        .assert()
+        .success();
+    String::from_utf8_lossy(&a.get_output().stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn reduced_storage_fits_reports_its_effect_and_requantises() {
+    let dir = tempfile::tempdir().unwrap();
+    let features = dir.path().join("features");
+    write_dir(&features, &traces(2000, &DIMS, 4), &DIMS);
+    let (f32_model, i8_model) = (dir.path().join("f32.lsgm"), dir.path().join("i8.lsgm"));
+    fit(&features, &f32_model, &["--components", "3"]).success();
+    let a = fit(&features, &i8_model, &["--components", "3", "--storage", "i8"]).success();
+    let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let effect = &report["storage_effect"];
+    let (median, max) = (
+        effect["median_abs"].as_f64().unwrap(),
+        effect["max_abs"].as_f64().unwrap(),
+    );
+    assert!(median > 0.0 && median <= max && max < 1.0, "{effect}");
+
+    let a = tool().arg("inspect").arg(&i8_model).assert().success();
+    let summary = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert_eq!(summary.matches("i8 storage").count(), 3, "{summary}");
+
+    // The same mixtures, rounded: scores move by less than the report's max
+    // on held-out rows (here: all rows, so allow a little more).
+    let (exact, stored) = (scores(&f32_model, &features), scores(&i8_model, &features));
+    let worst = exact
+        .iter()
+        .zip(&stored)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst > 0.0 && worst < 4.0 * max.max(0.01),
+        "worst {worst}, report max {max}"
+    );
+
+    // requantise: f32 → f16 halves the factors; the scores stay close.
+    let f16_model = dir.path().join("f16.lsgm");
+    let a = tool()
+        .arg("requantise")
+        .arg(&f32_model)
+        .args(["--storage", "f16", "--out"])
+        .arg(&f16_model)
+        .assert()
+        .success();
+    assert!(stderr(&a).contains("recalibrate"), "{}", stderr(&a));
+    let (big, small) = (
+        std::fs::metadata(&f32_model).unwrap().len(),
+        std::fs::metadata(&f16_model).unwrap().len(),
+    );
+    assert!(small < big, "{small} vs {big}");
+    let half = scores(&f16_model, &features);
+    for (a, b) in exact.iter().zip(&half) {
+        assert!((a - b).abs() < 1e-2 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+    // Nothing to do is an error, not a silent copy.
+    let out = dir.path().join("none.lsgm");
+    tool()
+        .arg("requantise")
+        .arg(&f32_model)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .failure();
+    assert!(!out.exists());
 }
 
 #[test]

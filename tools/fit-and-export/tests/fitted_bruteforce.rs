@@ -9,7 +9,7 @@ use fit_and_export::gmm::{GmmParams, MixtureKind};
 use fit_and_export::io::FeatureSet;
 use fit_and_export::transitions::Counting;
 use lsgm::reference::Reference;
-use lsgm::{Chain, Covariance, Model, PreprocessSpec, Quantisation};
+use lsgm::{Chain, Covariance, Model, PreprocessSpec, Quantisation, Storage};
 use nalgebra::DMatrix;
 
 fn brute_force(model: &Model<'_>, x: &[&[f32]]) -> f64 {
@@ -78,6 +78,7 @@ fn fitted_models_score_like_brute_force() {
             holdout: 0.1,
             max_dim: None,
             quantisation: Quantisation::U16,
+            storage: Storage::F32,
         };
         let (bytes, _) = fit(&set, &opts, PreprocessSpec::features_only(), "test".into()).unwrap();
         let model = Model::from_bytes(&bytes).unwrap();

@@ -159,6 +159,7 @@ fn densities_match_score_samples() {
                 dim_in: x.ncols(),
                 projection: None,
                 covariance: covariance(case),
+                storage: lsgm::Storage::F32,
                 components: mix.to_specs(),
                 median_contribution: 0.0,
             }],

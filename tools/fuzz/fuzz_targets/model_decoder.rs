@@ -9,7 +9,9 @@ fuzz_target!(|data: &[u8]| {
     let mut signed = Vec::new();
     let bytes = if data.first().is_some_and(|b| b & 1 == 1) {
         let body = &data[1..];
-        signed.extend_from_slice(b"LSGM\x01\x00\x00\x00");
+        signed.extend_from_slice(&lsgm::model::MAGIC);
+        signed.extend_from_slice(&lsgm::model::FORMAT_VERSION.to_le_bytes());
+        signed.extend_from_slice(&[0, 0]);
         signed.extend_from_slice(&(body.len() as u32).to_le_bytes());
         signed.extend_from_slice(&crc32(body).to_le_bytes());
         signed.extend_from_slice(body);

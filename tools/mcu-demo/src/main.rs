@@ -2,10 +2,17 @@
 //! heap, and logs each score with defmt over semihosting. `run.sh` builds it
 //! with a model and features (env `MCU_DATA`), runs it in QEMU and compares
 //! the scores with the host's.
+//!
+//! Each score is timed with SysTick on the core clock. QEMU's cycles are not a
+//! Cortex-M4's, but with `-icount shift=0` its virtual clock advances exactly
+//! 1 ns per executed instruction, so on mps2-an386 (25 MHz core clock) one
+//! tick is 40 instructions: the log gives instruction counts, not time. A
+//! `cortex_m::asm::delay` of known length is timed first to check that scale.
 #![no_std]
 #![no_main]
 
-use cortex_m as _;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
 use cortex_m_rt::entry;
 use defmt_semihosting as _;
 use lsgm::{Model, Scratch, MAX_LAYERS};
@@ -21,8 +28,26 @@ fn exit(code: i32) -> ! {
     semihosting::process::exit(code)
 }
 
+/// SysTick ticks elapsed since `start` (the 24-bit counter counts down).
+fn ticks_since(start: u32) -> u32 {
+    start.wrapping_sub(SYST::get_current()) & 0x00FF_FFFF
+}
+
 #[entry]
 fn main() -> ! {
+    let Some(mut core) = cortex_m::Peripherals::take() else {
+        exit(1)
+    };
+    core.SYST.set_clock_source(SystClkSource::Core);
+    core.SYST.set_reload(0x00FF_FFFF);
+    core.SYST.clear_current();
+    core.SYST.enable_counter();
+    // `subs; bne` for 1,000,001 iterations (cortex-m 0.7's `asm::delay`):
+    // 2,000,002 instructions, so 50,000 ticks at 40 instructions per tick.
+    let t = SYST::get_current();
+    cortex_m::asm::delay(1_000_000);
+    defmt::println!("calibration {=u32} ticks for delay(1000000)", ticks_since(t));
+
     let model = match Model::from_bytes(MODEL) {
         Ok(m) => m,
         Err(e) => {
@@ -59,10 +84,19 @@ fn main() -> ! {
             *r = head;
             rest = tail;
         }
-        match model.score(&refs[..m], scratch.as_mut_slice(), &mut contributions) {
+        let t = SYST::get_current();
+        let scored = model.score(&refs[..m], scratch.as_mut_slice(), &mut contributions);
+        let ticks = ticks_since(t);
+        match scored {
             Ok(s) => {
                 let v = model.verdict(s, &contributions[..m], None);
-                defmt::println!("score {=usize} {=f32} ood={=bool}", f, s, v.ood);
+                defmt::println!(
+                    "score {=usize} {=f32} ood={=bool} ticks={=u32}",
+                    f,
+                    s,
+                    v.ood,
+                    ticks
+                );
             }
             Err(e) => defmt::println!("error {=usize} {}", f, e),
         }
