@@ -346,7 +346,7 @@ mod tests {
                 let bits = half::f16::from_f32(*v).to_bits();
                 hb[2 * i..2 * i + 2].copy_from_slice(&bits.to_le_bytes());
             }
-            let codes: [u8; 23] = core::array::from_fn(|i| (i as i8 * 11 - 120) as u8);
+            let codes: [u8; 23] = core::array::from_fn(|i| (i as i32 * 11 - 120) as i8 as u8);
             let want_h: f32 = a[..n].iter().zip(&h[..n]).map(|(x, y)| x * y).sum();
             let want_c: f32 = a[..n]
                 .iter()

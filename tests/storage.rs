@@ -54,12 +54,12 @@ fn i8_errors(u: &[f32], covariance: Covariance, d: usize) -> Vec<f64> {
 /// A random model; trials alternate full and diagonal covariance, and every
 /// third one has projections.
 fn random_spec(rng: &mut StdRng, trial: usize) -> (Case, Covariance) {
-    let covariance = if trial % 2 == 0 {
+    let covariance = if trial.is_multiple_of(2) {
         Covariance::Full
     } else {
         Covariance::Diag
     };
-    let project = trial % 3 == 0;
+    let project = trial.is_multiple_of(3);
     let m = rng.gen_range(1..=3);
     let ks: Vec<usize> = (0..m).map(|_| rng.gen_range(1..=4)).collect();
     // Up to 20 dimensions: every remainder of the 8-lane kernels.
