@@ -16,7 +16,7 @@
 //! for `c_i ≥ 1e-20` the relative error is below `K²·1.2e-18` (3·10⁻¹⁰ even
 //! for K = 16384). When some `c_i` falls under that (a frame far outside the
 //! data, whose likely components are unreachable from the previous layer's),
-//! the whole frame is rescored in log space ([`forward_log`], `K²` `exp`s per
+//! the whole frame is rescored in log space (`forward_log`, `K²` `exp`s per
 //! layer), so the result is exact and finite whenever the inputs are finite,
 //! or [`Error::Overflow`] when every component a layer can reach has a
 //! density below `f32`'s range.

@@ -20,9 +20,11 @@
 //! be stored smaller (see [`Storage`]): as `f16`, or as `i8` codes with one
 //! `f16` scale per column — `U_ij = s_j · q_ij` — so that each `y_j` is an
 //! integer-weight dot product times one scale. The per-column scale follows
-//! the triangle's structure: column `j` produces `y_j`, and its entries share
-//! a magnitude (`U_jj = 1/σ_{j|0..j}`), whereas rows mix conditional scales
-//! of every later dimension. Diagonal factors have one scale per component.
+//! the triangle's structure: column `j` produces `y_j = (x_j − x̂_j)/σ_j`, the
+//! residual of feature `j` regressed on features `0..j`, so its entries are
+//! the regression coefficients (and 1) over one conditional deviation `σ_j`,
+//! whereas a row mixes the deviations of every later feature. Diagonal factors
+//! have one scale per component.
 //! The stored `log|U|` is computed from the dequantised factor, so a
 //! quantised component is still an exactly normalised Gaussian — just a
 //! slightly different one.

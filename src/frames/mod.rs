@@ -2,7 +2,7 @@
 //!
 //! Every loader yields [`Frame`]s (u8 pixels, interleaved `H×W×C`) with a
 //! `source` string for reports, and every failure names the file and says
-//! what was expected. [`convert`] turns a frame into the network's input
+//! what was expected. `convert` turns a frame into the network's input
 //! tensor exactly as the model file's preprocessing says.
 
 mod convert;
