@@ -218,45 +218,35 @@ impl<'a> Floats<'a> {
 /// SIMD registers (floating-point adds cannot be reordered otherwise).
 const LANES: usize = 8;
 
-/// Dot product of an `f32` slice with a little-endian array of the same length.
-#[inline]
-pub fn dot(a: &[f32], b: LeF32<'_>) -> f32 {
+/// The one 8-lane dot product behind [`dot`], [`dot_f16`] and [`dot_i8`]:
+/// `Σ a[i] · read(b[W·i .. W·i + W])`, for `b` holding `W` elements of `T` per
+/// value. The lanes, the pairwise final sum and the remainder order are the
+/// same for every storage, so all three round identically for equal values.
+#[inline(always)]
+fn dot_lanes<T, const W: usize>(a: &[f32], b: &[T], read: impl Fn(&[T]) -> f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let mut ac = a.chunks_exact(LANES);
-    let mut bc = b.0.chunks_exact(4 * LANES);
+    let mut bc = b.chunks_exact(W * LANES);
     for (x, y) in (&mut ac).zip(&mut bc) {
         for l in 0..LANES {
-            let v = f32::from_le_bytes([y[4 * l], y[4 * l + 1], y[4 * l + 2], y[4 * l + 3]]);
-            acc[l] += x[l] * v;
+            acc[l] += x[l] * read(&y[W * l..W * l + W]);
         }
     }
     let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ac.remainder().iter().zip(bc.remainder().chunks_exact(4)) {
-        s += x * f32::from_le_bytes([y[0], y[1], y[2], y[3]]);
+    for (x, y) in ac.remainder().iter().zip(bc.remainder().chunks_exact(W)) {
+        s += x * read(y);
     }
     s
+}
+
+/// Dot product of an `f32` slice with a little-endian array of the same length.
+#[inline]
+pub fn dot(a: &[f32], b: LeF32<'_>) -> f32 {
+    dot_lanes::<u8, 4>(a, b.0, |y| f32::from_le_bytes([y[0], y[1], y[2], y[3]]))
 }
 
 /// Values converted per block by [`dot_f16`].
 const BLOCK: usize = 64;
-
-/// Dot product of `a` with an `f32` slice of the same length.
-#[inline]
-fn dot_slices(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let mut ac = a.chunks_exact(LANES);
-    let mut bc = b.chunks_exact(LANES);
-    for (x, y) in (&mut ac).zip(&mut bc) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ac.remainder().iter().zip(bc.remainder()) {
-        s += x * y;
-    }
-    s
-}
 
 /// Converts `out.len()` little-endian halves, four at a time from one `u64`
 /// so that the compiler emits vector loads (2-byte reads became byte gathers).
@@ -288,7 +278,7 @@ pub fn dot_f16(a: &[f32], b: LeF16<'_>) -> f32 {
     for (x, y) in a.chunks(BLOCK).zip(b.0.chunks(2 * BLOCK)) {
         let n = x.len().min(y.len() / 2);
         f16_block(&y[..2 * n], &mut buf[..n]);
-        s += dot_slices(&x[..n], &buf[..n]);
+        s += dot_lanes::<f32, 1>(&x[..n], &buf[..n], |y| y[0]);
     }
     s
 }
@@ -296,19 +286,7 @@ pub fn dot_f16(a: &[f32], b: LeF16<'_>) -> f32 {
 /// Dot product of an `f32` slice with `i8` codes (stored as bytes) of the same length.
 #[inline]
 pub fn dot_i8(a: &[f32], codes: &[u8]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let mut ac = a.chunks_exact(LANES);
-    let mut bc = codes.chunks_exact(LANES);
-    for (x, y) in (&mut ac).zip(&mut bc) {
-        for l in 0..LANES {
-            acc[l] += x[l] * (y[l] as i8 as f32);
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, &y) in ac.remainder().iter().zip(bc.remainder()) {
-        s += x * (y as i8 as f32);
-    }
-    s
+    dot_lanes::<u8, 1>(a, codes, |y| y[0] as i8 as f32)
 }
 
 #[cfg(test)]
