@@ -9,7 +9,7 @@
 //! the values a reader returns gives the same bytes again, which is what lets
 //! `requantise` and `inspect --json` round-trip a quantised model.
 
-use crate::density::{Covariance, Storage};
+use crate::density::{packed_index, Covariance, Storage};
 use crate::Error;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -39,10 +39,12 @@ fn le32(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// `v` as a finite `f16`, or `None` when it overflows the half range.
-fn half(v: f32) -> Option<f16> {
-    let h = f16::from_f32(v);
-    h.is_finite().then_some(h)
+/// `values` rounded to `f16`, or `None` when one overflows the half range.
+fn halves(values: &[f32]) -> Option<Vec<f16>> {
+    values
+        .iter()
+        .map(|&v| Some(f16::from_f32(v)).filter(|h| h.is_finite()))
+        .collect()
 }
 
 fn le16(values: &[f16]) -> Vec<u8> {
@@ -54,10 +56,7 @@ pub(crate) fn means(layer: usize, values: &[f32], storage: Storage) -> Result<Me
     match storage {
         Storage::F32 => Ok(MeansBytes::F32(le32(values))),
         Storage::F16 | Storage::I8 => {
-            let h = values
-                .iter()
-                .map(|&v| half(v))
-                .collect::<Option<Vec<_>>>()
+            let h = halves(values)
                 .ok_or_else(|| storage_error(layer, "a mean exceeds the f16 range (±65504)"))?;
             Ok(MeansBytes::F16(le16(&h)))
         }
@@ -83,13 +82,9 @@ pub(crate) fn factors(
             let mut flat = Vec::new();
             let mut decoded = Vec::with_capacity(factors.len());
             for f in factors {
-                let h = f
-                    .iter()
-                    .map(|&v| half(v))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        storage_error(layer, "a precision factor exceeds the f16 range (±65504)")
-                    })?;
+                let h = halves(f).ok_or_else(|| {
+                    storage_error(layer, "a precision factor exceeds the f16 range (±65504)")
+                })?;
                 decoded.push(h.iter().map(|v| v.to_f32()).collect());
                 flat.extend(h);
             }
@@ -99,14 +94,15 @@ pub(crate) fn factors(
             let mut scales = Vec::new();
             let mut codes = Vec::new();
             let mut decoded = Vec::with_capacity(factors.len());
+            // (start, length) of each scale group: column j of the packed
+            // triangle holds U_0j..U_jj, the diagonal last.
+            let groups: Vec<(usize, usize)> = match covariance {
+                Covariance::Full => (0..dim).map(|j| (packed_index(0, j), j + 1)).collect(),
+                Covariance::Diag => vec![(0, dim)],
+            };
             for f in factors {
-                let groups: Vec<(usize, usize)> = match covariance {
-                    // Column j occupies [j(j+1)/2, (j+1)(j+2)/2) and holds U_jj last.
-                    Covariance::Full => (0..dim).map(|j| (j * (j + 1) / 2, j + 1)).collect(),
-                    Covariance::Diag => vec![(0, dim)],
-                };
                 let mut dec = vec![0.0f32; f.len()];
-                for (start, len) in groups {
+                for &(start, len) in &groups {
                     let col = &f[start..start + len];
                     let scale = i8_scale(col).map_err(|r| storage_error(layer, r))?;
                     let s = scale.to_f32();
