@@ -77,15 +77,9 @@ pub struct ComponentSpec {
     pub precision_cholesky: Vec<f32>,
 }
 
-impl ComponentSpec {
-    /// `log|U| − dim/2 · log 2π`, computed in `f64`; NaN when the factor is
-    /// too short or a diagonal is not positive (the encoder then rejects it).
-    pub fn log_norm(&self, covariance: Covariance) -> f32 {
-        log_norm(&self.precision_cholesky, self.mean.len(), covariance)
-    }
-}
-
-/// `log|U| − d/2 · log 2π` of a packed factor (see [`ComponentSpec::log_norm`]).
+/// `log|U| − d/2 · log 2π` of a packed factor, computed in `f64`; NaN when
+/// the factor is too short or a diagonal is not positive (the encoder then
+/// rejects it). The encoder applies it to the factor as rounded for storage.
 fn log_norm(factor: &[f32], d: usize, covariance: Covariance) -> f32 {
     let mut log_det = 0.0f64;
     for j in 0..d {
