@@ -11,9 +11,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use lsgm::model::wire::Pooling;
 use lsgm::quant::quantise;
 use lsgm::reference::Reference;
-use lsgm::{
-    Chain, ComponentSpec, Covariance, LayerSpec, Model, ModelSpec, PreprocessSpec, Quantisation, Storage,
-};
+use lsgm::{Chain, ComponentSpec, Covariance, LayerSpec, Model, ModelSpec, Quantisation, Storage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
@@ -28,7 +26,7 @@ fn model(dims: &[usize], chain: Chain, quant: Quantisation, storage: Storage) ->
         .enumerate()
         .map(|(i, &d)| LayerSpec {
             name: format!("tap{i}"),
-            pooling: Pooling::GlobalAverage,
+            pooling: Pooling::Precomputed,
             dim_in: d,
             projection: None,
             covariance: Covariance::Full,
@@ -68,7 +66,7 @@ fn model(dims: &[usize], chain: Chain, quant: Quantisation, storage: Storage) ->
         threshold: 0.0,
         calibration_tpr: 0.95,
         quantiles: vec![],
-        preprocess: PreprocessSpec::features_only(),
+        preprocess: None,
         layers,
         transitions,
     }

@@ -43,7 +43,7 @@ impl<'a> LeF32<'a> {
 
     /// All values in order.
     #[inline]
-    pub fn iter(&self) -> impl Iterator<Item = f32> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = f32> + Clone + 'a {
         self.0
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))

@@ -74,10 +74,10 @@ pub use density::{Covariance, Storage};
 pub use error::Error;
 pub use model::Model;
 #[cfg(feature = "alloc")]
-pub use model::{ComponentSpec, LayerSpec, ModelSpec, PreprocessSpec, ProjectionSpec};
+pub use model::{ComponentSpec, LayerSpec, ModelSpec, Preprocess, ProjectionSpec};
 pub use quant::Quantisation;
 pub use scratch::{scratch_len_for, Scratch};
-pub use verdict::Verdict;
+pub use verdict::{Verdict, OVERFLOW_SCORE};
 
 /// Most layers a model may have (the layer list lives in a fixed-capacity
 /// vector so that decoding needs no heap).

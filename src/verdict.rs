@@ -13,7 +13,15 @@ pub struct Verdict {
     /// The layer whose contribution fell furthest below its in-distribution
     /// median: where the frame stopped looking familiar.
     pub worst_layer: u8,
+    /// `Some(layer)` when the frame's density overflowed `f32` at that layer
+    /// ([`crate::Error::Overflow`]): it is farther from every component than
+    /// `f32` can express, so it gets the lowest score, [`OVERFLOW_SCORE`].
+    pub overflow: Option<u8>,
 }
+
+/// The score of a frame whose density overflowed: the lowest finite `f32`,
+/// below every threshold, so the most out-of-distribution frame is OOD.
+pub const OVERFLOW_SCORE: f32 = f32::MIN;
 
 impl Verdict {
     /// Builds a verdict from a score, the per-layer contributions and each
@@ -36,6 +44,19 @@ impl Verdict {
             threshold,
             ood: score < threshold,
             worst_layer: worst.0,
+            overflow: None,
+        }
+    }
+
+    /// The verdict of a frame whose density overflowed at `layer`: OOD, with
+    /// the lowest score and that layer to blame.
+    pub fn overflow(layer: u8, threshold: f32) -> Self {
+        Verdict {
+            score: OVERFLOW_SCORE,
+            threshold,
+            ood: true,
+            worst_layer: layer,
+            overflow: Some(layer),
         }
     }
 }

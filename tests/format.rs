@@ -3,11 +3,11 @@
 
 mod common;
 
-use lsgm::model::wire::{Layout, Pooling};
+use lsgm::model::preprocess::{Colour, Datum, Layout, PixelRange, Resize};
+use lsgm::model::wire::Pooling;
 use lsgm::quant::quantise;
 use lsgm::{
-    Chain, ComponentSpec, Covariance, Error, LayerSpec, Model, ModelSpec, PreprocessSpec, Quantisation,
-    Storage,
+    Chain, ComponentSpec, Covariance, Error, LayerSpec, Model, ModelSpec, Preprocess, Quantisation, Storage,
 };
 use proptest::prelude::*;
 
@@ -25,21 +25,23 @@ fn tiny_stored(quant: Quantisation, storage: [Storage; 2]) -> ModelSpec {
         threshold: -4.0,
         calibration_tpr: 0.95,
         quantiles: vec![(0.05, -4.0), (0.5, -2.0)],
-        preprocess: PreprocessSpec {
+        preprocess: Some(Preprocess {
             input: "x".into(),
             logits: "y".into(),
-            layout: Layout::Nchw,
-            channels: 1,
+            layout: Layout::Nhwc,
+            colour: Colour::Bgr,
             height: 2,
             width: 2,
-            scale: 0.5,
-            mean: vec![0.5],
-            std: vec![0.25],
-        },
+            resize: Resize::Letterbox { fill: 114 },
+            datum: Datum::F32,
+            range: PixelRange::Unit,
+            mean: vec![0.5, 0.25, 0.0],
+            std: vec![0.25, 0.5, 1.0],
+        }),
         layers: vec![
             LayerSpec {
                 name: "a".into(),
-                pooling: Pooling::GlobalAverage,
+                pooling: Pooling::GlobalAverageNhwc,
                 dim_in: 1,
                 projection: None,
                 covariance: Covariance::Diag,
@@ -53,7 +55,7 @@ fn tiny_stored(quant: Quantisation, storage: [Storage; 2]) -> ModelSpec {
             },
             LayerSpec {
                 name: "b".into(),
-                pooling: Pooling::GlobalAverage,
+                pooling: Pooling::Vector,
                 dim_in: 2,
                 projection: None,
                 covariance: Covariance::Full,
@@ -116,7 +118,7 @@ fn tiny_model_encodes_to_the_golden_bytes() {
     golden(&bytes, GOLDEN, "tiny.hex");
     // The header, read by hand.
     assert_eq!(&bytes[..4], b"LSGM");
-    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 2);
+    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 3);
     let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
     assert_eq!(len, bytes.len() - 16);
     let crc = u32::from_le_bytes(bytes[12..16].try_into().unwrap());
@@ -193,6 +195,12 @@ fn header_errors_are_specific() {
     let mut b = bytes.clone();
     b[4] = 9;
     assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::UnsupportedVersion(9));
+    // A file of the previous format (no colour order, resize policy or
+    // datum type) is refused with what to do, never read with guesses.
+    b[4] = 2;
+    let e = Model::from_bytes(&b).unwrap_err();
+    assert_eq!(e, Error::UnsupportedVersion(2));
+    assert!(e.to_string().contains("fit and export the model again"), "{e}");
     let mut b = bytes.clone();
     let last = b.len() - 1;
     b[last] ^= 1;
@@ -246,10 +254,19 @@ fn validation_rejects_inconsistent_models() {
         bad(&|s| s.threshold = f32::INFINITY),
         Error::Invalid { layer: None, .. }
     ));
-    assert!(matches!(
-        bad(&|s| s.preprocess.std[0] = 0.0),
-        Error::Invalid { layer: None, .. }
-    ));
+    for broken in [
+        |p: &mut Preprocess| p.std[0] = 0.0,
+        |p: &mut Preprocess| p.mean.truncate(1),
+        |p: &mut Preprocess| p.mean[2] = f32::NAN,
+        |p: &mut Preprocess| p.height = 0,
+        |p: &mut Preprocess| p.resize = Resize::Crop { shorter: 1 },
+        |p: &mut Preprocess| p.datum = Datum::U8,
+    ] {
+        assert!(matches!(
+            bad(&|s| broken(s.preprocess.as_mut().unwrap())),
+            Error::Invalid { layer: None, .. }
+        ));
+    }
     assert!(matches!(
         bad(&|s| s.layers = vec![s.layers[0].clone(); 17]),
         Error::TooManyLayers

@@ -41,15 +41,20 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn run_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = monitor()
+/// The monitor started with every stream piped.
+fn spawn(args: &[&str]) -> std::process::Child {
+    monitor()
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn run_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = spawn(args);
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -216,18 +221,96 @@ fn mismatched_or_broken_model_files_fail_clearly() {
     // Not an ONNX model.
     let o = run(&["--onnx", cut.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    // Stdin without --raw, and a bad --raw.
-    let o = run(&["-"]);
-    assert!(stderr(&o).contains("--raw"), "{}", stderr(&o));
-    let o = run(&["--raw", "28x28", "-"]);
-    assert!(stderr(&o).contains("WIDTHxHEIGHTxCHANNELS"), "{}", stderr(&o));
-    for o in [
-        run(&["-"]),
-        run(&["--raw", "28x28", "-"]),
-        run(&["--lsgm", cut.to_str().unwrap()]),
+    let o = run(&["--lsgm", cut.to_str().unwrap()]);
+    assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn usage_errors_exit_2_before_any_model_is_loaded() {
+    let missing = "/nonexistent/model.lsgm";
+    for (args, needle) in [
+        (vec!["-"], "needs --raw"),
+        (vec!["--raw", "28x28", "-"], "WIDTHxHEIGHTxCHANNELS"),
+        (
+            vec!["--raw", "28x28x1", "models/samples/frames"],
+            "add `-` to the inputs",
+        ),
+        (vec!["--fpr", "1.5"], "strictly between 0 and 1"),
+        (vec!["--fpr", "0"], "strictly between 0 and 1"),
+        (vec!["--threshold", "nan"], "finite number"),
+        (vec!["--threshold", "inf"], "finite number"),
+        (vec!["--bench", "x"], "invalid value"),
     ] {
-        assert!(!stderr(&o).contains("panicked"));
+        let mut args = args.clone();
+        args.extend(["--lsgm", missing]);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains(missing),
+            "{args:?} loaded the model: {}",
+            stderr(&o)
+        );
     }
+    // Negative numbers are plain values.
+    let o = run(&["--threshold", "-50", "--summary-only"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("8 frames, 0 errors"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_run_in_which_no_frame_could_be_read_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.png"), b"not a png").unwrap();
+    for extra in [&[][..], &["--fail-on-ood"][..]] {
+        let mut args = extra.to_vec();
+        args.push(dir.path().to_str().unwrap());
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("no frame could be read"), "{}", stderr(&o));
+        assert_eq!(lines(&o).len(), 1, "the error line is still written");
+    }
+}
+
+#[test]
+fn each_verdict_is_written_when_its_frame_is_done() {
+    let mut child = spawn(&["--raw", "28x28x1", "-"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // One frame, stdin kept open: its line must arrive before the stream ends.
+    stdin.write_all(&[128u8; 784]).unwrap();
+    stdin.flush().unwrap();
+    let first = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("no verdict while the stream is still open");
+    assert!(first.contains("\"source\":\"stdin#0\""), "{first}");
+    stdin.write_all(&[0u8; 784]).unwrap();
+    drop(stdin);
+    let second = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+    assert!(second.contains("stdin#1"), "{second}");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    let mut child = spawn(&["models/samples/fmnist-test-500-images-idx3-ubyte.gz"]);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout); // like `| head -c 16`
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{:?} {err}", o.status);
+    assert!(!err.contains("panicked") && !err.contains("error:"), "{err}");
 }
 
 #[test]
@@ -247,6 +330,167 @@ fn threshold_overrides() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("outside the stored quantiles"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A model for `tests/fixtures/onnx/gain.onnx` made by hand: one standard
+/// normal component per tap, fitted for that file (`preprocess: None`
+/// gives a features-only model).
+fn gain_model(preprocess: Option<lsgm::Preprocess>) -> Vec<u8> {
+    use lsgm::model::wire::Pooling;
+    use lsgm::{ComponentSpec, Covariance, LayerSpec, ModelSpec};
+    let onnx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/gain.onnx");
+    let graph = lsgm::onnx::Graph::load(&onnx, &Default::default()).unwrap();
+    let layer = |name: &str, d: usize| LayerSpec {
+        name: name.into(),
+        pooling: Pooling::GlobalAverageNchw,
+        dim_in: d,
+        projection: None,
+        covariance: Covariance::Diag,
+        storage: lsgm::Storage::F32,
+        components: vec![ComponentSpec {
+            log_weight: 0.0,
+            mean: vec![0.0; d],
+            precision_cholesky: vec![1.0; d],
+        }],
+        median_contribution: -20.0,
+    };
+    let one = || lsgm::quant::quantise(&[1.0], lsgm::Quantisation::F32).unwrap();
+    ModelSpec {
+        source: graph.identity.clone(),
+        chain: lsgm::Chain::Paper,
+        threshold: -1000.0,
+        calibration_tpr: 0.95,
+        quantiles: vec![(0.05, -1000.0)],
+        preprocess,
+        layers: vec![layer("relu1", 8), layer("relu2", 16), layer("relu3", 16)],
+        transitions: vec![one(), one()],
+    }
+    .encode()
+    .unwrap()
+}
+
+fn grey_28(resize: lsgm::model::preprocess::Resize) -> lsgm::Preprocess {
+    use lsgm::model::preprocess::*;
+    lsgm::Preprocess {
+        input: "input".into(),
+        logits: "logits".into(),
+        layout: Layout::Nchw,
+        colour: Colour::Grey,
+        height: 28,
+        width: 28,
+        resize,
+        datum: Datum::F32,
+        range: PixelRange::Unit,
+        mean: vec![0.0],
+        std: vec![1.0],
+    }
+}
+
+#[test]
+fn a_frame_whose_density_overflows_is_the_most_ood_frame() {
+    use lsgm::model::preprocess::Resize;
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("gain.lsgm");
+    std::fs::write(&model, gain_model(Some(grey_28(Resize::Exact)))).unwrap();
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    // White saturates the network's auto-gain: features ~1e20, the density overflows.
+    image::GrayImage::from_pixel(28, 28, image::Luma([255]))
+        .save(frames.join("a-white.png"))
+        .unwrap();
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x * 7 + y * 13) % 200) as u8]))
+        .save(frames.join("b-ordinary.png"))
+        .unwrap();
+    let onnx = "tests/fixtures/onnx/gain.onnx";
+    let args = [
+        "--onnx",
+        onnx,
+        "--lsgm",
+        model.to_str().unwrap(),
+        frames.to_str().unwrap(),
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l.len(), 2, "{l:?}");
+    assert_eq!(l[0]["ood"], true);
+    assert_eq!(l[0]["score"].as_f64().unwrap() as f32, f32::MIN);
+    assert_eq!(
+        (l[0]["worst_layer"].as_u64(), l[0]["worst_tap"].as_str()),
+        (Some(0), Some("relu1"))
+    );
+    assert!(
+        l[0]["reason"].as_str().unwrap().contains("overflowed"),
+        "{}",
+        l[0]
+    );
+    assert!(l[0]["confidence"].is_number(), "{}", l[0]);
+    assert!(
+        l[1]["score"].as_f64().unwrap() > -1000.0 && l[1].get("reason").is_none(),
+        "{}",
+        l[1]
+    );
+    assert!(stderr(&o).contains("2 frames, 0 errors, 1 OOD"), "{}", stderr(&o));
+    let mut failing = args.to_vec();
+    failing.push("--fail-on-ood");
+    assert_eq!(run(&failing).status.code(), Some(3));
+}
+
+#[test]
+fn models_are_bound_only_to_their_own_network_and_input() {
+    use lsgm::model::preprocess::Resize;
+    let dir = tempfile::tempdir().unwrap();
+    let frames = "models/samples/frames";
+    // Fitted from features: scores features, not frames.
+    let features_only = dir.path().join("features.lsgm");
+    std::fs::write(&features_only, gain_model(None)).unwrap();
+    let onnx = "tests/fixtures/onnx/gain.onnx";
+    let o = run(&["--onnx", onnx, "--lsgm", features_only.to_str().unwrap(), frames]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("fitted from feature files"), "{}", stderr(&o));
+    // The same taps and sizes on another network (the inline copy of other weights).
+    let model = dir.path().join("gain.lsgm");
+    std::fs::write(&model, gain_model(Some(grey_28(Resize::Exact)))).unwrap();
+    let other = "tests/fixtures/onnx/ext_data_inline.onnx";
+    let o = run(&["--onnx", other, "--lsgm", model.to_str().unwrap(), frames]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("fitted for another network"),
+        "{}",
+        stderr(&o)
+    );
+    // Frames of another size under `exact`: an error line per frame, naming the flag.
+    let big = dir.path().join("big.png");
+    image::GrayImage::new(40, 30).save(&big).unwrap();
+    let o = run(&[
+        "--onnx",
+        onnx,
+        "--lsgm",
+        model.to_str().unwrap(),
+        big.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "no frame could be read");
+    let e = lines(&o)[0]["error"].as_str().unwrap().to_string();
+    assert!(e.contains("40×30") && e.contains("--resize"), "{e}");
+    // Under `letterbox` it is scored, and the run says once what was done.
+    std::fs::write(&model, gain_model(Some(grey_28(Resize::Letterbox { fill: 0 })))).unwrap();
+    let o = run(&[
+        "--onnx",
+        onnx,
+        "--lsgm",
+        model.to_str().unwrap(),
+        big.to_str().unwrap(),
+        big.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o)
+            .matches("note: frames of 40×30 are letterboxed to the network's 28×28")
+            .count(),
+        1,
         "{}",
         stderr(&o)
     );

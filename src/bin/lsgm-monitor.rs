@@ -1,30 +1,55 @@
 //! `lsgm-monitor`: classify frames with tract and flag the out-of-distribution
-//! ones with LSGM, one JSON line per frame.
+//! ones with LSGM, one JSON line per frame, written as each frame is done.
 //!
 //! With no arguments it runs the shipped demo model on the shipped sample
 //! frames. Output fields (stable): `source`, `index`, `class`, `confidence`,
-//! `score`, `threshold`, `ood`, `worst_layer`, `layers`, `latency_us`
-//! (`inference`, `score`); a frame that fails has `source`, `index`, `error`.
-//! Exit codes: 0 success, 1 fatal error, 2 usage error, 3 (`--fail-on-ood`)
-//! at least one frame was OOD.
+//! `score`, `threshold`, `ood`, `worst_layer`, `worst_tap`, `layers`,
+//! `latency_us` (`inference`, `score`), and `reason` when the frame's
+//! density overflowed; a frame that fails has `source`, `index`, `error`.
+//! Exit codes: 0 success, 1 fatal error or no frame could be read, 2 usage
+//! error, 3 (`--fail-on-ood`) at least one frame was OOD.
 
-use anyhow::{bail, ensure, Context, Result};
-use clap::Parser;
-use lsgm::frames::{self, FrameSource, InputSpec};
-use lsgm::onnx::{Graph, Network, Output};
-use lsgm::Model;
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser};
+use lsgm::frames::{self, FrameSource, Notes};
+use lsgm::model::InputBuffer;
+use lsgm::onnx::{bind, Bound, Output};
+use lsgm::{Model, Verdict};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Exit code of a fatal error, or of a run in which no frame could be read.
+const EXIT_FATAL: i32 = 1;
 /// Exit code with `--fail-on-ood` when any frame was out of distribution.
 const EXIT_OOD: i32 = 3;
+
+fn finite(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("expected a finite number, got {s:?}")),
+    }
+}
+
+fn fraction(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!("expected a fraction strictly between 0 and 1, got {s:?}")),
+    }
+}
+
+fn raw_shape(s: &str) -> Result<(usize, usize, usize), String> {
+    frames::parse_raw_shape(s).map_err(|e| e.to_string())
+}
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "Flag out-of-distribution frames beside tract inference (LSGM)"
+    about = "Flag out-of-distribution frames beside tract inference (LSGM)",
+    allow_negative_numbers = true,
+    after_help = "Exit codes: 0 success, 1 fatal error (bad model, mismatched files) or no frame could be \
+                  read, 2 usage error, 3 with --fail-on-ood when any frame was OOD."
 )]
 struct Args {
     /// ONNX classifier [default: models/fmnist-resnet.onnx].
@@ -33,14 +58,14 @@ struct Args {
     /// LSGM model file fitted for it [default: models/fmnist-resnet.lsgm].
     #[arg(long)]
     lsgm: Option<PathBuf>,
-    /// Frame size of a raw u8 stream on stdin (`-`), e.g. 28x28x1.
-    #[arg(long, value_name = "WxHxC")]
-    raw: Option<String>,
+    /// Frame size of a raw u8 stream on stdin (`-`), e.g. 28x28x1 (interleaved, RGB order for 3 channels).
+    #[arg(long, value_name = "WxHxC", value_parser = raw_shape)]
+    raw: Option<(usize, usize, usize)>,
     /// Use this threshold instead of the calibrated one.
-    #[arg(long, conflicts_with = "fpr")]
+    #[arg(long, conflicts_with = "fpr", value_parser = finite)]
     threshold: Option<f32>,
     /// Pick the threshold that flags this fraction of in-distribution frames (from the stored quantiles).
-    #[arg(long)]
+    #[arg(long, value_parser = fraction)]
     fpr: Option<f32>,
     /// Print only the summary (stderr), no per-frame lines.
     #[arg(long)]
@@ -51,8 +76,8 @@ struct Args {
     /// Benchmark: repeat the inputs to at least this many frames and print median latencies as JSON.
     #[arg(long, value_name = "FRAMES")]
     bench: Option<usize>,
-    /// Images, directories (sorted), IDX or .npy files, or `-` for raw frames on stdin
-    /// [default: models/samples/frames].
+    /// Images (PNG, JPEG, BMP, GIF, TIFF, WebP), directories of them, IDX or .npy files, or `-` for
+    /// raw frames on stdin [default: models/samples/frames].
     inputs: Vec<PathBuf>,
 }
 
@@ -72,8 +97,11 @@ struct Line<'a> {
     threshold: f32,
     ood: bool,
     worst_layer: u8,
+    worst_tap: &'a str,
     layers: &'a [f32],
     latency_us: Latency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -86,36 +114,31 @@ struct ErrorLine<'a> {
 /// Everything built once at start-up.
 struct Monitor<'m> {
     model: Model<'m>,
-    net: Network,
-    spec: InputSpec,
+    bound: Bound,
     threshold: f32,
-    input: Vec<f32>,
+    input: InputBuffer,
     out: Output,
     scratch: Vec<f32>,
     contributions: Vec<f32>,
+    notes: Notes,
+}
+
+/// One judged frame.
+struct Judged {
+    class: usize,
+    confidence: f32,
+    verdict: Verdict,
+    inference: Duration,
+    scoring: Duration,
 }
 
 impl<'m> Monitor<'m> {
     fn new(model: Model<'m>, onnx: &std::path::Path, args: &Args) -> Result<Self> {
-        let spec = InputSpec::from_model(&model)?;
-        let graph = Graph::load(onnx)?;
-        graph.check_fitted_for(model.source())?;
-        let mut taps = Vec::new();
-        for l in model.layers() {
-            let tap = graph
-                .find(l.name())
-                .with_context(|| format!("the LSGM file taps {:?}", l.name()))?;
-            ensure!(
-                tap.channels() == l.dim_in(),
-                "tap {} has {} channels in the ONNX model but {} in the LSGM file: they do not belong together",
-                l.name(),
-                tap.channels(),
-                l.dim_in()
-            );
-            taps.push(l.name().to_string());
+        let bound = bind(&model, onnx)?;
+        let notes = Notes::default();
+        for n in &bound.notes {
+            notes.say(n);
         }
-        let net = Network::new(graph, &taps)?;
-        net.check_input(&spec)?;
         let threshold = match (args.threshold, args.fpr) {
             (Some(t), _) => t,
             (None, Some(f)) => model.threshold_for_fpr(f).with_context(|| {
@@ -125,35 +148,45 @@ impl<'m> Monitor<'m> {
             (None, None) => model.threshold(),
         };
         Ok(Monitor {
-            input: vec![0.0; net.input_len()],
+            input: bound.preprocess.buffer(),
             scratch: vec![0.0; model.scratch_len()],
             contributions: vec![0.0; model.num_layers()],
             out: Output::default(),
             model,
-            net,
-            spec,
+            bound,
             threshold,
+            notes,
         })
     }
 
-    /// Classifies and scores one frame: (class, confidence, score, inference, scoring).
-    fn frame(&mut self, frame: &frames::Frame) -> Result<(usize, f32, f32, Duration, Duration)> {
-        frames::to_input(frame, &self.spec, &mut self.input)?;
-        self.net.run(&self.input, &mut self.out)?;
+    /// Classifies and judges one frame.
+    fn frame(&mut self, frame: &frames::Frame) -> Result<Judged> {
+        let adjusted = frames::to_input(frame, &self.bound.preprocess, &mut self.input)?;
+        for n in adjusted.notes(&self.bound.preprocess) {
+            self.notes.say(&n);
+        }
+        self.bound.network.run(&self.input, &mut self.out)?;
         let t0 = Instant::now();
         let refs: [&[f32]; lsgm::MAX_LAYERS] =
             std::array::from_fn(|i| self.out.features.get(i).map_or(&[][..], Vec::as_slice));
-        let score = self
+        let verdict = self
             .model
-            .score(
+            .judge(
                 &refs[..self.model.num_layers()],
                 &mut self.scratch,
                 &mut self.contributions,
+                Some(self.threshold),
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let scoring = t0.elapsed() + self.out.pooling;
         let (class, confidence) = self.out.top_class();
-        Ok((class, confidence, score, self.out.inference, scoring))
+        Ok(Judged {
+            class,
+            confidence,
+            verdict,
+            inference: self.out.inference,
+            scoring,
+        })
     }
 }
 
@@ -165,6 +198,17 @@ fn median(v: &mut [u64]) -> u64 {
     v[v.len() / 2]
 }
 
+/// Writes one line and flushes it, so a camera feeding one frame a second
+/// sees one line a second. `Ok(false)`: stdout was closed (e.g. `| head`).
+fn emit(out: &mut impl Write, line: &impl Serialize) -> Result<bool> {
+    let text = serde_json::to_string(line)?;
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
+}
+
 fn run(args: Args) -> Result<i32> {
     let onnx = args
         .onnx
@@ -174,79 +218,91 @@ fn run(args: Args) -> Result<i32> {
         .lsgm
         .clone()
         .unwrap_or_else(|| frames::shipped("models/fmnist-resnet.lsgm"));
-    let bytes = std::fs::read(&lsgm_path).with_context(|| format!("cannot read {}", lsgm_path.display()))?;
-    let model = Model::from_bytes(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: {e}; is it an .lsgm file written by fit-and-export?",
-            lsgm_path.display()
-        )
-    })?;
-    let mut mon = Monitor::new(model, &onnx, &args)?;
     let inputs = if args.inputs.is_empty() {
         vec![frames::shipped("models/samples/frames")]
     } else {
         args.inputs.clone()
     };
-    let raw = args.raw.as_deref().map(frames::parse_raw_shape).transpose()?;
     let expanded = frames::expand_inputs(&inputs)?;
+    let bytes = std::fs::read(&lsgm_path).with_context(|| format!("cannot read {}", lsgm_path.display()))?;
+    let model = Model::from_bytes(&bytes).map_err(|e| {
+        let hint = match e {
+            lsgm::Error::BadMagic | lsgm::Error::Decode => "; is it an .lsgm file written by fit-and-export?",
+            _ => "",
+        };
+        anyhow::anyhow!("{}: {e}{hint}", lsgm_path.display())
+    })?;
+    let mut mon = Monitor::new(model, &onnx, &args)?;
     if args.bench.is_some() && expanded.contains(&frames::Input::Stdin) {
-        bail!("--bench needs file inputs, not stdin");
+        anyhow::bail!("--bench needs file inputs, not stdin");
     }
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let print = !args.summary_only && args.bench.is_none();
     let (mut n, mut errors, mut ood) = (0usize, 0usize, 0usize);
     let (mut lat_inf, mut lat_score) = (Vec::new(), Vec::new());
     let started = Instant::now();
     let target = args.bench.unwrap_or(0);
-    loop {
-        for (index, (source, item)) in FrameSource::new(expanded.clone(), raw)?.enumerate() {
+    let mut open = true;
+    'frames: loop {
+        for (index, (source, item)) in FrameSource::new(expanded.clone(), args.raw)?.enumerate() {
             let result = item.and_then(|f| mon.frame(&f));
             n += 1;
             match result {
-                Ok((class, confidence, score, inf, sc)) => {
-                    let verdict = mon.model.verdict(score, &mon.contributions, Some(mon.threshold));
-                    ood += verdict.ood as usize;
-                    let (inf, sc) = (inf.as_micros() as u64, sc.as_micros() as u64);
+                Ok(j) => {
+                    ood += j.verdict.ood as usize;
+                    let (inf, sc) = (j.inference.as_micros() as u64, j.scoring.as_micros() as u64);
                     lat_inf.push(inf);
                     lat_score.push(sc);
-                    if !args.summary_only && args.bench.is_none() {
+                    if print {
+                        let worst = j.verdict.worst_layer as usize;
                         let line = Line {
                             source: &source,
                             index,
-                            class,
-                            confidence,
-                            score,
-                            threshold: mon.threshold,
-                            ood: verdict.ood,
-                            worst_layer: verdict.worst_layer,
+                            class: j.class,
+                            confidence: j.confidence,
+                            score: j.verdict.score,
+                            threshold: j.verdict.threshold,
+                            ood: j.verdict.ood,
+                            worst_layer: j.verdict.worst_layer,
+                            worst_tap: mon.model.layer(worst).name(),
                             layers: &mon.contributions,
                             latency_us: Latency {
                                 inference: inf,
                                 score: sc,
                             },
+                            reason: j.verdict.overflow.map(|l| {
+                                format!(
+                                    "the density of layer {l} ({}) overflowed: the frame is farther from \
+                                     every in-distribution component than f32 can express",
+                                    mon.model.layer(l as usize).name()
+                                )
+                            }),
                         };
-                        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                        open = emit(&mut out, &line)?;
                     }
                 }
                 Err(e) => {
                     errors += 1;
-                    if !args.summary_only && args.bench.is_none() {
+                    if print {
                         let line = ErrorLine {
                             source: &source,
                             index,
                             error: format!("{e:#}"),
                         };
-                        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                        open = emit(&mut out, &line)?;
                     }
                 }
+            }
+            if !open {
+                break 'frames;
             }
         }
         if n >= target || n == 0 {
             break;
         }
     }
-    out.flush()?;
     let wall = started.elapsed().as_secs_f64();
     let (mi, ms) = (median(&mut lat_inf), median(&mut lat_score));
     let scored = n - errors;
@@ -261,18 +317,33 @@ fn run(args: Args) -> Result<i32> {
             "frames": n, "median_inference_us": mi, "median_score_us": ms,
             "score_over_inference": ms as f64 / mi.max(1) as f64, "frames_per_second": n as f64 / wall,
         });
-        println!("{summary}");
+        emit(&mut out, &summary)?;
+    }
+    if scored == 0 && open {
+        eprintln!("lsgm-monitor: error: no frame could be read");
+        return Ok(EXIT_FATAL);
     }
     Ok(if args.fail_on_ood && ood > 0 { EXIT_OOD } else { 0 })
 }
 
 fn main() {
     let args = Args::parse();
+    let stdin = args.inputs.iter().any(|p| p.as_os_str() == "-");
+    let usage = match (args.raw.is_some(), stdin) {
+        (true, false) => Some("--raw describes frames on stdin: add `-` to the inputs"),
+        (false, true) => Some("reading frames from stdin (-) needs --raw WIDTHxHEIGHTxCHANNELS"),
+        _ => None,
+    };
+    if let Some(msg) = usage {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit();
+    }
     match run(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("lsgm-monitor: error: {e:#}");
-            std::process::exit(1);
+            std::process::exit(EXIT_FATAL);
         }
     }
 }

@@ -1,188 +1,362 @@
-//! Frame → network input, exactly as the model file's preprocessing says:
-//! channel conversion, resize, `(u8 · scale − mean_c) / std_c`, layout.
+//! Frame → network input, exactly as the model's [`Preprocess`] says:
+//! colour, size, values, layout (see [`crate::model::preprocess`]).
 
-use super::Frame;
-use crate::model::wire::Layout;
-use crate::Model;
-use anyhow::{ensure, Result};
+use super::{Frame, Pixels};
+use crate::model::preprocess::{Colour, Datum, InputBuffer, Layout, Preprocess, Resize};
+use anyhow::{bail, ensure, Result};
+use image::imageops::{self, FilterType};
+use image::{ImageBuffer, Luma, Pixel, Rgb};
 
-/// The network input a frame must become.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InputSpec {
-    /// Layout of the input tensor.
-    pub layout: Layout,
-    /// Channels (1 or 3).
-    pub channels: usize,
-    /// Height.
-    pub height: usize,
-    /// Width.
-    pub width: usize,
-    /// Raw pixel multiplier.
-    pub scale: f32,
-    /// Per-channel mean.
-    pub mean: Vec<f32>,
-    /// Per-channel std.
-    pub std: Vec<f32>,
+/// What had to be done to a frame besides normalising it, for a
+/// once-per-run note ([`super::Notes`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Adjusted {
+    /// `(from, to)` channel counts when the frame's colour was converted.
+    pub colour: Option<(usize, usize)>,
+    /// `(width, height)` of the frame when it was resized.
+    pub resized: Option<(usize, usize)>,
 }
 
-impl InputSpec {
-    /// The preprocessing stored in a model file; an error if it has none
-    /// (a model fitted from features alone cannot take frames).
-    pub fn from_model(model: &Model<'_>) -> Result<InputSpec> {
-        let p = model.preprocess();
-        ensure!(
-            p.channels > 0,
-            "this model stores no input preprocessing (it was fitted from feature files); \
-             fit it from images with `fit-and-export --onnx … --train …` to use it on frames"
-        );
-        let (mean, std) = model.preprocess_mean_std();
-        Ok(InputSpec {
-            layout: p.layout,
-            channels: p.channels as usize,
-            height: p.height as usize,
-            width: p.width as usize,
-            scale: p.scale,
-            mean: mean.iter().collect(),
-            std: std.iter().collect(),
-        })
-    }
-
-    /// Number of `f32`s of one input.
-    pub fn len(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-
-    /// True for a zero-sized input.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+impl Adjusted {
+    /// Sentences for the notes, given the preprocessing.
+    pub fn notes(&self, p: &Preprocess) -> Vec<String> {
+        let mut notes = Vec::new();
+        match self.colour {
+            Some((3, 1)) => notes.push(
+                "colour frames are converted to grey (ITU-R 601 luma, as PIL's convert(\"L\")) for this grey network"
+                    .to_string(),
+            ),
+            Some((1, 3)) => notes.push(format!(
+                "grey frames are copied to all three channels for this {} network",
+                p.colour
+            )),
+            _ => {}
+        }
+        if let Some((w, h)) = self.resized {
+            let how = match p.resize {
+                Resize::Exact => "refused",
+                Resize::Stretch => "stretched",
+                Resize::Crop { .. } => "resized and centre-cropped",
+                Resize::Letterbox { .. } => "letterboxed",
+            };
+            notes.push(format!(
+                "frames of {w}×{h} are {how} to the network's {}×{} ({}, bilinear)",
+                p.width, p.height, p.resize
+            ));
+        }
+        notes
     }
 }
 
-/// Writes the network input for `frame` into `out[..spec.len()]`. Returns
-/// whether the frame had to be resized.
-pub fn to_input(frame: &Frame, spec: &InputSpec, out: &mut [f32]) -> Result<bool> {
+/// Writes the network input for `frame` into `out` (from
+/// [`Preprocess::buffer`]) and says what was adjusted. Errors name the
+/// frame: a wrong buffer, or another size under [`Resize::Exact`].
+pub fn to_input(frame: &Frame, p: &Preprocess, out: &mut InputBuffer) -> Result<Adjusted> {
+    let (w, h, c) = (frame.width, frame.height, frame.channels);
     ensure!(
-        frame.pixels.len() == frame.height * frame.width * frame.channels
-            && frame.height > 0
-            && frame.width > 0,
-        "{}: pixel buffer does not match its {}×{}×{} shape",
-        frame.source,
-        frame.height,
-        frame.width,
-        frame.channels
+        frame.pixels.len() == h * w * c && h > 0 && w > 0 && (c == 1 || c == 3),
+        "{}: pixel buffer does not match its {h}×{w}×{c} shape",
+        frame.source
     );
-    ensure!(out.len() >= spec.len(), "input buffer too small");
-    // 1. Channels: RGB → grey with ITU-R 601 weights (PIL's "L"), grey → RGB by copying.
-    let converted: Option<Vec<u8>> = match (frame.channels, spec.channels) {
-        (a, b) if a == b => None,
-        (3, 1) => Some(
-            frame
-                .pixels
-                .chunks_exact(3)
-                .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).round() as u8)
+    let want_c = p.channels();
+    let mut adjusted = Adjusted::default();
+    // 1. Colour.
+    let converted = (c != want_c).then(|| {
+        adjusted.colour = Some((c, want_c));
+        convert_colour(&frame.pixels, c)
+    });
+    let pixels = converted.as_ref().unwrap_or(&frame.pixels);
+    // 2. Size.
+    let (tw, th) = (p.width as usize, p.height as usize);
+    let resized = if (w, h) != (tw, th) {
+        if p.resize == Resize::Exact {
+            bail!(
+                "{}: the frame is {w}×{h} but the network takes {tw}×{th} (W×H) and the model's resize \
+                 policy is `exact`; resize the frames to {tw}×{th}, or fit with --resize stretch, \
+                 crop[:SHORTER] or letterbox[:FILL]",
+                frame.source
+            );
+        }
+        adjusted.resized = Some((w, h));
+        Some(resize(pixels, w, h, want_c, p.resize, tw, th))
+    } else {
+        None
+    };
+    let pixels = resized.as_ref().unwrap_or(pixels);
+    // 3 and 4. Values and layout.
+    write_values(pixels, p, out)?;
+    Ok(adjusted)
+}
+
+/// RGB → grey with ITU-R 601 weights (PIL's "L"), grey → RGB by copying.
+fn convert_colour(pixels: &Pixels, from: usize) -> Pixels {
+    let luma = |r: f32, g: f32, b: f32| 0.299 * r + 0.587 * g + 0.114 * b;
+    match (pixels, from) {
+        (Pixels::U8(v), 3) => Pixels::U8(
+            v.chunks_exact(3)
+                .map(|p| luma(p[0] as f32, p[1] as f32, p[2] as f32).round() as u8)
                 .collect(),
         ),
-        (1, 3) => Some(frame.pixels.iter().flat_map(|&v| [v, v, v]).collect()),
-        (a, b) => anyhow::bail!(
-            "{}: cannot convert {a}-channel pixels to {b} channels",
-            frame.source
-        ),
+        (Pixels::F32(v), 3) => Pixels::F32(v.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])).collect()),
+        (Pixels::U8(v), _) => Pixels::U8(v.iter().flat_map(|&x| [x, x, x]).collect()),
+        (Pixels::F32(v), _) => Pixels::F32(v.iter().flat_map(|&x| [x, x, x]).collect()),
+    }
+}
+
+fn write_values(pixels: &Pixels, p: &Preprocess, out: &mut InputBuffer) -> Result<()> {
+    let c = p.channels();
+    let hw = p.height as usize * p.width as usize;
+    // Channel `ch` of the input reads channel `src(ch)` of the frame.
+    let src = |ch: usize| if p.colour == Colour::Bgr { 2 - ch } else { ch };
+    let at = |px: usize, ch: usize| match p.layout {
+        Layout::Nchw => ch * hw + px,
+        Layout::Nhwc => px * c + ch,
     };
-    let pixels = converted.as_deref().unwrap_or(&frame.pixels);
-    // 2. Size: bilinear (triangle) resize when it differs.
-    let resized = frame.height != spec.height || frame.width != spec.width;
-    let owned;
-    let pixels: &[u8] = if resized {
-        owned = resize(
-            pixels,
-            frame.width,
-            frame.height,
-            spec.channels,
-            spec.width,
-            spec.height,
-        );
-        &owned
-    } else {
-        pixels
-    };
-    // 3. Normalise and lay out.
-    let (c, hw) = (spec.channels, spec.height * spec.width);
-    for p in 0..hw {
-        for ch in 0..c {
-            let v = (pixels[p * c + ch] as f32 * spec.scale - spec.mean[ch]) / spec.std[ch];
-            match spec.layout {
-                Layout::Nchw => out[ch * hw + p] = v,
-                Layout::Nhwc => out[p * c + ch] = v,
+    match (out, p.datum) {
+        (InputBuffer::F32(out), Datum::F32) if out.len() == hw * c => {
+            let value = |i: usize| match pixels {
+                Pixels::U8(v) => v[i] as f32 * p.range.scale(),
+                Pixels::F32(v) => v[i] * p.range.max(),
+            };
+            for px in 0..hw {
+                for ch in 0..c {
+                    out[at(px, ch)] = (value(px * c + src(ch)) - p.mean[ch]) / p.std[ch];
+                }
+            }
+        }
+        (InputBuffer::U8(out), Datum::U8) if out.len() == hw * c => {
+            let value = |i: usize| match pixels {
+                Pixels::U8(v) => v[i],
+                Pixels::F32(v) => (v[i] * 255.0).round().clamp(0.0, 255.0) as u8,
+            };
+            for px in 0..hw {
+                for ch in 0..c {
+                    out[at(px, ch)] = value(px * c + src(ch));
+                }
+            }
+        }
+        _ => bail!("input buffer does not match the preprocessing (use Preprocess::buffer)"),
+    }
+    Ok(())
+}
+
+/// Resizes interleaved `h × w × c` pixels to `th × tw` by `policy`.
+fn resize(pixels: &Pixels, w: usize, h: usize, c: usize, policy: Resize, tw: usize, th: usize) -> Pixels {
+    let geometry = Geometry::new(policy, (w, h), (tw, th));
+    let (w, h) = (w as u32, h as u32);
+    match pixels {
+        Pixels::U8(v) if c == 1 => Pixels::U8(geometry.apply::<Luma<u8>>(w, h, v, Luma([geometry.fill]))),
+        Pixels::U8(v) => Pixels::U8(geometry.apply::<Rgb<u8>>(w, h, v, Rgb([geometry.fill; 3]))),
+        Pixels::F32(v) => {
+            let fill = geometry.fill as f32 / 255.0;
+            if c == 1 {
+                Pixels::F32(geometry.apply::<Luma<f32>>(w, h, v, Luma([fill])))
+            } else {
+                Pixels::F32(geometry.apply::<Rgb<f32>>(w, h, v, Rgb([fill; 3])))
             }
         }
     }
-    Ok(resized)
 }
 
-fn resize(pixels: &[u8], w: usize, h: usize, c: usize, nw: usize, nh: usize) -> Vec<u8> {
-    use image::imageops::{resize, FilterType};
-    if c == 1 {
-        let img = image::GrayImage::from_raw(w as u32, h as u32, pixels.to_vec()).expect("length checked");
-        resize(&img, nw as u32, nh as u32, FilterType::Triangle).into_raw()
-    } else {
-        let img = image::RgbImage::from_raw(w as u32, h as u32, pixels.to_vec()).expect("length checked");
-        resize(&img, nw as u32, nh as u32, FilterType::Triangle).into_raw()
+/// Where a frame lands in the input: the size it is resized to, and the
+/// offset of the input inside it (crop, ≥ 0) or of it inside the input
+/// (letterbox).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Geometry {
+    scaled: (u32, u32),
+    target: (u32, u32),
+    crop: Option<(u32, u32)>,
+    pad: Option<(u32, u32)>,
+    fill: u8,
+}
+
+impl Geometry {
+    fn new(policy: Resize, (w, h): (usize, usize), (tw, th): (usize, usize)) -> Geometry {
+        let target = (tw as u32, th as u32);
+        let mut g = Geometry {
+            scaled: target,
+            target,
+            crop: None,
+            pad: None,
+            fill: 0,
+        };
+        match policy {
+            Resize::Exact | Resize::Stretch => {}
+            Resize::Crop { shorter } => {
+                // torchvision's Resize(int): the long side is int(S · long / short).
+                let s = shorter as usize;
+                g.scaled = if w <= h {
+                    (s as u32, (s * h / w) as u32)
+                } else {
+                    ((s * w / h) as u32, s as u32)
+                };
+                // torchvision's CenterCrop: round((size − crop) / 2), ties to even.
+                let offset = |size: u32, crop: u32| ((size - crop) as f64 / 2.0).round_ties_even() as u32;
+                g.crop = Some((offset(g.scaled.0, target.0), offset(g.scaled.1, target.1)));
+            }
+            Resize::Letterbox { fill } => {
+                let scale = (tw as f64 / w as f64).min(th as f64 / h as f64);
+                let side = |v: usize, max: usize| ((v as f64 * scale).round() as usize).clamp(1, max) as u32;
+                g.scaled = (side(w, tw), side(h, th));
+                g.pad = Some(((target.0 - g.scaled.0) / 2, (target.1 - g.scaled.1) / 2));
+                g.fill = fill;
+            }
+        }
+        g
+    }
+
+    fn apply<P: Pixel + 'static>(&self, w: u32, h: u32, data: &[P::Subpixel], fill: P) -> Vec<P::Subpixel> {
+        let img: ImageBuffer<P, Vec<P::Subpixel>> =
+            ImageBuffer::from_raw(w, h, data.to_vec()).expect("length checked by the caller");
+        let scaled = imageops::resize(&img, self.scaled.0, self.scaled.1, FilterType::Triangle);
+        if let Some((x, y)) = self.crop {
+            return imageops::crop_imm(&scaled, x, y, self.target.0, self.target.1)
+                .to_image()
+                .into_raw();
+        }
+        if let Some((x, y)) = self.pad {
+            let mut canvas = ImageBuffer::from_pixel(self.target.0, self.target.1, fill);
+            imageops::replace(&mut canvas, &scaled, x as i64, y as i64);
+            return canvas.into_raw();
+        }
+        scaled.into_raw()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::preprocess::PixelRange;
 
-    fn spec(channels: usize, layout: Layout) -> InputSpec {
-        InputSpec {
+    fn preprocess(colour: Colour, layout: Layout, resize: Resize) -> Preprocess {
+        let c = colour.channels();
+        Preprocess {
+            input: "x".into(),
+            logits: "y".into(),
             layout,
-            channels,
+            colour,
             height: 2,
             width: 2,
-            scale: 1.0 / 255.0,
-            mean: vec![0.5; channels],
-            std: vec![0.25; channels],
+            resize,
+            datum: Datum::F32,
+            range: PixelRange::Unit,
+            mean: vec![0.5; c],
+            std: vec![0.25; c],
+        }
+    }
+
+    fn frame(w: usize, h: usize, c: usize, pixels: Vec<u8>) -> Frame {
+        Frame {
+            source: "f".into(),
+            height: h,
+            width: w,
+            channels: c,
+            pixels: Pixels::U8(pixels),
+        }
+    }
+
+    fn floats(b: &InputBuffer) -> &[f32] {
+        match b {
+            InputBuffer::F32(v) => v,
+            InputBuffer::U8(_) => panic!("f32 expected"),
         }
     }
 
     #[test]
-    fn normalises_converts_and_lays_out() {
-        let grey = Frame {
-            source: "g".into(),
-            height: 2,
-            width: 2,
-            channels: 1,
-            pixels: vec![0, 255, 51, 204],
-        };
-        let mut out = [0.0f32; 12];
-        assert!(!to_input(&grey, &spec(1, Layout::Nchw), &mut out).unwrap());
+    fn normalises_converts_orders_and_lays_out() {
+        let grey = frame(2, 2, 1, vec![0, 255, 51, 204]);
+        let p = preprocess(Colour::Grey, Layout::Nchw, Resize::Exact);
+        let mut out = p.buffer();
+        assert_eq!(to_input(&grey, &p, &mut out).unwrap(), Adjusted::default());
         let want = [-2.0, 2.0, -1.2, 1.2];
-        for (a, b) in out[..4].iter().zip(want) {
+        for (a, b) in floats(&out).iter().zip(want) {
             assert!((a - b).abs() < 1e-5, "{out:?}");
         }
         // Grey → RGB, NCHW: three copies of the plane.
-        to_input(&grey, &spec(3, Layout::Nchw), &mut out).unwrap();
-        assert!((out[4] + 2.0).abs() < 1e-5 && (out[9] - 2.0).abs() < 1e-5);
+        let p = preprocess(Colour::Rgb, Layout::Nchw, Resize::Exact);
+        let mut out = p.buffer();
+        assert_eq!(to_input(&grey, &p, &mut out).unwrap().colour, Some((1, 3)));
+        assert!((floats(&out)[4] + 2.0).abs() < 1e-5 && (floats(&out)[9] - 2.0).abs() < 1e-5);
         // RGB → grey: pure red becomes 76 (0.299 · 255).
-        let red = Frame {
-            source: "r".into(),
-            height: 2,
-            width: 2,
-            channels: 3,
-            pixels: [255u8, 0, 0].repeat(4),
+        let red = frame(2, 2, 3, [255u8, 0, 0].repeat(4));
+        let p = preprocess(Colour::Grey, Layout::Nhwc, Resize::Exact);
+        let mut out = p.buffer();
+        to_input(&red, &p, &mut out).unwrap();
+        assert!((floats(&out)[0] - (76.0 / 255.0 - 0.5) / 0.25).abs() < 1e-5);
+        // BGR: the network's channel 0 is the frame's blue.
+        let rgb = frame(2, 2, 3, [10u8, 20, 30].repeat(4));
+        for (colour, first) in [(Colour::Rgb, 10.0), (Colour::Bgr, 30.0)] {
+            let p = preprocess(colour, Layout::Nhwc, Resize::Exact);
+            let mut out = p.buffer();
+            to_input(&rgb, &p, &mut out).unwrap();
+            assert!(
+                (floats(&out)[0] - (first / 255.0 - 0.5) / 0.25).abs() < 1e-5,
+                "{colour}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_size_is_refused_or_resized_by_the_policy() {
+        let big = frame(4, 4, 1, vec![100; 16]);
+        let p = preprocess(Colour::Grey, Layout::Nchw, Resize::Exact);
+        let e = to_input(&big, &p, &mut p.buffer()).unwrap_err().to_string();
+        assert!(e.contains("4×4") && e.contains("--resize"), "{e}");
+        for policy in [
+            Resize::Stretch,
+            Resize::Crop { shorter: 2 },
+            Resize::Letterbox { fill: 0 },
+        ] {
+            let p = preprocess(Colour::Grey, Layout::Nchw, policy);
+            let mut out = p.buffer();
+            assert_eq!(to_input(&big, &p, &mut out).unwrap().resized, Some((4, 4)));
+            assert!((floats(&out)[0] - (100.0 / 255.0 - 0.5) / 0.25).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn crop_and_letterbox_geometry_match_torchvision_and_yolo() {
+        // Resize(256) + CenterCrop(224) of a 640×480 frame: 341×256, offset (58, 16).
+        let g = Geometry::new(Resize::Crop { shorter: 256 }, (640, 480), (224, 224));
+        assert_eq!((g.scaled, g.crop), ((341, 256), Some((58, 16))));
+        // Portrait 300×500 → 256×426, offset (16, 101).
+        let g = Geometry::new(Resize::Crop { shorter: 256 }, (300, 500), (224, 224));
+        assert_eq!((g.scaled, g.crop), ((256, 426), Some((16, 101))));
+        // Letterbox 640×480 into 320×320: 320×240, padded 40 above and below.
+        let g = Geometry::new(Resize::Letterbox { fill: 114 }, (640, 480), (320, 320));
+        assert_eq!((g.scaled, g.pad, g.fill), ((320, 240), Some((0, 40)), 114));
+        // Letterbox pads with the fill value, which reaches the network normalised.
+        let wide = frame(4, 2, 1, vec![255; 8]);
+        let p = preprocess(Colour::Grey, Layout::Nchw, Resize::Letterbox { fill: 0 });
+        let mut out = p.buffer();
+        to_input(&wide, &p, &mut out).unwrap();
+        let v = floats(&out);
+        assert!((v[0] - 2.0).abs() < 1e-5 && (v[2] + 2.0).abs() < 1e-5, "{v:?}");
+    }
+
+    #[test]
+    fn u8_networks_get_raw_pixels_and_float_frames_their_range() {
+        let mut p = preprocess(Colour::Grey, Layout::Nchw, Resize::Exact);
+        p.datum = Datum::U8;
+        p.range = PixelRange::Byte;
+        p.mean = vec![0.0];
+        p.std = vec![1.0];
+        let mut out = p.buffer();
+        to_input(&frame(2, 2, 1, vec![0, 1, 254, 255]), &p, &mut out).unwrap();
+        assert_eq!(out, InputBuffer::U8(vec![0, 1, 254, 255]));
+        let float = Frame {
+            pixels: Pixels::F32(vec![0.0, 1.0 / 255.0, 0.5, 1.0]),
+            ..frame(2, 2, 1, vec![])
         };
-        to_input(&red, &spec(1, Layout::Nhwc), &mut out).unwrap();
-        assert!((out[0] - (76.0 / 255.0 - 0.5) / 0.25).abs() < 1e-5);
-        // A larger frame is resized.
-        let big = Frame {
-            source: "b".into(),
-            height: 4,
-            width: 4,
-            channels: 1,
-            pixels: vec![100; 16],
-        };
-        assert!(to_input(&big, &spec(1, Layout::Nchw), &mut out).unwrap());
-        assert!((out[0] - (100.0 / 255.0 - 0.5) / 0.25).abs() < 1e-5);
+        to_input(&float, &p, &mut out).unwrap();
+        assert_eq!(out, InputBuffer::U8(vec![0, 1, 128, 255]));
+        // A 0-255 float network reads a float frame's value × 255.
+        let mut p = preprocess(Colour::Grey, Layout::Nchw, Resize::Exact);
+        p.range = PixelRange::Byte;
+        p.mean = vec![0.0];
+        p.std = vec![1.0];
+        let mut out = p.buffer();
+        to_input(&float, &p, &mut out).unwrap();
+        assert_eq!(floats(&out), &[0.0, 1.0, 127.5, 255.0]);
     }
 }

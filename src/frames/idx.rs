@@ -1,6 +1,6 @@
 //! IDX files (the MNIST format), raw or gzip-compressed.
 
-use super::Frame;
+use super::{Frame, Pixels};
 use anyhow::{bail, ensure, Context, Result};
 use std::io::Read;
 use std::path::Path;
@@ -70,7 +70,7 @@ pub fn read_idx_images(path: &Path) -> Result<Vec<Frame>> {
             height: h,
             width: w,
             channels: c,
-            pixels: bytes[start + i * size..start + (i + 1) * size].to_vec(),
+            pixels: Pixels::U8(bytes[start + i * size..start + (i + 1) * size].to_vec()),
         })
         .collect())
 }
@@ -106,7 +106,10 @@ mod tests {
         for p in [&raw, &gz] {
             let f = read_idx_images(p).unwrap();
             assert_eq!(f.len(), 2);
-            assert_eq!((f[1].height, f[1].width, f[1].pixels[0]), (2, 3, 6));
+            assert_eq!(
+                (f[1].height, f[1].width, f[1].pixels.as_u8().unwrap()[0]),
+                (2, 3, 6)
+            );
         }
         std::fs::write(&raw, &bytes[..20]).unwrap();
         let e = read_idx_images(&raw).unwrap_err().to_string();

@@ -1,47 +1,92 @@
-//! PNG / JPEG files and directories of them, via the `image` crate.
+//! Image files and directories of them, via the `image` crate, decoded by
+//! their content and shown as an image viewer would show them.
 
-use super::Frame;
-use anyhow::{ensure, Context, Result};
+use super::{Frame, Pixels};
+use anyhow::{bail, Context, Result};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::path::{Path, PathBuf};
 
-/// Image files of a directory, sorted by name.
-pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+/// File extensions taken as images in a directory even when their content
+/// is not (they then get an error line naming the file).
+const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
+
+/// The image format of the first bytes of a file, if they are an image's.
+pub(crate) fn image_format(head: &[u8]) -> Option<ImageFormat> {
+    image::guess_format(head).ok()
+}
+
+fn has_image_extension(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The images of a directory, sorted by name, and the other files in it
+/// (skipped). A file counts as an image by its content or its extension;
+/// hidden files and subdirectories are not looked at.
+pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .collect();
     files.sort();
-    ensure!(
-        !files.is_empty(),
-        "{}: no .png/.jpg/.jpeg images in this directory",
-        dir.display()
-    );
-    Ok(files)
+    let (images, skipped): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|p| {
+        has_image_extension(p) || super::source::head(p).is_ok_and(|h| image_format(&h).is_some())
+    });
+    if images.is_empty() {
+        bail!(
+            "{}: no images in this directory (PNG, JPEG, BMP, GIF, TIFF or WebP)",
+            dir.display()
+        );
+    }
+    Ok((images, skipped))
 }
 
-/// Decodes one image: grey images stay one channel, everything else is RGB.
+/// Decodes one image by its content, applies its EXIF orientation, and
+/// keeps grey images as one channel and makes everything else RGB (alpha
+/// dropped, 16-bit scaled to 8, as PIL's `convert`).
 pub fn read_image(path: &Path) -> Result<Frame> {
-    let img = image::open(path).with_context(|| format!("cannot decode image {}", path.display()))?;
-    let (channels, pixels, w, h) = match img.color().channel_count() {
-        1 | 2 => {
-            let g = img.to_luma8();
-            (1, g.as_raw().clone(), g.width(), g.height())
-        }
-        _ => {
-            let c = img.to_rgb8();
-            (3, c.as_raw().clone(), c.width(), c.height())
-        }
+    let reader = ImageReader::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    match reader.format() {
+        None => bail!(
+            "{}: not an image this tool reads (PNG, JPEG, BMP, GIF, TIFF or WebP)",
+            path.display()
+        ),
+        Some(f) if !f.reading_enabled() => bail!(
+            "{}: {f:?} images are not supported; convert it to PNG (PNG, JPEG, BMP, GIF, TIFF and WebP are read)",
+            path.display()
+        ),
+        Some(_) => {}
+    }
+    let decode = || -> image::ImageResult<DynamicImage> {
+        let mut decoder = reader.into_decoder()?;
+        let orientation = decoder.orientation()?;
+        let mut img = DynamicImage::from_decoder(decoder)?;
+        img.apply_orientation(orientation);
+        Ok(img)
+    };
+    let img = decode().with_context(|| format!("cannot decode image {}", path.display()))?;
+    let (channels, pixels, w, h) = if img.color().has_color() {
+        let c = img.to_rgb8();
+        (3, c.as_raw().clone(), c.width(), c.height())
+    } else {
+        let g = img.to_luma8();
+        (1, g.as_raw().clone(), g.width(), g.height())
     };
     Ok(Frame {
         source: path.display().to_string(),
         height: h as usize,
         width: w as usize,
         channels,
-        pixels,
+        pixels: Pixels::U8(pixels),
     })
 }

@@ -1,25 +1,70 @@
-//! Frame loaders: where the pixels come from.
+//! Frame loaders: where the pixels come from, and how they become the
+//! network's input.
 //!
-//! Every loader yields [`Frame`]s (u8 pixels, interleaved `H×W×C`) with a
-//! `source` string for reports, and every failure names the file and says
-//! what was expected. `convert` turns a frame into the network's input
-//! tensor exactly as the model file's preprocessing says.
+//! Every loader yields [`Frame`]s (interleaved `H×W×C` pixels, u8 or f32
+//! in `[0, 1]`) with a `source` string for reports, and every failure names
+//! the file (and the frame inside it) and says what was expected. Files are
+//! recognised by their content, not their extension ([`sniff`]):
+//!
+//! | input | accepted |
+//! |---|---|
+//! | images | PNG, JPEG, BMP, GIF (first frame), TIFF, WebP; EXIF orientation applied as a viewer shows it; grey stays 1 channel, everything else becomes RGB (alpha dropped, as PIL's `convert("RGB")`); 16-bit scaled to 8 |
+//! | IDX (raw or `.gz`) | u8 `N×H×W` or `N×H×W×C` (C = 1 or 3) |
+//! | `.npy` | `N×H×W`, `N×H×W×C`, `N×C×H×W` (C = 1 or 3), one `H×W×C` or `H×W` image; u8, or f32/f64 in `[0, 1]` |
+//! | raw stream | fixed-size u8 `H×W×C` frames (`--raw WxHxC`) |
+//!
+//! [`to_input`] turns a frame into the network's input exactly as the
+//! model's [`crate::Preprocess`] says.
 
 mod convert;
 mod idx;
 mod images;
+mod notes;
 mod npy;
 mod raw;
 mod source;
 
-pub use convert::{to_input, InputSpec};
+pub use convert::{to_input, Adjusted};
 pub use idx::{read_idx_images, read_idx_labels};
 pub use images::{list_images, read_image};
+pub use notes::Notes;
 pub use npy::read_npy_frames;
 pub use raw::{parse_raw_shape, RawReader};
-pub use source::{expand_inputs, FrameSource, Input, Sourced};
+pub use source::{expand_inputs, sniff, FrameSource, Input, Kind, Sourced};
 
-/// One image: `height × width × channels` u8 pixels, interleaved.
+/// Pixel values of a frame, interleaved `H×W×C`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pixels {
+    /// 8-bit values 0–255.
+    U8(Vec<u8>),
+    /// Floats in `[0, 1]` (from `.npy` float stacks).
+    F32(Vec<f32>),
+}
+
+impl Pixels {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Pixels::U8(v) => v.len(),
+            Pixels::F32(v) => v.len(),
+        }
+    }
+
+    /// True when there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values, if they are 8-bit.
+    pub fn as_u8(&self) -> Option<&[u8]> {
+        match self {
+            Pixels::U8(v) => Some(v),
+            Pixels::F32(_) => None,
+        }
+    }
+}
+
+/// One image: `height × width × channels` pixels, interleaved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     /// Where it came from (`file`, `file#index`).
@@ -31,7 +76,7 @@ pub struct Frame {
     /// 1 (grey) or 3 (RGB).
     pub channels: usize,
     /// `height × width × channels` values.
-    pub pixels: Vec<u8>,
+    pub pixels: Pixels,
 }
 
 /// A file shipped in the repository's `models/`, found from the current

@@ -1,71 +1,232 @@
-//! `.npy` image stacks: u8 or f32 (values in [0, 1] or [0, 255]),
-//! N×H×W or N×C×H×W.
+//! `.npy` image stacks, read one frame at a time.
+//!
+//! Accepted layouts (C = 1 or 3): `N×H×W`, `N×H×W×C`, `N×C×H×W`, one
+//! `H×W×C` or `H×W` image. A shape that fits two of them (`28×28×3`: one
+//! RGB image, or 28 grey images of 28×3) is refused with both readings.
+//! Values: `uint8` (0–255), or `float32`/`float64` in `[0, 1]` — the one
+//! range float frames have; a value outside it, NaN or infinite is an error
+//! naming the file and the frame, never clamped or rescaled.
 
-use super::Frame;
+use super::{Frame, Pixels};
 use anyhow::{bail, ensure, Context, Result};
+use std::fs::File;
+use std::io::BufReader;
 use std::path::Path;
 
-/// Reads an image stack from `.npy`.
-pub fn read_npy_frames(path: &Path) -> Result<Vec<Frame>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
-        .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
-    ensure!(
-        npy.order() == npyz::Order::C,
-        "{}: Fortran-order arrays are not supported",
-        path.display()
-    );
-    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
-    let (n, c, h, w) = match shape[..] {
-        [n, h, w] => (n, 1, h, w),
-        [n, c, h, w] if c == 1 || c == 3 => (n, c, h, w),
-        _ => bail!(
-            "{}: expected N×H×W or N×C×H×W (C = 1 or 3), got shape {shape:?}",
-            path.display()
+type Reader<T> = npyz::NpyReader<T, BufReader<File>>;
+
+enum Values {
+    U8(Reader<u8>),
+    F32(Reader<f32>),
+    F64(Reader<f64>),
+}
+
+/// Frames of a `.npy` stack, read lazily (one frame in memory at a time).
+pub struct NpyFrames {
+    name: String,
+    values: Values,
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    planar: bool,
+    next: usize,
+}
+
+/// `(n, h, w, c, planar)` of a stack's shape, or why it cannot be read.
+fn layout(name: &str, shape: &[usize]) -> Result<(usize, usize, usize, usize, bool)> {
+    let colour = |c: usize| c == 1 || c == 3;
+    let accepted = "N×H×W, N×H×W×C, N×C×H×W (C = 1 or 3), one H×W×C or H×W image";
+    let l = match *shape {
+        [h, w] => (1, h, w, 1, false),
+        [a, b, c] if colour(c) => bail!(
+            "{name}: shape {shape:?} is ambiguous: one {a}×{b} image with {c} channels (H×W×C), or {a} \
+             grey images of {b}×{c} (N×H×W); save it as ({}) for one image or ({a}, {b}, {c}, 1) for a stack",
+            [1, a, b, c].map(|v| v.to_string()).join(", ")
         ),
+        [n, h, w] => (n, h, w, 1, false),
+        [n, a, b, c] => match (colour(a), colour(c)) {
+            (true, false) => (n, b, c, a, true),
+            (false, true) => (n, a, b, c, false),
+            (true, true) => bail!(
+                "{name}: shape {shape:?} is ambiguous: {n} images of {b}×{c} with {a} channels (N×C×H×W), \
+                 or {n} images of {a}×{b} with {c} channels (N×H×W×C); store one layout with more than \
+                 3 pixels on each side"
+            ),
+            (false, false) => {
+                bail!("{name}: shape {shape:?} has no axis of 1 or 3 channels; accepted layouts: {accepted}")
+            }
+        },
+        _ => bail!("{name}: shape {shape:?} is not an image stack; accepted layouts: {accepted}"),
     };
-    let descr = npy.dtype().descr();
-    let values: Vec<u8> = if descr.contains("u1") {
-        npy.into_vec::<u8>()
-            .with_context(|| format!("cannot read {}", path.display()))?
-    } else if descr.contains("f4") {
-        let v = npy
-            .into_vec::<f32>()
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        // [0, 1] floats are scaled to bytes; [0, 255] floats are taken as is.
-        let scale = if v.iter().all(|x| (0.0..=1.0).contains(x)) {
-            255.0
-        } else {
-            1.0
-        };
-        v.iter()
-            .map(|x| (x * scale).round().clamp(0.0, 255.0) as u8)
-            .collect()
-    } else {
-        bail!(
-            "{}: unsupported dtype {descr}; use uint8 or float32",
-            path.display()
+    ensure!(
+        l.0 > 0 && l.1 > 0 && l.2 > 0,
+        "{name}: shape {shape:?} holds no pixels"
+    );
+    Ok(l)
+}
+
+impl NpyFrames {
+    /// Opens `path` and checks its header: order, element type, layout, and
+    /// that the file is as long as the shape says (before reading any data).
+    pub fn open(path: &Path) -> Result<NpyFrames> {
+        let name = path.display().to_string();
+        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+        let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+        let npy = npyz::NpyFile::new(BufReader::new(file))
+            .with_context(|| format!("{name} is not a valid .npy file"))?;
+        ensure!(
+            npy.order() == npyz::Order::C,
+            "{name}: Fortran-order arrays are not supported; save with np.ascontiguousarray"
         );
-    };
-    let size = c * h * w;
-    let name = path.display().to_string();
-    Ok((0..n)
-        .map(|i| {
-            let chw = &values[i * size..(i + 1) * size];
-            // C×H×W planes → interleaved H×W×C.
-            let mut pixels = vec![0u8; size];
-            for ch in 0..c {
-                for p in 0..h * w {
-                    pixels[p * c + ch] = chw[ch * h * w + p];
-                }
-            }
-            Frame {
-                source: format!("{name}#{i}"),
-                height: h,
-                width: w,
-                channels: c,
-                pixels,
-            }
+        let shape: Vec<u64> = npy.shape().to_vec();
+        let descr = npy.dtype().descr();
+        let item = match descr.trim_matches('\'') {
+            "|u1" | "<u1" | ">u1" => 1,
+            "<f4" | ">f4" => 4,
+            "<f8" | ">f8" => 8,
+            other => bail!(
+                "{name}: unsupported dtype {other}; frames must be uint8 (0–255) or float32/float64 in [0, 1]"
+            ),
+        };
+        let total = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        ensure!(
+            total
+                .and_then(|t| t.checked_mul(item))
+                .is_some_and(|b| b <= file_len),
+            "{name}: the header claims shape {shape:?}, more data than the file's {file_len} bytes hold \
+             (truncated or corrupt)"
+        );
+        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let (n, h, w, c, planar) = layout(&name, &shape)?;
+        let bad_type = |e: npyz::DTypeError| anyhow::anyhow!("{name}: {e}");
+        let values = match item {
+            1 => Values::U8(npy.data::<u8>().map_err(bad_type)?),
+            4 => Values::F32(npy.data::<f32>().map_err(bad_type)?),
+            _ => Values::F64(npy.data::<f64>().map_err(bad_type)?),
+        };
+        Ok(NpyFrames {
+            name,
+            values,
+            n,
+            h,
+            w,
+            c,
+            planar,
+            next: 0,
         })
-        .collect())
+    }
+
+    /// The file, as frames name it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Index of the next frame.
+    pub fn next_index(&self) -> usize {
+        self.next
+    }
+
+    /// Frame `i`: the outer error means the stream is broken (no more
+    /// frames can be read), the inner one that this frame is bad.
+    fn read(&mut self, i: usize) -> Result<Result<Frame>> {
+        let size = self.h * self.w * self.c;
+        let source = format!("{}#{i}", self.name);
+        let err = |e: std::io::Error| anyhow::anyhow!("{source}: cannot read the frame: {e}");
+        let stored: Pixels = match &mut self.values {
+            Values::U8(r) => Pixels::U8(r.take(size).collect::<Result<_, _>>().map_err(err)?),
+            Values::F32(r) => Pixels::F32(r.take(size).collect::<Result<_, _>>().map_err(err)?),
+            Values::F64(r) => Pixels::F32(
+                r.take(size)
+                    .map(|v| v.map(|v| v as f32))
+                    .collect::<Result<_, _>>()
+                    .map_err(err)?,
+            ),
+        };
+        ensure!(stored.len() == size, "{source}: the file ends inside this frame");
+        if let Pixels::F32(v) = &stored {
+            if let Some(j) = v.iter().position(|x| !(0.0..=1.0).contains(x)) {
+                return Ok(Err(self.out_of_range(&source, j, v[j])));
+            }
+        }
+        let pixels = if self.planar && self.c > 1 {
+            let hw = self.h * self.w;
+            let interleave = |i: usize| (i % self.c) * hw + i / self.c;
+            match stored {
+                Pixels::U8(v) => Pixels::U8((0..size).map(|i| v[interleave(i)]).collect()),
+                Pixels::F32(v) => Pixels::F32((0..size).map(|i| v[interleave(i)]).collect()),
+            }
+        } else {
+            stored
+        };
+        Ok(Ok(Frame {
+            source,
+            height: self.h,
+            width: self.w,
+            channels: self.c,
+            pixels,
+        }))
+    }
+
+    fn out_of_range(&self, source: &str, j: usize, v: f32) -> anyhow::Error {
+        let (y, x, ch) = if self.planar {
+            ((j / self.w) % self.h, j % self.w, j / (self.h * self.w))
+        } else {
+            (j / (self.w * self.c), (j / self.c) % self.w, j % self.c)
+        };
+        anyhow::anyhow!(
+            "{source}: value {v} at row {y}, column {x}, channel {ch} is outside [0, 1]; float frames \
+             must hold pixel values in [0, 1] (divide 0–255 values by 255, undo any mean/std \
+             normalisation, or save uint8)"
+        )
+    }
+}
+
+impl Iterator for NpyFrames {
+    type Item = Result<Frame>;
+
+    /// The next frame; a read error ends the stream after its error.
+    fn next(&mut self) -> Option<Result<Frame>> {
+        if self.next >= self.n {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        match self.read(i) {
+            Ok(frame) => Some(frame),
+            Err(broken) => {
+                self.next = self.n;
+                Some(Err(broken))
+            }
+        }
+    }
+}
+
+/// Reads every frame of a `.npy` stack; the first bad frame is the error.
+pub fn read_npy_frames(path: &Path) -> Result<Vec<Frame>> {
+    NpyFrames::open(path)?.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_are_read_or_refused_with_both_readings() {
+        assert_eq!(layout("f", &[5, 28, 28]).unwrap(), (5, 28, 28, 1, false));
+        assert_eq!(layout("f", &[5, 28, 28, 3]).unwrap(), (5, 28, 28, 3, false));
+        assert_eq!(layout("f", &[5, 3, 28, 28]).unwrap(), (5, 28, 28, 3, true));
+        assert_eq!(layout("f", &[28, 30]).unwrap(), (1, 28, 30, 1, false));
+        let e = layout("f", &[28, 28, 3]).unwrap_err().to_string();
+        assert!(e.contains("ambiguous") && e.contains("(1, 28, 28, 3)"), "{e}");
+        assert!(layout("f", &[2, 3, 5, 3])
+            .unwrap_err()
+            .to_string()
+            .contains("ambiguous"));
+        assert!(layout("f", &[2, 5, 5, 5]).is_err() && layout("f", &[9]).is_err());
+        assert!(layout("f", &[0, 5, 5])
+            .unwrap_err()
+            .to_string()
+            .contains("no pixels"));
+    }
 }

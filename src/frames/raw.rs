@@ -1,6 +1,6 @@
 //! A stream of raw u8 frames (what `ffmpeg -f rawvideo` or GStreamer emit).
 
-use super::Frame;
+use super::{Frame, Pixels};
 use anyhow::{bail, ensure, Context, Result};
 use std::io::Read;
 
@@ -104,7 +104,7 @@ impl<R: Read> RawReader<R> {
                 height: self.height,
                 width: self.width,
                 channels: self.channels,
-                pixels: buf,
+                pixels: Pixels::U8(buf),
             })
         })();
         Some(r)
@@ -119,7 +119,10 @@ mod tests {
     fn whole_frames_then_a_partial_one() {
         let data: Vec<u8> = (0..10).collect();
         let mut r = RawReader::new(&data[..], (2, 2, 1), "stdin");
-        assert_eq!(r.next_frame().unwrap().unwrap().pixels, vec![0, 1, 2, 3]);
+        assert_eq!(
+            r.next_frame().unwrap().unwrap().pixels,
+            Pixels::U8(vec![0, 1, 2, 3])
+        );
         assert_eq!(r.next_frame().unwrap().unwrap().source, "stdin#1");
         let e = r.next_frame().unwrap().unwrap_err().to_string();
         assert!(e.contains("partial frame 2: 2 of 4 bytes"), "{e}");

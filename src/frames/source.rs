@@ -1,15 +1,54 @@
 //! Command-line inputs → a stream of frames.
 
-use super::{list_images, read_idx_images, read_image, read_npy_frames, Frame, RawReader};
-use anyhow::{bail, Result};
+use super::images::image_format;
+use super::npy::NpyFrames;
+use super::{list_images, read_idx_images, read_image, Frame, RawReader};
+use anyhow::{bail, Context, Result};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// What a file holds, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An image (any format the `image` crate knows; reading it may still
+    /// be refused by name).
+    Image,
+    /// A NumPy `.npy` array.
+    Npy,
+    /// An IDX file (the MNIST format), raw or gzip-compressed.
+    Idx,
+}
+
+/// The first 16 bytes of a file (fewer if it is shorter).
+pub(crate) fn head(p: &Path) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(16);
+    std::fs::File::open(p)?.take(16).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// What `p` holds, by its content (never by its extension).
+pub fn sniff(p: &Path) -> Result<Kind> {
+    let h = head(p).with_context(|| format!("cannot read {}", p.display()))?;
+    if h.starts_with(b"\x93NUMPY") {
+        Ok(Kind::Npy)
+    } else if image_format(&h).is_some() {
+        Ok(Kind::Image)
+    } else if h.starts_with(&[0x1f, 0x8b]) || (h.len() >= 4 && h[..3] == [0, 0, 8]) {
+        Ok(Kind::Idx)
+    } else {
+        bail!(
+            "{}: not a frame file this tool reads: expected an image (PNG, JPEG, BMP, GIF, TIFF, WebP), \
+             a .npy stack or an IDX file (raw or .gz)",
+            p.display()
+        )
+    }
+}
+
 /// One command-line input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// A PNG/JPEG file.
+    /// An image file.
     Image(PathBuf),
     /// A directory's images, sorted.
     Images(Vec<PathBuf>),
@@ -21,42 +60,49 @@ pub enum Input {
     Stdin,
 }
 
-fn is_image(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
-}
-
-/// Classifies paths: `-` is stdin, directories are image folders, files go
-/// by extension (`.png/.jpg`, `.npy`, anything else is tried as IDX).
+/// Classifies paths: `-` is stdin, directories are image folders (files
+/// in them that are not images are skipped, with a note), files go by
+/// their content ([`sniff`]).
 pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
     paths
         .iter()
         .map(|p| {
             if p.as_os_str() == "-" {
-                Ok(Input::Stdin)
-            } else if p.is_dir() {
-                Ok(Input::Images(list_images(p)?))
-            } else if !p.exists() {
-                bail!("{}: no such file or directory", p.display())
-            } else if is_image(p) {
-                Ok(Input::Image(p.clone()))
-            } else if p.extension().is_some_and(|e| e == "npy") {
-                Ok(Input::Npy(p.clone()))
-            } else {
-                Ok(Input::Idx(p.clone()))
+                return Ok(Input::Stdin);
             }
+            if p.is_dir() {
+                let (images, skipped) = list_images(p)?;
+                if let Some(first) = skipped.first() {
+                    eprintln!(
+                        "note: {}: skipped {} file(s) that are not images (e.g. {})",
+                        p.display(),
+                        skipped.len(),
+                        first.file_name().unwrap_or_default().to_string_lossy()
+                    );
+                }
+                return Ok(Input::Images(images));
+            }
+            if !p.exists() {
+                bail!("{}: no such file or directory", p.display());
+            }
+            Ok(match sniff(p)? {
+                Kind::Image => Input::Image(p.clone()),
+                Kind::Npy => Input::Npy(p.clone()),
+                Kind::Idx => Input::Idx(p.clone()),
+            })
         })
         .collect()
 }
 
-/// Frames of a list of inputs, lazily: one image file is decoded at a time,
-/// stdin is read frame by frame. Each item is `(source, frame)`; a frame that
-/// cannot be read is an `Err` and the stream goes on.
+/// Frames of a list of inputs, lazily: one image file or `.npy` frame is
+/// decoded at a time, stdin is read frame by frame. Each item is
+/// `(source, frame)`; a frame that cannot be read is an `Err` and the
+/// stream goes on.
 pub struct FrameSource {
     inputs: VecDeque<Input>,
     pending: VecDeque<Frame>,
     images: VecDeque<PathBuf>,
+    npy: Option<NpyFrames>,
     raw: Option<RawReader<Box<dyn Read>>>,
     raw_shape: Option<(usize, usize, usize)>,
 }
@@ -71,6 +117,7 @@ impl FrameSource {
             inputs: inputs.into(),
             pending: VecDeque::new(),
             images: VecDeque::new(),
+            npy: None,
             raw: None,
             raw_shape,
         })
@@ -95,6 +142,14 @@ impl Iterator for FrameSource {
             if let Some(p) = self.images.pop_front() {
                 return Some(from_file(&p, read_image));
             }
+            if let Some(npy) = &mut self.npy {
+                let source = format!("{}#{}", npy.name(), npy.next_index());
+                match npy.next() {
+                    Some(f) => return Some((source, f)),
+                    None => self.npy = None,
+                }
+                continue;
+            }
             if let Some(raw) = &mut self.raw {
                 let index = raw.index();
                 match raw.next_frame() {
@@ -110,8 +165,8 @@ impl Iterator for FrameSource {
                     Ok(fs) => self.pending = fs.into(),
                     Err(e) => return Some((p.display().to_string(), Err(e))),
                 },
-                Input::Npy(p) => match read_npy_frames(&p) {
-                    Ok(fs) => self.pending = fs.into(),
+                Input::Npy(p) => match NpyFrames::open(&p) {
+                    Ok(frames) => self.npy = Some(frames),
                     Err(e) => return Some((p.display().to_string(), Err(e))),
                 },
                 Input::Stdin => {

@@ -4,6 +4,7 @@
 mod header;
 #[cfg(feature = "alloc")]
 mod pack;
+pub mod preprocess;
 #[cfg(feature = "alloc")]
 mod spec;
 mod view;
@@ -11,5 +12,7 @@ pub mod wire;
 
 pub use header::{FORMAT_VERSION, HEADER_LEN, MAGIC};
 #[cfg(feature = "alloc")]
-pub use spec::{ComponentSpec, LayerSpec, ModelSpec, PreprocessSpec, ProjectionSpec};
+pub use preprocess::{InputBuffer, Preprocess};
+#[cfg(feature = "alloc")]
+pub use spec::{ComponentSpec, LayerSpec, ModelSpec, ProjectionSpec};
 pub use view::{LayerView, Model};

@@ -7,54 +7,14 @@
 
 use super::header;
 use super::pack::{self, FactorBytes, MeansBytes};
+use super::preprocess::Preprocess;
 use super::view::Model;
-use super::wire::{self, Body, Layout, Pooling};
+use super::wire::{self, Body, Pooling};
 use crate::density::{packed_index, Covariance, Storage, LN_2PI};
 use crate::quant::{QuantisedTable, Table};
 use crate::{Chain, Error};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-
-/// Input preprocessing, owned.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PreprocessSpec {
-    /// ONNX input name (empty: first input).
-    pub input: String,
-    /// ONNX logits output name (empty: first output).
-    pub logits: String,
-    /// Input layout.
-    pub layout: Layout,
-    /// Channels; 0 when the model was fitted from features alone.
-    pub channels: u32,
-    /// Input height.
-    pub height: u32,
-    /// Input width.
-    pub width: u32,
-    /// Raw pixel multiplier (1/255 for u8 images).
-    pub scale: f32,
-    /// Per-channel mean.
-    pub mean: Vec<f32>,
-    /// Per-channel std.
-    pub std: Vec<f32>,
-}
-
-impl PreprocessSpec {
-    /// No image preprocessing: the model was fitted from feature files and
-    /// can score features, but not frames.
-    pub fn features_only() -> Self {
-        PreprocessSpec {
-            input: String::new(),
-            logits: String::new(),
-            layout: Layout::Nchw,
-            channels: 0,
-            height: 0,
-            width: 0,
-            scale: 1.0,
-            mean: Vec::new(),
-            std: Vec::new(),
-        }
-    }
-}
 
 /// A projection `z = W (x − mean)`, `W` row-major `dim × dim_in`.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,8 +97,8 @@ pub struct ModelSpec {
     pub calibration_tpr: f32,
     /// `(q, score)` quantiles of held-out in-distribution scores.
     pub quantiles: Vec<(f32, f32)>,
-    /// Input preprocessing.
-    pub preprocess: PreprocessSpec,
+    /// Input preprocessing; `None` when fitted from feature files.
+    pub preprocess: Option<Preprocess>,
     /// Layers.
     pub layers: Vec<LayerSpec>,
     /// `layers.len() − 1` tables, row-major `K_i × K_{i+1}`.
@@ -220,8 +180,10 @@ impl ModelSpec {
             })
             .collect();
         let quantiles = le(self.quantiles.iter().flat_map(|&(q, s)| [q, s]));
-        let p = &self.preprocess;
-        let (pmean, pstd) = (le(p.mean.iter().copied()), le(p.std.iter().copied()));
+        let pre = self
+            .preprocess
+            .as_ref()
+            .map(|p| (p, le(p.mean.iter().copied()), le(p.std.iter().copied())));
 
         let mut layers = heapless::Vec::new();
         for (l, b) in self.layers.iter().zip(&layer_bytes) {
@@ -266,17 +228,19 @@ impl ModelSpec {
             threshold: self.threshold,
             calibration_tpr: self.calibration_tpr,
             quantiles: &quantiles,
-            preprocess: wire::Preprocess {
+            preprocess: pre.as_ref().map(|(p, mean, std)| wire::Preprocess {
                 input: &p.input,
                 logits: &p.logits,
                 layout: p.layout,
-                channels: p.channels,
+                colour: p.colour,
                 height: p.height,
                 width: p.width,
-                scale: p.scale,
-                mean: &pmean,
-                std: &pstd,
-            },
+                resize: p.resize,
+                datum: p.datum,
+                range: p.range,
+                mean,
+                std,
+            }),
             layers,
             transitions,
         };
@@ -290,8 +254,6 @@ impl ModelSpec {
 
     /// The owned form of a decoded model (what `inspect --json` dumps).
     pub fn from_model(model: &Model<'_>) -> ModelSpec {
-        let (mean, std) = model.preprocess_mean_std();
-        let p = model.preprocess();
         let layers = model
             .layers()
             .iter()
@@ -340,17 +302,7 @@ impl ModelSpec {
             threshold: model.threshold(),
             calibration_tpr: model.calibration_tpr(),
             quantiles: model.quantiles().collect(),
-            preprocess: PreprocessSpec {
-                input: p.input.to_string(),
-                logits: p.logits.to_string(),
-                layout: p.layout,
-                channels: p.channels,
-                height: p.height,
-                width: p.width,
-                scale: p.scale,
-                mean: mean.iter().collect(),
-                std: std.iter().collect(),
-            },
+            preprocess: model.preprocess().map(Preprocess::from_wire),
             layers,
             transitions,
         }

@@ -5,7 +5,7 @@
 //! and still never panic.
 
 use super::header;
-use super::wire::{self, Body, Layout, Pooling, Preprocess};
+use super::wire::{self, Body, Pooling, Preprocess};
 use crate::bytes::{Floats, LeF16, LeF32};
 use crate::density::{Covariance, FactorData, Gaussians, Projection, LN_2PI};
 use crate::error::invalid;
@@ -242,22 +242,17 @@ fn table<'a>(i: u8, t: &wire::Transition<'a>, rows: usize, cols: usize) -> Resul
 }
 
 fn check_preprocess(p: &Preprocess<'_>) -> Result<(), Error> {
-    let c = p.channels as usize;
-    if c > 4 {
-        return Err(invalid(None, "preprocess: more than 4 channels"));
-    }
-    f32s(p.mean, c, None, "preprocess mean: wrong length or non-finite")?;
-    let std = f32s(p.std, c, None, "preprocess std: wrong length or non-finite")?;
-    if std.iter().any(|s| s <= 0.0) {
-        return Err(invalid(None, "preprocess std must be positive"));
-    }
-    if !(p.scale.is_finite() && p.scale > 0.0) {
-        return Err(invalid(None, "preprocess scale must be positive"));
-    }
-    if c > 0 && (p.height == 0 || p.width == 0 || p.height > MAX_DIM || p.width > MAX_DIM) {
-        return Err(invalid(None, "preprocess: input size out of range"));
-    }
-    Ok(())
+    let mean = LeF32::new(p.mean).ok_or(invalid(None, "preprocess mean: not a whole number of f32s"))?;
+    let std = LeF32::new(p.std).ok_or(invalid(None, "preprocess std: not a whole number of f32s"))?;
+    super::preprocess::check(
+        p.colour,
+        (p.height, p.width),
+        p.resize,
+        (p.datum, p.range),
+        mean.iter(),
+        std.iter(),
+    )
+    .map_err(|reason| invalid(None, reason))
 }
 
 impl<'a> Model<'a> {
@@ -292,7 +287,9 @@ impl<'a> Model<'a> {
             Some(q) if q.len().is_multiple_of(2) && q.iter().all(f32::is_finite) => {}
             _ => return Err(invalid(None, "quantiles must be finite (q, score) pairs")),
         }
-        check_preprocess(&body.preprocess)?;
+        if let Some(p) = &body.preprocess {
+            check_preprocess(p)?;
+        }
         let mut layers = heapless::Vec::new();
         for (i, l) in body.layers.iter().enumerate() {
             // Cannot fail: both vectors have capacity MAX_LAYERS.
@@ -366,21 +363,10 @@ impl<'a> Model<'a> {
         (0..q.len() / 2).map(move |i| (q.get(2 * i), q.get(2 * i + 1)))
     }
 
-    /// Input preprocessing.
-    pub fn preprocess(&self) -> &Preprocess<'a> {
-        &self.body.preprocess
-    }
-
-    /// Per-channel mean and std of the preprocessing.
-    pub fn preprocess_mean_std(&self) -> (LeF32<'a>, LeF32<'a>) {
-        let p = &self.body.preprocess;
-        let get = |b: &'a [u8]| LeF32::new(b).unwrap_or(LeF32::new(&[]).expect("empty is valid"));
-        (get(p.mean), get(p.std))
-    }
-
-    /// Input layout.
-    pub fn layout(&self) -> Layout {
-        self.body.preprocess.layout
+    /// Input preprocessing; `None` for a model fitted from feature files
+    /// (it scores features, not frames).
+    pub fn preprocess(&self) -> Option<&Preprocess<'a>> {
+        self.body.preprocess.as_ref()
     }
 
     /// Free-text name of the network the model was fitted for.
@@ -415,6 +401,35 @@ impl<'a> Model<'a> {
             contributions,
             self.layers.iter().map(|l| l.median_contribution),
         )
+    }
+
+    /// Scores one frame and judges it against `threshold` (`None`: the
+    /// calibrated one): [`Model::score`] then [`Model::verdict`], except that
+    /// a frame whose density overflows (farther from every component than
+    /// `f32` can express) is not an error but the most out-of-distribution
+    /// frame there is: [`Verdict::overflow`], with `contributions` of the
+    /// layers before it as scored, [`crate::OVERFLOW_SCORE`] at the
+    /// overflowing layer and 0 after it (they still sum to the score).
+    /// Every other error (wrong lengths, NaN features, small buffers) is
+    /// returned. Allocates nothing.
+    pub fn judge(
+        &self,
+        features: &[&[f32]],
+        scratch: &mut [f32],
+        contributions: &mut [f32],
+        threshold: Option<f32>,
+    ) -> Result<Verdict, Error> {
+        match self.score(features, scratch, contributions) {
+            Ok(score) => Ok(self.verdict(score, contributions, threshold)),
+            Err(Error::Overflow { layer }) => {
+                let m = self.num_layers();
+                let l = layer as usize;
+                contributions[l] = crate::OVERFLOW_SCORE;
+                contributions[l + 1..m].fill(0.0);
+                Ok(Verdict::overflow(layer, threshold.unwrap_or(self.body.threshold)))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The threshold whose expected false-positive rate on in-distribution

@@ -5,7 +5,10 @@
 //! straight from `include_bytes!`. postcard is not self-describing: fields are
 //! never reordered or removed; a new layout gets a new
 //! [`FORMAT_VERSION`](super::FORMAT_VERSION). Version 2 added the
-//! [`Means`] and [`Factors`] storage enums (version 1 had bare `f32` arrays).
+//! [`Means`] and [`Factors`] storage enums (version 1 had bare `f32` arrays);
+//! version 3 the full input description ([`Preprocess`]: colour order,
+//! resize policy, datum type, range), an optional preprocessing for models
+//! fitted from features, and the tap layout in [`Pooling`].
 //!
 //! Field order is the wire order. Arrays (all `f32` little-endian unless noted):
 //!
@@ -26,46 +29,48 @@ use crate::density::Covariance;
 use crate::MAX_LAYERS;
 use serde::{Deserialize, Serialize};
 
+pub use super::preprocess::{Colour, Datum, Layout, PixelRange, Resize};
 pub use crate::chain::Chain;
 
 /// How a tapped tensor becomes a feature vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Pooling {
-    /// Mean over all spatial positions (N×C×H×W → C). 2-D tensors pass through.
-    GlobalAverage,
+    /// Mean over H and W of a 1×C×H×W map.
+    GlobalAverageNchw,
+    /// Mean over H and W of a 1×H×W×C map (TensorFlow/Keras exports).
+    GlobalAverageNhwc,
+    /// A 1×C vector, taken as it is.
+    Vector,
+    /// Fitted from feature files: the caller computes the features.
+    Precomputed,
 }
 
-/// Memory layout of the network's image input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Layout {
-    /// Batch, channel, height, width (ONNX's usual layout).
-    Nchw,
-    /// Batch, height, width, channel.
-    Nhwc,
-}
-
-/// Input preprocessing the monitor must reproduce: `((u8 · scale) − mean_c) / std_c`.
+/// Input preprocessing the monitor must reproduce (see
+/// [`super::preprocess`] for what each step does).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Preprocess<'a> {
-    /// ONNX input name (empty: the model's first input).
+    /// ONNX input name.
     pub input: &'a str,
-    /// ONNX output holding the logits (empty: the model's first output).
+    /// The tensor used as class logits.
     pub logits: &'a str,
     /// Tensor layout of the input.
     pub layout: Layout,
-    /// Channels (1 grey, 3 RGB).
-    pub channels: u32,
+    /// Channels and their order.
+    pub colour: Colour,
     /// Input height in pixels.
     pub height: u32,
     /// Input width in pixels.
     pub width: u32,
-    /// Multiplier from raw pixel values (1/255 for u8 images).
-    pub scale: f32,
-    /// Per-channel mean subtracted after scaling (`channels` f32).
+    /// How frames of another size are brought to the input's.
+    pub resize: Resize,
+    /// Element type of the input tensor.
+    pub datum: Datum,
+    /// What a pixel means before mean/std.
+    pub range: PixelRange,
+    /// Per-channel mean (`channels` f32).
     pub mean: &'a [u8],
-    /// Per-channel standard deviation divided by (`channels` f32).
+    /// Per-channel standard deviation (`channels` f32).
     pub std: &'a [u8],
 }
 
@@ -185,9 +190,9 @@ pub struct Body<'a> {
     pub calibration_tpr: f32,
     /// `(q, score)` pairs of the held-out in-distribution score distribution.
     pub quantiles: &'a [u8],
-    /// Input preprocessing.
+    /// Input preprocessing; `None` for a model fitted from feature files.
     #[serde(borrow)]
-    pub preprocess: Preprocess<'a>,
+    pub preprocess: Option<Preprocess<'a>>,
     /// Layers in network order.
     #[serde(borrow)]
     pub layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,

@@ -1,137 +1,403 @@
-//! The ONNX graph before optimisation: shapes, candidate taps, auto selection.
+//! The ONNX graph before optimisation: its input, its logits, the tensors
+//! that can be tapped and the automatic choice among them.
 
-use crate::model::wire::Layout;
-use anyhow::{bail, Context, Result};
-use std::path::Path;
+use super::layout::channel_axes;
+use super::load::{load, node_name};
+use crate::model::preprocess::{Datum, Layout};
+use crate::model::wire::Pooling;
+use anyhow::{bail, ensure, Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tract_onnx::pb;
+use tract_onnx::prelude::Datum as _;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
-/// A node whose output could be tapped.
+/// What the user says about a network that its file does not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOptions {
+    /// `(height, width)` frames are fed at, for a network whose input has
+    /// dynamic spatial dimensions (`?×3×?×?`); must match a fixed input.
+    pub input_size: Option<(u32, u32)>,
+    /// The tensor to use as class logits, when the graph has several
+    /// candidate outputs (an output name, a node name, or any tensor).
+    pub logits: Option<String>,
+}
+
+/// The network's image input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    /// ONNX input name.
+    pub name: String,
+    /// NCHW or NHWC.
+    pub layout: Layout,
+    /// 1 or 3.
+    pub channels: usize,
+    /// Height in pixels (fixed by the file or by [`LoadOptions::input_size`]).
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+    /// `f32` or `u8`.
+    pub datum: Datum,
+    /// Whether height and width were dynamic in the file.
+    pub dynamic_size: bool,
+}
+
+impl Input {
+    /// The tensor shape of one frame.
+    pub fn shape(&self) -> [usize; 4] {
+        let (c, h, w) = (self.channels, self.height, self.width);
+        match self.layout {
+            Layout::Nchw => [1, c, h, w],
+            Layout::Nhwc => [1, h, w, c],
+        }
+    }
+}
+
+/// The tensor read as class logits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logits {
+    /// Tensor name (what the model file stores).
+    pub tensor: String,
+    /// Number of classes.
+    pub classes: usize,
+    /// Set when the graph's output is a Softmax's probabilities and its
+    /// input is used instead: says so, for the user.
+    pub note: Option<String>,
+    pub(crate) outlet: OutletId,
+}
+
+/// A tensor that can be tapped: a 4-D map with a known channel axis and a
+/// spatial extent, or a 1×C vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tap {
-    /// ONNX node name.
+    /// The name to tap it by: the ONNX node name, or the output tensor's
+    /// name when several nodes share that node name.
     pub name: String,
-    /// tract's name for the operation.
+    /// Output tensor name.
+    pub tensor: String,
+    /// ONNX node name (may be empty or shared by several nodes).
+    pub node: String,
+    /// ONNX operator type.
     pub op: String,
-    /// Output shape for one frame (batch 1).
+    /// Output shape for one frame.
     pub shape: Vec<usize>,
+    /// How it becomes a feature vector; `None` when it is a 4-D map whose
+    /// channel axis cannot be known (it is listed, but cannot be tapped).
+    pub pooling: Option<Pooling>,
+    pub(crate) outlet: OutletId,
 }
 
 impl Tap {
     /// Length of the pooled feature vector (channels).
     pub fn channels(&self) -> usize {
-        self.shape.get(1).copied().unwrap_or(0)
+        match self.pooling {
+            Some(Pooling::GlobalAverageNhwc) => self.shape[3],
+            _ => self.shape.get(1).copied().unwrap_or(0),
+        }
     }
 
-    /// Spatial resolution (H, W) of a 4-D NCHW output.
+    /// Spatial resolution (H, W) of a 4-D map with a known channel axis.
     pub fn resolution(&self) -> Option<(usize, usize)> {
-        (self.shape.len() == 4).then(|| (self.shape[2], self.shape[3]))
+        match self.pooling? {
+            Pooling::GlobalAverageNchw => Some((self.shape[2], self.shape[3])),
+            Pooling::GlobalAverageNhwc => Some((self.shape[1], self.shape[2])),
+            Pooling::Vector | Pooling::Precomputed => None,
+        }
     }
 }
 
 /// A loaded, shape-analysed ONNX classifier.
 pub struct Graph {
     pub(crate) model: InferenceModel,
-    pub(crate) logits: OutletId,
-    /// Input name, layout and shape (C, H, W).
-    pub input_name: String,
-    /// Input layout.
-    pub layout: Layout,
-    /// (channels, height, width) of one frame.
-    pub input_chw: (usize, usize, usize),
-    /// Name of the logits output.
-    pub logits_name: String,
-    /// `NAME bytes:N crc32:XXXXXXXX` of the ONNX file: stored in every model
-    /// fitted for it, so the monitor can tell a model fitted for another one.
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The image input.
+    pub input: Input,
+    /// The class logits.
+    pub logits: Logits,
+    /// `NAME bytes:N crc32:XXXXXXXX [data:FILE]` of the ONNX file and its
+    /// external weights: stored in every model fitted for it, so the
+    /// monitor can tell a model fitted for another network.
     pub identity: String,
     taps: Vec<Tap>,
+    /// Nodes whose output shape tract could not infer.
+    pub unknown_shapes: Vec<String>,
+    /// Node names used by more than one node (their taps go by tensor name).
+    pub repeated_names: Vec<String>,
 }
 
-fn concrete(dims: &[tract_onnx::tract_hir::infer::DimFact]) -> Vec<Option<usize>> {
-    dims.iter()
-        .map(|d| {
-            d.concretize()
-                .and_then(|d| tract_onnx::tract_hir::internal::DimLike::as_usize(&d))
-        })
-        .collect()
+/// Operators whose output is the same map as their input, laid out or
+/// typed differently: offering them would offer one map twice.
+const COPIES: &[&str] = &["Transpose", "Identity", "Dropout", "Cast", "CastLike"];
+
+/// Operators that only reshape; a Softmax is looked for through them.
+const RESHAPES: &[&str] = &["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"];
+
+fn dims(fact: &InferenceFact) -> Option<Vec<Option<usize>>> {
+    let shape = &fact.shape;
+    if shape.is_open() {
+        return None;
+    }
+    Some(
+        shape
+            .dims()
+            .map(|d| {
+                d.concretize()
+                    .and_then(|d| tract_onnx::tract_hir::internal::DimLike::as_usize(&d))
+            })
+            .collect(),
+    )
+}
+
+fn concrete_shape(model: &InferenceModel, outlet: OutletId) -> Option<Vec<usize>> {
+    let fact = model.outlet_fact(outlet).ok()?;
+    fact.shape.as_concrete_finite().ok().flatten().map(|s| s.to_vec())
+}
+
+fn is_f32(model: &InferenceModel, outlet: OutletId) -> bool {
+    model
+        .outlet_fact(outlet)
+        .ok()
+        .and_then(|f| f.datum_type.concretize())
+        == Some(f32::datum_type())
+}
+
+/// Number of classes if `shape` is a class-score vector: every dimension 1
+/// except one, of at least 2.
+fn classes(shape: &[usize]) -> Option<usize> {
+    let big: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
+    match big[..] {
+        [k] if k >= 2 => Some(k),
+        _ => None,
+    }
+}
+
+fn shape_text(shape: &Option<Vec<usize>>) -> String {
+    match shape {
+        Some(s) => format!("{s:?}"),
+        None => "[?]".into(),
+    }
+}
+
+/// Decides layout, size and element type of the input from its declared
+/// fact and the user's `--input-size`.
+fn analyse_input(path: &Path, model: &InferenceModel, opts: &LoadOptions) -> Result<Input> {
+    let inputs = model.input_outlets()?;
+    ensure!(
+        !inputs.is_empty(),
+        "{}: the graph has no inputs; an image classifier takes one image tensor",
+        path.display()
+    );
+    let names: Vec<String> = inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
+    ensure!(
+        inputs.len() == 1,
+        "{}: the graph has {} inputs ({}); only networks with one image input are supported",
+        path.display(),
+        inputs.len(),
+        names.join(", ")
+    );
+    let name = names[0].clone();
+    let fact = model.input_fact(0)?;
+    let datum = match fact.datum_type.concretize() {
+        Some(t) if t == f32::datum_type() => Datum::F32,
+        Some(t) if t == u8::datum_type() => Datum::U8,
+        Some(t) => bail!(
+            "{}: input {name} has element type {t:?}; only float32 and uint8 image inputs are supported",
+            path.display()
+        ),
+        None => bail!("{}: input {name} declares no element type", path.display()),
+    };
+    let d = dims(fact).unwrap_or_default();
+    let shown = d
+        .iter()
+        .map(|v| v.map_or("?".to_string(), |v| v.to_string()))
+        .collect::<Vec<_>>()
+        .join("×");
+    ensure!(
+        d.len() == 4,
+        "{}: input {name} has shape {shown}; expected an image batch N×C×H×W or N×H×W×C",
+        path.display()
+    );
+    ensure!(
+        matches!(d[0], None | Some(1)),
+        "{}: input {name} has a fixed batch of {} (shape {shown}); export it with batch 1 or a dynamic batch",
+        path.display(),
+        d[0].unwrap_or(0)
+    );
+    let colour = |v: Option<usize>| matches!(v, Some(1) | Some(3));
+    let (layout, c, h, w) = match (colour(d[1]), colour(d[3])) {
+        (true, false) => (Layout::Nchw, d[1], d[2], d[3]),
+        (false, true) => (Layout::Nhwc, d[3], d[1], d[2]),
+        (true, true) => bail!(
+            "{}: input {name} has shape {shown}: axis 1 and axis 3 could both be the channels; \
+             export it with a fixed size so the layout is unambiguous",
+            path.display()
+        ),
+        (false, false) => bail!(
+            "{}: input {name} has shape {shown}; expected 1 or 3 channels on axis 1 (NCHW) or axis 3 (NHWC)",
+            path.display()
+        ),
+    };
+    let dynamic_size = h.is_none() || w.is_none();
+    let (height, width) = match (h, w, opts.input_size) {
+        (Some(h), Some(w), None) => (h, w),
+        (Some(h), Some(w), Some((gh, gw))) => {
+            ensure!(
+                (gh as usize, gw as usize) == (h, w),
+                "{}: the network's input is fixed at {h}×{w} (H×W) but --input-size says {gh}x{gw}; \
+                 drop --input-size",
+                path.display()
+            );
+            (h, w)
+        }
+        (_, _, Some((gh, gw))) => {
+            ensure!(
+                h.is_none_or(|h| h == gh as usize) && w.is_none_or(|w| w == gw as usize),
+                "{}: input {name} ({shown}) fixes one side, which --input-size {gh}x{gw} contradicts",
+                path.display()
+            );
+            (gh as usize, gw as usize)
+        }
+        (_, _, None) => bail!(
+            "{}: input {name} has a dynamic size ({shown}); give the size frames are fed at with \
+             --input-size HxW (e.g. --input-size 224x224)",
+            path.display()
+        ),
+    };
+    ensure!(
+        height > 0 && width > 0 && height <= 1 << 14 && width <= 1 << 14,
+        "{}: input size {height}×{width} is out of range",
+        path.display()
+    );
+    Ok(Input {
+        name,
+        layout,
+        channels: c.expect("checked: 1 or 3"),
+        height,
+        width,
+        datum,
+        dynamic_size,
+    })
 }
 
 impl Graph {
-    /// Loads `path`, fixes the batch to 1 and infers every shape.
-    pub fn load(path: &Path) -> Result<Graph> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read ONNX model {}", path.display()))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let identity = format!(
-            "{name} bytes:{} crc32:{:08x}",
-            bytes.len(),
-            crc32fast::hash(&bytes)
-        );
-        let mut model = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .map_err(|e| anyhow::anyhow!("{}: not a loadable ONNX model: {e}", path.display()))?;
-        let input = model.input_outlets()?[0];
-        let input_name = model.node(input.node).name.clone();
-        let fact = model.input_fact(0)?.clone();
-        let dims = concrete(&fact.shape.dims().cloned().collect::<Vec<_>>());
-        let (layout, chw) = match dims[..] {
-            [_, Some(c), Some(h), Some(w)] if c == 1 || c == 3 => (Layout::Nchw, (c, h, w)),
-            [_, Some(h), Some(w), Some(c)] if c == 1 || c == 3 => (Layout::Nhwc, (c, h, w)),
-            _ => bail!(
-                "{}: input {input_name} has shape {:?}; expected N×C×H×W (or N×H×W×C) with fixed C (1 or 3), H and W",
-                path.display(),
-                fact.shape
-            ),
+    /// Loads `path` (with its external weights), fixes the input to one
+    /// frame, infers every shape, finds the logits and lists the taps.
+    pub fn load(path: &Path, opts: &LoadOptions) -> Result<Graph> {
+        let loaded = load(path)?;
+        let mut model = loaded.model;
+        make_names_unique(&mut model);
+        let proto = loaded.proto;
+        let input = analyse_input(path, &model, opts)?;
+        let fact = match input.datum {
+            Datum::F32 => f32::fact(input.shape()),
+            Datum::U8 => u8::fact(input.shape()),
         };
-        let shape: [usize; 4] = match layout {
-            Layout::Nchw => [1, chw.0, chw.1, chw.2],
-            Layout::Nhwc => [1, chw.1, chw.2, chw.0],
-        };
-        model.set_input_fact(0, f32::fact(shape).into())?;
+        model.set_input_fact(0, fact.into())?;
         model
             .analyse(false)
-            .map_err(|e| anyhow::anyhow!("{}: shape inference failed: {e}", path.display()))?;
-        let logits = model.output_outlets()?[0];
-        let logits_name = model.node(logits.node).name.clone();
+            .with_context(|| format!("{}: tract's shape inference failed", path.display()))?;
+        let graph = proto.graph.as_ref().context("the ONNX file holds no graph")?;
+
+        // Tensor name → outlet, and each tensor's producing ONNX node.
+        let mut outlets: HashMap<String, OutletId> = HashMap::new();
+        for id in 0..model.nodes().len() {
+            for slot in 0..model.node(id).outputs.len() {
+                let o = OutletId::new(id, slot);
+                if let Some(label) = model.outlet_label(o) {
+                    outlets.insert(label.to_string(), o);
+                }
+            }
+        }
+        let producer: HashMap<&str, &pb::NodeProto> = graph
+            .node
+            .iter()
+            .flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n)))
+            .collect();
+        let mut name_count: HashMap<&str, usize> = HashMap::new();
+        for n in &graph.node {
+            *name_count.entry(node_name(n)).or_default() += 1;
+        }
+        let mut repeated_names: Vec<String> = name_count
+            .iter()
+            .filter(|(n, &c)| c > 1 && !n.is_empty())
+            .map(|(n, _)| n.to_string())
+            .collect();
+        repeated_names.sort();
+
+        let rank = |t: &str| {
+            outlets
+                .get(t)
+                .and_then(|&o| model.outlet_fact(o).ok())
+                .and_then(|f| f.shape.rank().concretize())
+                .map(|r| r as usize)
+        };
+        let input_axis = match input.layout {
+            Layout::Nchw => 1,
+            Layout::Nhwc => 3,
+        };
+        let axes = channel_axes(graph, &[(&input.name, input_axis)], rank);
+
         let mut taps = Vec::new();
-        for id in model.eval_order()? {
-            let node = model.node(id);
-            if node.inputs.is_empty() || node.op.name() == "Const" {
+        let mut unknown_shapes = Vec::new();
+        for n in &graph.node {
+            let Some(tensor) = n.output.first().filter(|t| !t.is_empty()) else {
+                continue;
+            };
+            let Some(&outlet) = outlets.get(tensor) else {
+                continue;
+            };
+            if COPIES.contains(&n.op_type.as_str()) {
                 continue;
             }
-            let fact = model.outlet_fact(OutletId::new(id, 0))?;
+            let fact = model.outlet_fact(outlet)?;
             if fact.value.concretize().is_some() {
                 continue; // folded constant (weights, shapes)
             }
-            let Ok(Some(shape)) = fact.shape.as_concrete_finite() else {
+            let Some(shape) = concrete_shape(&model, outlet) else {
+                unknown_shapes.push(node_name(n).to_string());
                 continue;
             };
-            let shape: Vec<usize> = shape.to_vec();
-            let spatial = match shape.len() {
-                4 => shape[0] == 1 && shape[2] * shape[3] > 1,
-                2 => shape[0] == 1,
-                _ => false,
-            };
-            if spatial {
-                taps.push(Tap {
-                    name: node.name.clone(),
-                    op: node.op.name().to_string(),
-                    shape,
-                });
+            if !is_f32(&model, outlet) {
+                continue;
             }
+            let pooling = match shape[..] {
+                [1, _, _, _] => match axes.get(tensor.as_str()) {
+                    Some(1) if shape[2] * shape[3] > 1 => Some(Pooling::GlobalAverageNchw),
+                    Some(3) if shape[1] * shape[2] > 1 => Some(Pooling::GlobalAverageNhwc),
+                    Some(_) => continue, // a 1×1 map: its vector is offered after the Flatten
+                    None => None,
+                },
+                [1, c] if c > 0 => Some(Pooling::Vector),
+                _ => continue,
+            };
+            let node = node_name(n);
+            let name = if name_count.get(node).copied().unwrap_or(0) > 1 || node.is_empty() {
+                tensor.clone()
+            } else {
+                node.to_string()
+            };
+            taps.push(Tap {
+                name,
+                tensor: tensor.clone(),
+                node: node.to_string(),
+                op: n.op_type.clone(),
+                shape,
+                pooling,
+                outlet,
+            });
         }
+        let logits = find_logits(path, &model, &outlets, &producer, opts)?;
         Ok(Graph {
             model,
+            path: path.to_path_buf(),
+            input,
             logits,
-            input_name,
-            layout,
-            input_chw: chw,
-            logits_name,
-            identity,
+            identity: loaded.identity,
             taps,
+            unknown_shapes,
+            repeated_names,
         })
     }
 
@@ -157,23 +423,24 @@ impl Graph {
         Ok(())
     }
 
-    /// Every tappable node in evaluation order: 4-D outputs with a spatial
-    /// extent, and 2-D (vector) outputs.
+    /// Every tensor that could be tapped, in graph order: 4-D maps with a
+    /// spatial extent and 1×C vectors (`pooling` is `None` for maps whose
+    /// channel axis is unknown).
     pub fn candidates(&self) -> &[Tap] {
         &self.taps
     }
 
     /// The paper's rule, "the last layer of each main block": for every
-    /// spatial resolution the network passes through, the last node whose
-    /// output is a 4-D map at that resolution — the post-activation output of
-    /// the stage; the deepest of them is the penultimate, pre-pool stage.
-    /// Nodes at the input's own resolution count only once a convolution has
-    /// run (so input normalisation is never a tap).
+    /// spatial resolution (H, W) the network passes through, the last map at
+    /// that resolution — the post-activation output of the stage; the
+    /// deepest of them is the penultimate, pre-pool stage. Maps at the
+    /// input's own resolution count only once a convolution has run (so
+    /// input normalisation is never a tap).
     pub fn auto_taps(&self) -> Vec<String> {
         let mut last: Vec<((usize, usize), String)> = Vec::new();
         let mut seen_conv = false;
         for t in &self.taps {
-            seen_conv |= t.op.to_ascii_lowercase().contains("conv");
+            seen_conv |= t.op.contains("Conv");
             let Some(res) = t.resolution() else { continue };
             if !seen_conv {
                 continue;
@@ -186,21 +453,176 @@ impl Graph {
         last.into_iter().map(|(_, n)| n).collect()
     }
 
-    /// The taps named, or an error naming the closest candidates.
+    /// The tap called `name` (its tap name or tensor name), or an error
+    /// that names the closest candidates.
     pub fn find(&self, name: &str) -> Result<&Tap> {
-        if let Some(t) = self.taps.iter().find(|t| t.name == name) {
-            return Ok(t);
+        if self.repeated_names.iter().any(|n| n == name) {
+            let tensors: Vec<&str> = self
+                .taps
+                .iter()
+                .filter(|t| t.node == name)
+                .map(|t| t.tensor.as_str())
+                .collect();
+            bail!(
+                "several nodes of the ONNX model are named {name:?}; tap them by their output tensor \
+                 names instead ({})",
+                tensors.join(", ")
+            );
         }
-        let mut near: Vec<(usize, &str)> = self
+        let found = self
             .taps
             .iter()
-            .map(|t| (strsim::levenshtein(&t.name, name), t.name.as_str()))
-            .collect();
-        near.sort();
-        let list: Vec<&str> = near.iter().take(5).map(|n| n.1).collect();
-        bail!(
-            "no tappable node named {name:?} in the ONNX model; closest: {}. List all with `fit-and-export layers --onnx …`",
-            list.join(", ")
-        )
+            .find(|t| t.name == name)
+            .or_else(|| self.taps.iter().find(|t| t.tensor == name));
+        match found {
+            Some(t) if t.pooling.is_some() => Ok(t),
+            Some(t) => bail!(
+                "{name:?} is a {:?} map whose channel axis cannot be known (it follows a reshape); \
+                 tap a node before it",
+                t.shape
+            ),
+            None if self.unknown_shapes.iter().any(|n| n == name) => {
+                bail!("tract could not infer the shape of {name:?}, so it cannot be tapped")
+            }
+            None => {
+                let mut near: Vec<(usize, &str)> = self
+                    .taps
+                    .iter()
+                    .map(|t| (strsim::levenshtein(&t.name, name), t.name.as_str()))
+                    .collect();
+                near.sort();
+                let list: Vec<&str> = near.iter().take(5).map(|n| n.1).collect();
+                bail!(
+                    "no tappable node named {name:?} in the ONNX model; closest: {}. List all with \
+                     `fit-and-export layers --onnx …`",
+                    list.join(", ")
+                )
+            }
+        }
     }
+}
+
+/// tract refuses to optimise a graph whose node names repeat (ONNX only
+/// recommends unique names, and exporters do repeat them); taps and logits
+/// are found by outlet, so the repeats are renamed after their first output
+/// tensor (unique in ONNX), else suffixed with the node id.
+fn make_names_unique(model: &mut InferenceModel) {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for n in model.nodes() {
+        *count.entry(n.name.clone()).or_default() += 1;
+    }
+    for id in 0..model.nodes().len() {
+        if count[&model.node(id).name] > 1 {
+            let label = model.outlet_label(OutletId::new(id, 0)).map(str::to_string);
+            let name = match label {
+                Some(l) if !count.contains_key(&l) => l,
+                _ => format!("{}#{id}", model.node(id).name),
+            };
+            model.node_mut(id).name = name;
+        }
+    }
+}
+
+/// The graph's class logits: `--logits`, else the one output shaped like a
+/// class-score vector; a Softmax/LogSoftmax at the end is looked through,
+/// so that confidence, MSP and energy are computed from real logits.
+fn find_logits(
+    path: &Path,
+    model: &InferenceModel,
+    outlets: &HashMap<String, OutletId>,
+    producer: &HashMap<&str, &pb::NodeProto>,
+    opts: &LoadOptions,
+) -> Result<Logits> {
+    let shape_of = |o: OutletId| concrete_shape(model, o);
+    let tensor = match &opts.logits {
+        Some(name) => {
+            let outlet = outlets
+                .get(name)
+                .copied()
+                .or_else(|| model.node_id_by_name(name).ok().map(|id| OutletId::new(id, 0)))
+                .with_context(|| format!("{}: --logits {name:?}: no such tensor or node", path.display()))?;
+            let label = model.outlet_label(outlet).unwrap_or(name).to_string();
+            let shape = shape_of(outlet);
+            ensure!(
+                shape.as_deref().and_then(classes).is_some() && is_f32(model, outlet),
+                "{}: --logits {name:?} has shape {}, not a float class-score vector (1×K)",
+                path.display(),
+                shape_text(&shape)
+            );
+            (label, outlet)
+        }
+        None => {
+            let outputs: Vec<(String, Option<Vec<usize>>, OutletId)> = model
+                .output_outlets()?
+                .iter()
+                .map(|&o| (model.outlet_label(o).unwrap_or("?").to_string(), shape_of(o), o))
+                .collect();
+            let listed = || {
+                outputs
+                    .iter()
+                    .map(|(n, s, _)| format!("{n} {}", shape_text(s)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let fits: Vec<&(String, Option<Vec<usize>>, OutletId)> = outputs
+                .iter()
+                .filter(|(_, s, o)| is_f32(model, *o) && s.as_deref().and_then(classes).is_some())
+                .collect();
+            match fits[..] {
+                [one] => (one.0.clone(), one.2),
+                [] => bail!(
+                    "{}: no output of this network is a class-score vector (1×K, K ≥ 2): {}; \
+                     LSGM monitors a classifier — name its logits tensor with --logits NAME",
+                    path.display(),
+                    listed()
+                ),
+                _ => bail!(
+                    "{}: {} outputs could be the class logits: {}; choose one with --logits NAME",
+                    path.display(),
+                    fits.len(),
+                    listed()
+                ),
+            }
+        }
+    };
+    // Look through reshapes for a final Softmax.
+    let (tensor, outlet) = tensor;
+    let mut t = tensor.as_str();
+    let mut note = None;
+    let mut chosen = (tensor.clone(), outlet);
+    while let Some(node) = producer.get(t) {
+        let op = node.op_type.as_str();
+        if op == "Softmax" || op == "LogSoftmax" {
+            if let Some(pre) = node.input.first() {
+                if let Some(&pre_outlet) = outlets.get(pre.as_str()) {
+                    if shape_of(pre_outlet).as_deref().and_then(classes).is_some() {
+                        note = Some(format!(
+                            "{tensor:?} is the {op} of {pre:?}: using {pre:?} as the logits \
+                             (its softmax is the network's probabilities)"
+                        ));
+                        chosen = (pre.clone(), pre_outlet);
+                    }
+                }
+            }
+            break;
+        }
+        if !RESHAPES.contains(&op) {
+            break;
+        }
+        match node.input.first() {
+            Some(i) => t = i.as_str(),
+            None => break,
+        }
+    }
+    let (tensor, outlet) = chosen;
+    let k = shape_of(outlet)
+        .as_deref()
+        .and_then(classes)
+        .context("the logits' shape is not a class-score vector")?;
+    Ok(Logits {
+        tensor,
+        classes: k,
+        note,
+        outlet,
+    })
 }

@@ -1,14 +1,21 @@
 //! tract ONNX inference with tapped hidden layers.
 //!
-//! [`Graph`] loads an ONNX classifier once, infers every tensor's shape for a
-//! single frame, lists the candidate taps and picks the paper's default
-//! ([`Graph::auto_taps`]). [`Network`] is the optimised runnable that returns
-//! the logits and every tapped tensor from one inference, pooled into
-//! feature vectors by [`crate::pool`] — the same code on the host and on the
-//! board.
+//! [`Graph`] loads an ONNX classifier once (by path, so external weight
+//! files are found), fixes its input to one frame, infers every tensor's
+//! shape, finds the class logits (looking through a final Softmax), lists
+//! the candidate taps with their channel layout and picks the paper's
+//! default ([`Graph::auto_taps`]). [`Network`] is the optimised runnable
+//! that returns the logits and every tapped tensor from one inference,
+//! pooled into feature vectors by [`crate::pool`] — the same code on the
+//! host and on the board. [`bind`] loads a network for a fitted model and
+//! checks that they belong together.
 
+mod bind;
 mod graph;
+mod layout;
+mod load;
 mod network;
 
-pub use graph::{Graph, Tap};
+pub use bind::{bind, Bound};
+pub use graph::{Graph, Input, LoadOptions, Logits, Tap};
 pub use network::{Network, Output};

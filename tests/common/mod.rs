@@ -5,9 +5,7 @@
 
 use lsgm::model::wire::Pooling;
 use lsgm::quant::quantise;
-use lsgm::{
-    Chain, ComponentSpec, Covariance, LayerSpec, ModelSpec, PreprocessSpec, ProjectionSpec, Quantisation,
-};
+use lsgm::{Chain, ComponentSpec, Covariance, LayerSpec, ModelSpec, ProjectionSpec, Quantisation};
 use nalgebra::{DMatrix, DVector};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -105,7 +103,7 @@ pub fn random_case(
         });
         specs.push(LayerSpec {
             name: format!("layer{i}"),
-            pooling: Pooling::GlobalAverage,
+            pooling: Pooling::Precomputed,
             dim_in: projection.as_ref().map_or(d, |(w, _)| w.ncols()),
             projection: projection.as_ref().map(|(w, m)| ProjectionSpec {
                 mean: m.iter().map(|&v| v as f32).collect(),
@@ -170,7 +168,7 @@ pub fn random_case(
         threshold: -10.0,
         calibration_tpr: 0.95,
         quantiles: vec![(0.01, -20.0), (0.05, -10.0), (0.5, -3.0)],
-        preprocess: PreprocessSpec::features_only(),
+        preprocess: None,
         layers: specs,
         transitions: tables,
     };

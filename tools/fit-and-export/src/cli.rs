@@ -66,6 +66,7 @@ pub fn storage(s: StorageArg) -> Storage {
 
 /// Every flag that shapes a fit.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Fitting")]
 pub struct FitArgs {
     /// EM with exactly N components per layer (instead of the DP default).
     #[arg(long, value_name = "N", conflicts_with = "dp")]
@@ -166,4 +167,114 @@ impl FitArgs {
             storage: storage(self.storage),
         }
     }
+}
+
+/// `--mean` / `--std` values: one for every channel or one per channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelValues(pub Vec<f32>);
+
+impl ChannelValues {
+    /// The values for `channels` channels, or why they do not fit.
+    pub fn for_channels(&self, channels: usize, flag: &str) -> anyhow::Result<Vec<f32>> {
+        match self.0.len() {
+            1 => Ok(vec![self.0[0]; channels]),
+            n if n == channels => Ok(self.0.clone()),
+            n => anyhow::bail!("{flag}: {n} values for a {channels}-channel input; give 1 or {channels}"),
+        }
+    }
+}
+
+fn channel_values(s: &str, ok: fn(f32) -> bool, what: &str) -> Result<ChannelValues, String> {
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("expected comma-separated numbers, got {s:?}"))?;
+    match v.iter().find(|&&x| !ok(x)) {
+        Some(bad) => Err(format!("{bad} is not {what}")),
+        None => Ok(ChannelValues(v)),
+    }
+}
+
+fn means(s: &str) -> Result<ChannelValues, String> {
+    channel_values(s, f32::is_finite, "a finite number")
+}
+
+fn stds(s: &str) -> Result<ChannelValues, String> {
+    channel_values(s, |x| x.is_finite() && x > 0.0, "a positive finite number")
+}
+
+fn input_size(s: &str) -> Result<(u32, u32), String> {
+    let err = || format!("expected HEIGHTxWIDTH, e.g. 224x224, got {s:?}");
+    let (h, w) = s.split_once(['x', 'X']).ok_or_else(err)?;
+    let side = |v: &str| v.trim().parse::<u32>().ok().filter(|&v| (1..=16384).contains(&v));
+    Ok((side(h).ok_or_else(err)?, side(w).ok_or_else(err)?))
+}
+
+fn resize_policy(s: &str) -> Result<String, String> {
+    lsgm::model::preprocess::Resize::parse(s, 1, 1)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn layer_list(s: &str) -> Result<String, String> {
+    if s.split(',').all(|t| t.trim().is_empty()) {
+        Err("expected `auto` or a comma list of tap names (see `fit-and-export layers --onnx …`)".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// Which taps to read and how frames become the network's input: the flags
+/// of fitting from images and of `features`. Everything here is stored in
+/// the model file; what a network needs and these flags do not say is an
+/// error naming the flag, never a guess.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// `auto` (the last map of each resolution stage) or a comma list of tap names.
+    #[arg(long, default_value = "auto", value_parser = layer_list)]
+    pub layers: String,
+    /// One tap name, repeatable (for names that contain commas); replaces --layers.
+    #[arg(long = "layer", value_name = "NAME")]
+    pub layer: Vec<String>,
+    /// Per-channel mean subtracted from each pixel, in --input-range units (one value, or one per
+    /// channel in the network's channel order), e.g. 0.485,0.456,0.406.
+    #[arg(long, value_parser = means, allow_negative_numbers = true)]
+    pub mean: Option<ChannelValues>,
+    /// Per-channel standard deviation divided by, e.g. 0.229,0.224,0.225.
+    #[arg(long, value_parser = stds)]
+    pub std: Option<ChannelValues>,
+    /// What a pixel is before --mean/--std: 0-1 (pixel / 255, torchvision's ToTensor) or 0-255 (raw).
+    #[arg(long, value_name = "0-1|0-255")]
+    pub input_range: Option<lsgm::model::preprocess::PixelRange>,
+    /// Channel order of a 3-channel network: rgb (PyTorch, PIL) or bgr (OpenCV, Caffe). Required for 3-channel inputs.
+    #[arg(long, value_name = "rgb|bgr")]
+    pub channel_order: Option<lsgm::model::preprocess::Colour>,
+    /// Input size frames are fed at, for a network with a dynamic input size (?×3×?×?).
+    #[arg(long, value_name = "HxW", value_parser = input_size)]
+    pub input_size: Option<(u32, u32)>,
+    /// How frames of another size reach the input: `exact` (refuse them), `stretch`, `crop` or
+    /// `crop:SHORTER` (shorter side to SHORTER, default the input's larger side, then the centre, as
+    /// torchvision's Resize + CenterCrop), `letterbox` or `letterbox:FILL` (fit inside, pad with
+    /// FILL, default 0) [default: exact].
+    #[arg(long, value_name = "POLICY", value_parser = resize_policy)]
+    pub resize: Option<String>,
+    /// The output (or tensor) holding the class logits, when the network has several outputs.
+    #[arg(long, value_name = "NAME")]
+    pub logits: Option<String>,
+}
+
+impl InputArgs {
+    /// What loading the network needs from these flags.
+    pub fn load_options(&self) -> lsgm::onnx::LoadOptions {
+        lsgm::onnx::LoadOptions {
+            input_size: self.input_size,
+            logits: self.logits.clone(),
+        }
+    }
+}
+
+/// Parses `--input-size HxW`.
+pub fn parse_input_size(s: &str) -> Result<(u32, u32), String> {
+    input_size(s)
 }

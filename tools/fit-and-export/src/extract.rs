@@ -1,12 +1,14 @@
 //! From an ONNX classifier and images to per-layer features: tap selection,
-//! preprocessing, parallel extraction with the runtime crate's `Network`.
+//! the preprocessing the flags describe, parallel extraction with the
+//! runtime crate's `Network`.
 
+use crate::cli::InputArgs;
 use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use lsgm::frames::{self, Frame, InputSpec};
-use lsgm::model::wire::Layout;
+use lsgm::frames::{self, Frame, Notes};
+use lsgm::model::preprocess::{Colour, Datum, PixelRange, Resize};
 use lsgm::onnx::{Graph, Network};
-use lsgm::PreprocessSpec;
+use lsgm::Preprocess;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -23,26 +25,15 @@ pub fn demo_onnx() -> PathBuf {
     shipped("models/fmnist-resnet.onnx")
 }
 
-/// Parses `--mean`/`--std`: one value for every channel or one per channel.
-pub fn channel_list(s: &str, channels: usize, what: &str) -> Result<Vec<f32>> {
-    let v: Vec<f32> = s
-        .split(',')
-        .map(|x| x.trim().parse::<f32>())
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{what}: expected comma-separated numbers, got {s:?}"))?;
-    match v.len() {
-        1 => Ok(vec![v[0]; channels]),
-        n if n == channels => Ok(v),
-        n => bail!("{what}: {n} values for a {channels}-channel input; give 1 or {channels}"),
-    }
-}
-
-/// The tap names: `auto`, or a comma list checked against the graph.
-pub fn select_taps(graph: &Graph, layers: &str) -> Result<Vec<String>> {
-    let taps = if layers == "auto" {
+/// The tap names: `--layer` (repeatable), else `--layers` (`auto` or a
+/// comma list), each checked against the graph.
+pub fn select_taps(graph: &Graph, a: &InputArgs) -> Result<Vec<String>> {
+    let taps: Vec<String> = if !a.layer.is_empty() {
+        a.layer.clone()
+    } else if a.layers == "auto" {
         graph.auto_taps()
     } else {
-        layers
+        a.layers
             .split(',')
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
@@ -50,8 +41,8 @@ pub fn select_taps(graph: &Graph, layers: &str) -> Result<Vec<String>> {
     };
     ensure!(
         !taps.is_empty(),
-        "no layers to tap: the automatic rule found no 4-D feature maps; name them with --layers a,b,c \
-         (see `fit-and-export layers --onnx …`)"
+        "no layers to tap: the automatic rule found no 4-D feature maps with a known channel axis; name \
+         them with --layers a,b,c (see `fit-and-export layers --onnx …`)"
     );
     for t in &taps {
         graph.find(t)?;
@@ -59,72 +50,135 @@ pub fn select_taps(graph: &Graph, layers: &str) -> Result<Vec<String>> {
     Ok(taps)
 }
 
-/// The preprocessing stored in the model file.
-pub fn preprocess_spec(graph: &Graph, spec: &InputSpec) -> PreprocessSpec {
-    PreprocessSpec {
-        input: graph.input_name.clone(),
-        logits: graph.logits_name.clone(),
-        layout: spec.layout,
-        channels: spec.channels as u32,
-        height: spec.height as u32,
-        width: spec.width as u32,
-        scale: spec.scale,
-        mean: spec.mean.clone(),
-        std: spec.std.clone(),
-    }
+/// The preprocessing the flags describe for `graph`. Nothing is guessed:
+/// a 3-channel network needs `--channel-order`, a float network `--mean`
+/// and `--std` (the demo network, when `--onnx` is not given, has its own),
+/// a uint8 network takes raw pixels and refuses them; `--resize` defaults
+/// to `exact` (frames of another size are refused).
+pub fn preprocess(graph: &Graph, a: &InputArgs, demo: bool) -> Result<Preprocess> {
+    let input = &graph.input;
+    let path = graph.path.display();
+    let c = input.channels;
+    let colour = match (c, a.channel_order) {
+        (1, None | Some(Colour::Grey)) => Colour::Grey,
+        (1, Some(order)) => {
+            bail!("--channel-order {order}: {path} takes 1-channel (grey) input; drop --channel-order")
+        }
+        (_, Some(Colour::Grey)) => bail!("--channel-order grey: {path} takes 3 channels; give rgb or bgr"),
+        (_, Some(order)) => order,
+        (_, None) => bail!(
+            "{path} takes 3-channel input: say which order its channels are in with --channel-order rgb \
+             (PyTorch, PIL, TensorFlow) or --channel-order bgr (OpenCV, Caffe)"
+        ),
+    };
+    let (range, mean, std) = match input.datum {
+        Datum::U8 => {
+            ensure!(
+                a.mean.is_none() && a.std.is_none() && a.input_range.is_none(),
+                "{path} takes raw uint8 pixels and normalises them inside its graph; drop --mean, --std \
+                 and --input-range"
+            );
+            (PixelRange::Byte, vec![0.0; c], vec![1.0; c])
+        }
+        Datum::F32 => {
+            let range = a.input_range.unwrap_or(PixelRange::Unit);
+            let (mean, std) = match (&a.mean, &a.std) {
+                (Some(m), Some(s)) => (m.for_channels(c, "--mean")?, s.for_channels(c, "--std")?),
+                (None, None) if demo => (vec![DEMO_MEAN; c], vec![DEMO_STD; c]),
+                _ => bail!(
+                    "{path} takes float input: give the normalisation it was trained with as --mean and \
+                     --std, in --input-range units (default 0-1, pixel / 255), e.g. --mean 0.485,0.456,0.406 \
+                     --std 0.229,0.224,0.225 (ImageNet), or --mean 0 --std 1 for none"
+                ),
+            };
+            ensure!(
+                range == PixelRange::Byte || mean.iter().all(|m| m.abs() <= 1.0),
+                "--mean {mean:?} lies outside [0, 1], but pixels are taken as 0-1 (pixel / 255); if the \
+                 network was trained on 0–255 values, add --input-range 0-255"
+            );
+            (range, mean, std)
+        }
+    };
+    let (height, width) = (input.height as u32, input.width as u32);
+    let resize = match &a.resize {
+        Some(s) => Resize::parse(s, height, width)?,
+        None => Resize::Exact,
+    };
+    let p = Preprocess {
+        input: input.name.clone(),
+        logits: graph.logits.tensor.clone(),
+        layout: input.layout,
+        colour,
+        height,
+        width,
+        resize,
+        datum: input.datum,
+        range,
+        mean,
+        std,
+    };
+    p.validate()
+        .map_err(|e| anyhow::anyhow!("the preprocessing for {path} is not valid: {e}"))?;
+    Ok(p)
 }
 
-/// The input spec for a graph and `--mean/--std`.
-pub fn input_spec(graph: &Graph, mean: &[f32], std: &[f32]) -> Result<InputSpec> {
-    let (c, h, w) = graph.input_chw;
-    ensure!(std.iter().all(|s| *s > 0.0), "--std values must be positive");
-    Ok(InputSpec {
-        layout: graph.layout,
-        channels: c,
-        height: h,
-        width: w,
-        scale: 1.0 / 255.0,
-        mean: mean.to_vec(),
-        std: std.to_vec(),
-    })
+/// Frames with their labels.
+pub struct Loaded {
+    /// The frames, in file order.
+    pub frames: Vec<Frame>,
+    /// Their labels, when a label file was given.
+    pub labels: Option<Vec<u8>>,
 }
 
-/// Loads every frame of `path` (IDX, `.npy`, image or directory of images),
-/// optionally keeping only rows whose label is in `classes`.
-pub fn load_frames(path: &Path, labels: Option<&Path>, classes: Option<&[u8]>) -> Result<Vec<Frame>> {
+/// Loads every frame of `path` (IDX, `.npy`, an image or a directory of
+/// images) and, with `labels`, their labels, keeping only rows whose label
+/// is in `classes`. The first frame that cannot be read is the error.
+pub fn load_frames(path: &Path, labels: Option<&Path>, classes: Option<&[u8]>) -> Result<Loaded> {
     let inputs = frames::expand_inputs(&[path.to_path_buf()])?;
     let mut all = Vec::new();
     for (source, f) in frames::FrameSource::new(inputs, None)? {
         all.push(f.with_context(|| source)?);
     }
     ensure!(!all.is_empty(), "{}: no frames", path.display());
-    if let Some(lp) = labels {
-        let labels = frames::read_idx_labels(lp)?;
+    let Some(lp) = labels else {
         ensure!(
-            labels.len() == all.len(),
-            "{} has {} labels but {} has {} images",
-            lp.display(),
-            labels.len(),
-            path.display(),
-            all.len()
+            classes.is_none(),
+            "--classes needs --labels FILE (an IDX label file aligned with the images)"
         );
-        if let Some(keep) = classes {
-            all = all
-                .into_iter()
-                .zip(labels)
-                .filter(|(_, l)| keep.contains(l))
-                .map(|(f, _)| f)
-                .collect();
-            ensure!(
-                !all.is_empty(),
-                "no images of classes {keep:?} in {}",
-                path.display()
-            );
-        }
-    } else if classes.is_some() {
-        bail!("--classes needs --labels FILE (an IDX label file aligned with the images)");
-    }
-    Ok(all)
+        return Ok(Loaded {
+            frames: all,
+            labels: None,
+        });
+    };
+    let labels = frames::read_idx_labels(lp)?;
+    ensure!(
+        labels.len() == all.len(),
+        "{} has {} labels but {} has {} images",
+        lp.display(),
+        labels.len(),
+        path.display(),
+        all.len()
+    );
+    let Some(keep) = classes else {
+        return Ok(Loaded {
+            frames: all,
+            labels: Some(labels),
+        });
+    };
+    let (frames, labels): (Vec<Frame>, Vec<u8>) = all
+        .into_iter()
+        .zip(labels)
+        .filter(|(_, l)| keep.contains(l))
+        .unzip();
+    ensure!(
+        !frames.is_empty(),
+        "no images of classes {keep:?} in {}",
+        path.display()
+    );
+    Ok(Loaded {
+        frames,
+        labels: Some(labels),
+    })
 }
 
 /// Extracted features of many frames.
@@ -133,21 +187,19 @@ pub struct Extracted {
     pub layers: Vec<DMatrix<f64>>,
     /// `N × classes` logits.
     pub logits: DMatrix<f64>,
-    /// How many frames were resized to the network's input.
-    pub resized: usize,
 }
 
 /// One frame's outputs.
 struct Row {
     logits: Vec<f32>,
     features: Vec<Vec<f32>>,
-    resized: bool,
 }
 
 /// Runs the network on every frame (in parallel, batch 1: tract measured
-/// fastest per frame at batch 1 on this class of network).
-pub fn extract(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<Extracted> {
-    net.check_input(spec)?;
+/// fastest per frame at batch 1 on this class of network), saying once in
+/// `notes` what was done to frames. The first failing frame is the error.
+pub fn extract(net: &Network, p: &Preprocess, frames: &[Frame], notes: &Notes) -> Result<Extracted> {
+    net.check_input(p)?;
     let bar = ProgressBar::new(frames.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("extracting [{bar:30}] {pos}/{len} frames, {per_sec}, eta {eta}")
@@ -157,20 +209,17 @@ pub fn extract(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<Extr
     let rows: Vec<Result<Row>> = frames
         .par_chunks(64)
         .flat_map_iter(|chunk| {
-            let mut input = vec![0.0f32; net.input_len()];
+            let mut input = p.buffer();
             let mut out = lsgm::onnx::Output::default();
             let r: Vec<_> = chunk
                 .iter()
                 .map(|f| {
-                    let resized = frames::to_input(f, spec, &mut input)?;
+                    let adjusted = frames::to_input(f, p, &mut input)?;
+                    adjusted.notes(p).iter().for_each(|n| notes.say(n));
                     net.run(&input, &mut out).with_context(|| f.source.clone())?;
-                    if let Some(bad) = out.features.iter().flatten().find(|v| !v.is_finite()) {
-                        bail!("{}: the network produced a non-finite feature ({bad})", f.source);
-                    }
                     Ok(Row {
                         logits: out.logits.clone(),
                         features: out.features.clone(),
-                        resized,
                     })
                 })
                 .collect();
@@ -182,14 +231,12 @@ pub fn extract(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<Extr
     let n = frames.len();
     let mut layers: Vec<Vec<f64>> = net.tap_dims.iter().map(|&d| Vec::with_capacity(n * d)).collect();
     let mut logits = Vec::with_capacity(n * net.classes);
-    let mut resized = 0;
     for r in rows {
         let row = r?;
         logits.extend(row.logits.iter().map(|&v| v as f64));
         for (dst, f) in layers.iter_mut().zip(&row.features) {
             dst.extend(f.iter().map(|&v| v as f64));
         }
-        resized += row.resized as usize;
     }
     Ok(Extracted {
         layers: layers
@@ -198,14 +245,5 @@ pub fn extract(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<Extr
             .map(|(v, &d)| DMatrix::from_row_slice(n, d, &v))
             .collect(),
         logits: DMatrix::from_row_slice(n, net.classes, &logits),
-        resized,
     })
-}
-
-/// Layout name for messages.
-pub fn layout_name(l: Layout) -> &'static str {
-    match l {
-        Layout::Nchw => "NCHW",
-        Layout::Nhwc => "NHWC",
-    }
 }

@@ -8,9 +8,8 @@ use crate::scoring::{score_all, RowMajor};
 use crate::transitions::{self, Counting};
 use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use lsgm::model::wire::Pooling;
 use lsgm::quant::quantise;
-use lsgm::{Chain, LayerSpec, Model, ModelSpec, PreprocessSpec, Quantisation, Storage};
+use lsgm::{Chain, LayerSpec, Model, ModelSpec, Preprocess, Quantisation, Storage};
 use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -149,6 +148,21 @@ fn fit_layer(x: &DMatrix<f64>, name: &str, p: &GmmParams) -> Result<(em::Fitted,
         MixtureKind::Dp { .. } => dp::fit(x, p, &mut progress),
     };
     bar.finish_and_clear();
+    if let Ok(f) = &fitted {
+        if !f.converged {
+            // scikit-learn's ConvergenceWarning, with what to change.
+            let (what, fewer) = match p.kind {
+                MixtureKind::Em { .. } => ("EM", "fewer components (--components)"),
+                MixtureKind::Dp { .. } => ("the Dirichlet-process fit", "a lower truncation (--dp KMAX)"),
+            };
+            eprintln!(
+                "warning: layer {name}: {what} stopped after --max-iter {} iterations without converging \
+                 (the objective still changed by more than --tol {:e}); raise --max-iter, loosen --tol, \
+                 or try {fewer} or --covariance diag",
+                p.max_iter, p.tol
+            );
+        }
+    }
     let fitted = fitted.map_err(|e| {
         anyhow::anyhow!(
             "layer {name}: the covariance of component {} stays singular even after re-seeding \
@@ -188,7 +202,7 @@ fn storage_effect(stored: &[f64], exact: &[f64], threshold: f64) -> StorageEffec
 pub fn fit(
     features: &FeatureSet,
     opts: &FitOptions,
-    preprocess: PreprocessSpec,
+    preprocess: Option<Preprocess>,
     source: String,
 ) -> Result<(Vec<u8>, FitReport)> {
     opts.validate()?;
@@ -196,9 +210,15 @@ pub fn fit(
     let n_hold = (opts.holdout * n as f64).round() as usize;
     let n_train = n - n_hold;
     let k = opts.gmm.k();
+    let fewer = match opts.gmm.kind {
+        MixtureKind::Em { .. } => format!("--components {k}: give fewer"),
+        MixtureKind::Dp { .. } => {
+            format!("--dp {k} (the Dirichlet-process truncation, default 40): give a lower one")
+        }
+    };
     ensure!(
         n_train >= k.max(2),
-        "{n_train} training rows cannot support {k} components; use fewer components or more data"
+        "{n_train} training rows cannot support {k} components ({fewer}, or more data)"
     );
     if opts.holdout > 0.0 && n_hold < 20 {
         bail!("only {n_hold} held-out rows for calibration; use a larger --holdout or more data (at least 20 held-out rows)");
@@ -216,7 +236,12 @@ pub fn fit(
     let mut reports = Vec::new();
     let mut train_resp = Vec::new();
     let mut resp_seconds = 0.0;
-    for (name, x) in features.names.iter().zip(&features.layers) {
+    for ((name, x), &pooling) in features
+        .names
+        .iter()
+        .zip(&features.layers)
+        .zip(&features.poolings)
+    {
         let t0 = Instant::now();
         let x_train = rows(x, &train_idx);
         let constant = x_train.column_iter().filter(|c| c.max() == c.min()).count();
@@ -258,7 +283,7 @@ pub fn fit(
         });
         layer_specs.push(LayerSpec {
             name: name.clone(),
-            pooling: Pooling::GlobalAverage,
+            pooling,
             dim_in: x.ncols(),
             projection: pca.as_ref().map(Pca::to_spec),
             covariance: opts.gmm.covariance,

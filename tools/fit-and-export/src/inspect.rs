@@ -3,8 +3,8 @@
 //! re-score in numpy.
 
 use lsgm::density::packed_index;
-use lsgm::model::wire::Layout;
-use lsgm::{Chain, Covariance, Model, Quantisation, Storage};
+use lsgm::model::wire::Pooling;
+use lsgm::{Chain, Covariance, Model, Preprocess, Quantisation, Storage};
 use serde_json::{json, Value};
 use std::fmt::Write;
 
@@ -41,7 +41,6 @@ fn cov_name(c: Covariance) -> &'static str {
 /// The human summary.
 pub fn summary(model: &Model<'_>, bytes: usize) -> String {
     let mut s = String::new();
-    let p = model.preprocess();
     let _ = writeln!(
         s,
         "LSGM model, format v{}, {bytes} bytes",
@@ -55,21 +54,14 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
         model.threshold(),
         100.0 * model.calibration_tpr()
     );
-    if p.channels == 0 {
-        let _ = writeln!(s, "input:      features only (no image preprocessing stored)");
-    } else {
-        let (mean, std) = model.preprocess_mean_std();
-        let _ = writeln!(
-            s,
-            "input:      {}×{}×{} {:?}, scale {}, mean {:?}, std {:?}",
-            p.channels,
-            p.height,
-            p.width,
-            p.layout,
-            p.scale,
-            mean.iter().collect::<Vec<_>>(),
-            std.iter().collect::<Vec<_>>()
-        );
+    match model.preprocess().map(Preprocess::from_wire) {
+        None => {
+            let _ = writeln!(s, "input:      features only (no image preprocessing stored)");
+        }
+        Some(p) => {
+            let _ = writeln!(s, "input:      {} {p}", p.input);
+            let _ = writeln!(s, "logits:     {}", p.logits);
+        }
     }
     let _ = writeln!(s, "layers:");
     for (i, l) in model.layers().iter().enumerate() {
@@ -80,8 +72,9 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
         };
         let _ = writeln!(
             s,
-            "  {i}: {:<24} dim {proj}, K = {}, {} covariance, {} storage, median contribution {:.3}",
+            "  {i}: {:<24} {}, dim {proj}, K = {}, {} covariance, {} storage, median contribution {:.3}",
             l.name(),
+            pooling_name(l.pooling()),
             l.components(),
             cov_name(l.gaussians().covariance()),
             storage_name(l.gaussians().storage()),
@@ -104,10 +97,34 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
     s
 }
 
+fn pooling_name(p: Pooling) -> &'static str {
+    match p {
+        Pooling::GlobalAverageNchw => "mean over H, W of NCHW",
+        Pooling::GlobalAverageNhwc => "mean over H, W of NHWC",
+        Pooling::Vector => "vector",
+        Pooling::Precomputed => "features given",
+    }
+}
+
 /// The full JSON dump.
 pub fn json(model: &Model<'_>, bytes: usize) -> Value {
-    let p = model.preprocess();
-    let (mean, std) = model.preprocess_mean_std();
+    let preprocess = model.preprocess().map(Preprocess::from_wire).map(|p| {
+        json!({
+            "input": p.input,
+            "logits": p.logits,
+            "layout": p.layout.to_string().to_lowercase(),
+            "colour": p.colour.to_string(),
+            "channels": p.channels(),
+            "height": p.height,
+            "width": p.width,
+            "resize": p.resize.to_string(),
+            "datum": p.datum.to_string(),
+            "range": p.range.to_string(),
+            "scale": p.range.scale(),
+            "mean": p.mean,
+            "std": p.std,
+        })
+    });
     let layers: Vec<Value> = model
         .layers()
         .iter()
@@ -140,6 +157,7 @@ pub fn json(model: &Model<'_>, bytes: usize) -> Value {
                 .collect();
             json!({
                 "name": l.name(),
+                "pooling": format!("{:?}", l.pooling()),
                 "dim_in": l.dim_in(),
                 "dim": d,
                 "projection": projection,
@@ -167,17 +185,7 @@ pub fn json(model: &Model<'_>, bytes: usize) -> Value {
         "threshold": model.threshold(),
         "calibration_tpr": model.calibration_tpr(),
         "quantiles": model.quantiles().map(|(q, s)| [q, s]).collect::<Vec<_>>(),
-        "preprocess": {
-            "input": p.input,
-            "logits": p.logits,
-            "layout": match p.layout { Layout::Nchw => "nchw", Layout::Nhwc => "nhwc" },
-            "channels": p.channels,
-            "height": p.height,
-            "width": p.width,
-            "scale": p.scale,
-            "mean": mean.iter().collect::<Vec<_>>(),
-            "std": std.iter().collect::<Vec<_>>(),
-        },
+        "preprocess": preprocess,
         "quantisation": (0..model.num_layers().saturating_sub(1)).map(|i| quant_name(model.transition(i).quantisation())).collect::<Vec<_>>(),
         "layers": layers,
         "transitions": transitions,

@@ -5,6 +5,7 @@
 //! directory and a rename, so a failed run never leaves half a file behind.
 
 use anyhow::{bail, ensure, Context, Result};
+use lsgm::model::wire::Pooling;
 use nalgebra::DMatrix;
 use std::fs::File;
 use std::io::{BufReader, Write};
@@ -84,6 +85,9 @@ pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>> {
 pub struct FeatureSet {
     /// Layer names (from `layers.txt`, else `0`, `1`, …).
     pub names: Vec<String>,
+    /// How each layer's features were made from its tapped tensor
+    /// ([`Pooling::Precomputed`] when read from feature files).
+    pub poolings: Vec<Pooling>,
     /// One `N × d_i` matrix per layer.
     pub layers: Vec<DMatrix<f64>>,
 }
@@ -95,8 +99,26 @@ impl FeatureSet {
     }
 }
 
+/// The file name a layer's features may be stored under inside a feature
+/// directory: the tap name with every character that is not a letter, a
+/// digit, `-`, `_` or `.` replaced by `_` (ONNX names such as
+/// `/stage1/Relu` would otherwise point outside the directory).
+pub fn feature_file_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{}.npy", safe.trim_start_matches('.'))
+}
+
 /// The files of a feature directory: `layers.txt` (one layer name per line,
-/// data in `i.npy` or `<name>.npy`) or else `0.npy, 1.npy, …`.
+/// data in `i.npy` or [`feature_file_name`]) or else `0.npy, 1.npy, …`.
 pub fn feature_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     ensure!(
         dir.is_dir(),
@@ -113,7 +135,7 @@ pub fn feature_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
             .enumerate()
             .map(|(i, name)| {
                 let numbered = dir.join(format!("{i}.npy"));
-                let named = dir.join(format!("{name}.npy"));
+                let named = dir.join(feature_file_name(name));
                 let path = if numbered.exists() { numbered } else { named };
                 (name.to_string(), path)
             })
@@ -154,6 +176,7 @@ pub fn read_features(dir: &Path) -> Result<FeatureSet> {
         names.push(name);
         layers.push(m);
     }
+    let poolings = vec![Pooling::Precomputed; layers.len()];
     ensure!(
         layers.len() <= lsgm::MAX_LAYERS,
         "{}: {} layers, at most {} are supported; select fewer taps",
@@ -161,15 +184,54 @@ pub fn read_features(dir: &Path) -> Result<FeatureSet> {
         layers.len(),
         lsgm::MAX_LAYERS
     );
-    Ok(FeatureSet { names, layers })
+    Ok(FeatureSet {
+        names,
+        poolings,
+        layers,
+    })
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
+fn folder(path: &Path) -> &Path {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
-    };
+    }
+}
+
+fn refuse_non_regular(path: &Path) -> Result<()> {
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        ensure!(
+            m.file_type().is_file(),
+            "{} exists and is not a regular file (a symlink, directory or device); give another output path",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Checks, before any long work, that `path` can be written: its folder
+/// exists and takes a new file, and it is not an existing symlink,
+/// directory or device.
+pub fn check_output(path: &Path) -> Result<()> {
+    refuse_non_regular(path)?;
+    let dir = folder(path);
+    tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write {}: its folder {} does not exist or is not writable ({})",
+            path.display(),
+            dir.display(),
+            e.kind()
+        )
+    })?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and
+/// a rename, so a failed run never leaves half a file; an existing target
+/// that is not a regular file is refused.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    refuse_non_regular(path)?;
+    let dir = folder(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| {
         format!(
             "cannot write into {} (does it exist and is it writable?)",
@@ -188,6 +250,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     Ok(())
+}
+
+/// Runs `write` on a buffered stdout and flushes it. A closed stdout (the
+/// reader went away, e.g. `| head`) ends the output quietly: `Ok(false)`.
+pub fn to_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<bool> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
 }
 
 /// Encodes a row-major `rows × cols` f32 matrix as `.npy` bytes.

@@ -1,17 +1,18 @@
 //! `fit-and-export`: fits an LSGM and writes the model file; scores and
 //! inspects model files. Run with `--help` for the commands.
+//!
+//! Exit codes: 0 success, 1 error, 2 usage error.
 
 use anyhow::{ensure, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use fit_and_export::cli::FitArgs;
-use fit_and_export::extract::{self, DEMO_MEAN, DEMO_STD};
-use fit_and_export::io::{npy_bytes, read_features, write_atomic, FeatureSet};
+use fit_and_export::cli::{FitArgs, InputArgs};
+use fit_and_export::extract;
+use fit_and_export::io::{check_output, npy_bytes, read_features, to_stdout, write_atomic, FeatureSet};
 use fit_and_export::scoring::{score_all, RowMajor};
 use fit_and_export::{fit, inspect};
-use lsgm::frames::InputSpec;
-use lsgm::onnx::{Graph, Network};
-use lsgm::{Model, PreprocessSpec};
-use std::io::Write;
+use lsgm::frames::Notes;
+use lsgm::onnx::{bind, Graph, LoadOptions, Network};
+use lsgm::Model;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -22,7 +23,9 @@ use std::time::Instant;
     long_about = "Fit, export, score and inspect LSGM out-of-distribution models.\n\n\
         Without a subcommand: fit from an ONNX classifier and images. With no arguments at all it fits \
         the shipped demo model on the shipped demo data and writes lsgm-demo.lsgm here.",
-    args_conflicts_with_subcommands = true
+    after_help = "Exit codes: 0 success, 1 error, 2 usage error.",
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,7 +40,7 @@ struct OnnxFitArgs {
     /// ONNX classifier [default: the shipped demo model].
     #[arg(long)]
     onnx: Option<PathBuf>,
-    /// In-distribution training images: IDX (.gz), .npy, an image or a directory
+    /// In-distribution training images: an image, a directory of images, IDX (.gz) or .npy
     /// [default: the shipped demo sample].
     #[arg(long)]
     train: Option<PathBuf>,
@@ -51,24 +54,9 @@ struct OnnxFitArgs {
     #[arg(long, default_value = "lsgm-demo.lsgm")]
     out: PathBuf,
     #[command(flatten)]
-    taps: TapArgs,
+    input: InputArgs,
     #[command(flatten)]
     fit: FitArgs,
-}
-
-/// Tap selection and input normalisation.
-#[derive(Args, Clone)]
-struct TapArgs {
-    /// `auto` (the last layer of each resolution stage) or a comma list of ONNX node names.
-    #[arg(long, default_value = "auto")]
-    layers: String,
-    /// Per-channel mean subtracted after scaling pixels to [0, 1] (one value or one per channel)
-    /// [default for the demo model: 0.2860].
-    #[arg(long)]
-    mean: Option<String>,
-    /// Per-channel std divided by [default for the demo model: 0.3530].
-    #[arg(long)]
-    std: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -78,23 +66,29 @@ enum Command {
         /// ONNX classifier.
         #[arg(long)]
         onnx: PathBuf,
+        /// Input size, for a network with a dynamic input size.
+        #[arg(long, value_name = "HxW", value_parser = input_size)]
+        input_size: Option<(u32, u32)>,
+        /// The output holding the class logits, when there are several.
+        #[arg(long, value_name = "NAME")]
+        logits: Option<String>,
     },
     /// Extract pooled features without fitting: DIR/0.npy …, logits.npy, layers.txt.
     Features {
         /// ONNX classifier.
         #[arg(long)]
         onnx: PathBuf,
-        /// Take taps and preprocessing from this model file (instead of --layers/--mean/--std).
+        /// Take taps and preprocessing from this model file (instead of the input flags).
         #[arg(long)]
         lsgm: Option<PathBuf>,
-        /// Images: IDX (.gz), .npy, an image or a directory.
+        /// Frames: an image, a directory of images, IDX (.gz) or .npy.
         #[arg(long)]
         data: PathBuf,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
-        taps: TapArgs,
+        input: InputArgs,
     },
     /// Fit from per-layer feature files (DIR/0.npy, 1.npy, … each N×d).
     FitFeatures {
@@ -107,14 +101,15 @@ enum Command {
         #[command(flatten)]
         fit: FitArgs,
     },
-    /// Score every row of a feature directory: one score per line.
+    /// Score every row of a feature directory: one score per line (a row whose density overflows
+    /// gets the lowest score, -3.4028235e38).
     Score {
         /// Model file.
         model: PathBuf,
         /// Directory of per-layer .npy features.
         #[arg(long)]
         features: PathBuf,
-        /// One JSON object per row (score, ood, per-layer contributions).
+        /// One JSON object per row (score, ood, worst layer, per-layer contributions, reason).
         #[arg(long)]
         json: bool,
     },
@@ -147,43 +142,26 @@ enum Command {
     },
 }
 
+fn input_size(s: &str) -> Result<(u32, u32), String> {
+    fit_and_export::cli::parse_input_size(s)
+}
+
 fn read_model(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read model file {}", path.display()))?;
     Model::from_bytes(&bytes).with_context(|| {
         format!(
-            "{} is not a usable LSGM model file; write one with `fit-and-export fit-features`",
+            "{} is not a usable LSGM model file; write one with `fit-and-export`",
             path.display()
         )
     })?;
     Ok(bytes)
 }
 
-/// Mean/std for a graph: given, or the demo's for the demo model.
-fn normalisation(graph: &Graph, onnx: &Path, taps: &TapArgs) -> Result<(Vec<f32>, Vec<f32>)> {
-    let c = graph.input_chw.0;
-    let is_demo = onnx
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("fmnist-resnet"));
-    let pick = |given: &Option<String>, demo: f32, what: &str| -> Result<Vec<f32>> {
-        match given {
-            Some(s) => extract::channel_list(s, c, what),
-            None if is_demo => Ok(vec![demo; c]),
-            None => anyhow::bail!(
-                "{what} is required for {}: give the normalisation the network was trained with \
-                 (e.g. --mean 0.5 --std 0.5; --mean 0 --std 1 for none)",
-                onnx.display()
-            ),
-        }
-    };
-    Ok((
-        pick(&taps.mean, DEMO_MEAN, "--mean")?,
-        pick(&taps.std, DEMO_STD, "--std")?,
-    ))
-}
-
 fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
     let opts = a.fit.options();
     opts.validate()?;
+    check_output(&a.out)?;
+    let demo = a.onnx.is_none();
     let onnx = a.onnx.unwrap_or_else(extract::demo_onnx);
     let (train, labels) = match a.train {
         Some(t) => (t, a.labels),
@@ -197,204 +175,284 @@ fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
         ),
     };
     let t0 = Instant::now();
-    let graph = Graph::load(&onnx)?;
-    let taps = extract::select_taps(&graph, &a.taps.layers)?;
-    let (mean, std) = normalisation(&graph, &onnx, &a.taps)?;
-    let spec = extract::input_spec(&graph, &mean, &std)?;
-    let preprocess = extract::preprocess_spec(&graph, &spec);
-    let frames = extract::load_frames(&train, labels.as_deref(), a.classes.as_deref())?;
+    let graph = Graph::load(&onnx, &a.input.load_options())?;
+    let notes = Notes::default();
+    if let Some(n) = &graph.logits.note {
+        notes.say(n);
+    }
+    let taps = extract::select_taps(&graph, &a.input)?;
+    let preprocess = extract::preprocess(&graph, &a.input, demo)?;
+    let poolings = taps
+        .iter()
+        .map(|t| graph.find(t).map(|t| t.pooling.expect("checked by find")))
+        .collect::<Result<Vec<_>>>()?;
+    let loaded = extract::load_frames(&train, labels.as_deref(), a.classes.as_deref())?;
     let source = graph.identity.clone();
     let net = Network::new(graph, &taps)?;
-    let ex = extract::extract(&net, &spec, &frames)?;
-    if ex.resized > 0 {
-        eprintln!(
-            "note: {} of {} frames were resized to the network's input",
-            ex.resized,
-            frames.len()
-        );
-    }
+    let ex = extract::extract(&net, &preprocess, &loaded.frames, &notes)?;
     let extract_secs = t0.elapsed().as_secs_f64();
     let set = FeatureSet {
         names: taps,
+        poolings,
         layers: ex.layers,
     };
-    let (bytes, mut report) = fit::fit(&set, &opts, preprocess, source)?;
+    let (bytes, mut report) = fit::fit(&set, &opts, Some(preprocess), source)?;
     report.seconds.extract = Some(extract_secs);
     write_atomic(&a.out, &bytes)?;
-    println!("{}", serde_json::to_string(&report)?);
+    to_stdout(|w| writeln!(w, "{}", serde_json::to_string(&report)?))?;
     Ok(())
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn layers(onnx: &Path, input_size: Option<(u32, u32)>, logits: Option<String>) -> Result<()> {
+    let graph = Graph::load(onnx, &LoadOptions { input_size, logits })?;
+    let auto = graph.auto_taps();
+    let i = &graph.input;
+    let dynamic = if i.dynamic_size {
+        " (dynamic size, set by --input-size)"
+    } else {
+        ""
+    };
+    to_stdout(|w| {
+        writeln!(
+            w,
+            "input {} {:?} {} {}{dynamic}; logits {} ({} classes)",
+            i.name,
+            i.shape(),
+            i.layout,
+            i.datum,
+            graph.logits.tensor,
+            graph.logits.classes
+        )?;
+        if let Some(n) = &graph.logits.note {
+            writeln!(w, "note: {n}")?;
+        }
+        for t in graph.candidates() {
+            let mark = if auto.contains(&t.name) { "*" } else { " " };
+            let pooling = match t.pooling {
+                Some(p) => format!("{p:?}"),
+                None => "channel axis unknown: not tappable".into(),
+            };
+            writeln!(
+                w,
+                "{mark} {:<48} {:<18} {:<18} {pooling}",
+                t.name,
+                t.op,
+                format!("{:?}", t.shape)
+            )?;
+        }
+        if !graph.unknown_shapes.is_empty() {
+            writeln!(
+                w,
+                "note: tract could not infer the output shape of {} node(s), not listed: {}",
+                graph.unknown_shapes.len(),
+                graph.unknown_shapes.join(", ")
+            )?;
+        }
+        if !graph.repeated_names.is_empty() {
+            writeln!(
+                w,
+                "note: node names used more than once ({}): those nodes are listed by their output tensor names",
+                graph.repeated_names.join(", ")
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn features(onnx: &Path, lsgm: Option<&Path>, data: &Path, out: &Path, input: &InputArgs) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    check_output(&out.join("layers.txt"))?;
+    let notes = Notes::default();
+    let (net, preprocess) = match lsgm {
+        Some(p) => {
+            let bytes = read_model(p)?;
+            let bound = bind(&Model::from_bytes(&bytes)?, onnx)?;
+            bound.notes.iter().for_each(|n| notes.say(n));
+            (bound.network, bound.preprocess)
+        }
+        None => {
+            let graph = Graph::load(onnx, &input.load_options())?;
+            if let Some(n) = &graph.logits.note {
+                notes.say(n);
+            }
+            let names = extract::select_taps(&graph, input)?;
+            let preprocess = extract::preprocess(&graph, input, false)?;
+            (Network::new(graph, &names)?, preprocess)
+        }
+    };
+    let frames = extract::load_frames(data, None, None)?.frames;
+    let ex = extract::extract(&net, &preprocess, &frames, &notes)?;
+    let f32s = |m: &nalgebra::DMatrix<f64>| -> Vec<f32> {
+        m.row_iter()
+            .flat_map(|r| r.iter().map(|&v| v as f32).collect::<Vec<_>>())
+            .collect()
+    };
+    for (i, m) in ex.layers.iter().enumerate() {
+        write_atomic(
+            &out.join(format!("{i}.npy")),
+            &npy_bytes(m.nrows(), m.ncols(), &f32s(m))?,
+        )?;
+    }
+    let l = &ex.logits;
+    write_atomic(
+        &out.join("logits.npy"),
+        &npy_bytes(l.nrows(), l.ncols(), &f32s(l))?,
+    )?;
+    write_atomic(&out.join("layers.txt"), (net.taps.join("\n") + "\n").as_bytes())?;
+    eprintln!(
+        "wrote {} frames × {} layers to {}",
+        frames.len(),
+        net.taps.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn score(model: &Path, features: &Path, json: bool) -> Result<()> {
+    let bytes = read_model(model)?;
+    let m = Model::from_bytes(&bytes)?;
+    let set = read_features(features)?;
+    ensure!(
+        set.layers.len() == m.num_layers(),
+        "{} has {} layers but the model has {}",
+        features.display(),
+        set.layers.len(),
+        m.num_layers()
+    );
+    for (i, (x, l)) in set.layers.iter().zip(m.layers()).enumerate() {
+        ensure!(
+            x.ncols() == l.dim_in(),
+            "layer {i} ({}): features have {} columns, the model expects {}",
+            l.name(),
+            x.ncols(),
+            l.dim_in()
+        );
+    }
+    let scored = score_all(&m, &RowMajor::from_matrices(&set.layers))?;
+    to_stdout(|w| {
+        for s in &scored {
+            if json {
+                let v = &s.verdict;
+                let mut line = serde_json::json!({
+                    "score": s.score, "ood": v.ood, "worst_layer": v.worst_layer,
+                    "worst_tap": m.layer(v.worst_layer as usize).name(), "layers": s.contributions,
+                });
+                if let Some(l) = v.overflow {
+                    line["reason"] = format!(
+                        "the density of layer {l} ({}) overflowed: the row is farther from every \
+                         in-distribution component than f32 can express",
+                        m.layer(l as usize).name()
+                    )
+                    .into();
+                }
+                writeln!(w, "{line}")?;
+            } else if s.verdict.overflow.is_some() {
+                writeln!(w, "{:e}", s.score)?;
+            } else {
+                writeln!(w, "{}", s.score)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn requantise(
+    model: &Path,
+    quantise: Option<fit_and_export::cli::QuantArg>,
+    storage: Option<fit_and_export::cli::StorageArg>,
+    out: &Path,
+) -> Result<()> {
+    check_output(out)?;
+    let bytes = read_model(model)?;
+    let m = Model::from_bytes(&bytes)?;
+    let mut spec = lsgm::ModelSpec::from_model(&m);
+    if let Some(q) = quantise {
+        let kind = fit_and_export::cli::quantisation(q);
+        for t in &mut spec.transitions {
+            let values: Vec<f32> = (0..t.len()).map(|i| t.get(i)).collect();
+            *t = lsgm::quant::quantise(&values, kind)?;
+        }
+    }
+    if let Some(s) = storage {
+        let s = fit_and_export::cli::storage(s);
+        if spec.layers.iter().any(|l| l.storage != s) {
+            eprintln!(
+                "warning: the threshold and quantiles were calibrated with the old storage; \
+                 to recalibrate, fit again with --storage"
+            );
+        }
+        spec.layers.iter_mut().for_each(|l| l.storage = s);
+    }
+    let new = spec
+        .encode()
+        .with_context(|| format!("re-encoding {}", model.display()))?;
+    write_atomic(out, &new)?;
+    eprintln!("{} bytes → {} bytes", bytes.len(), new.len());
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
         return fit_onnx(cli.onnx);
     };
     match command {
-        Command::Layers { onnx } => {
-            let graph = Graph::load(&onnx)?;
-            let auto = graph.auto_taps();
-            let (c, h, w) = graph.input_chw;
-            println!(
-                "input {} {}×{}×{} ({}), logits {}",
-                graph.input_name,
-                c,
-                h,
-                w,
-                extract::layout_name(graph.layout),
-                graph.logits_name
-            );
-            for t in graph.candidates() {
-                let mark = if auto.contains(&t.name) { "*" } else { " " };
-                println!("{mark} {:<48} {:<12} {:?}", t.name, t.op, t.shape);
-            }
-        }
+        Command::Layers {
+            onnx,
+            input_size,
+            logits,
+        } => layers(&onnx, input_size, logits),
         Command::Features {
             onnx,
             lsgm,
             data,
             out,
-            taps,
-        } => {
-            let graph = Graph::load(&onnx)?;
-            let (names, spec) = match &lsgm {
-                Some(p) => {
-                    let bytes = read_model(p)?;
-                    let m = Model::from_bytes(&bytes)?;
-                    let spec = InputSpec::from_model(&m)?;
-                    (
-                        m.layers()
-                            .iter()
-                            .map(|l| l.name().to_string())
-                            .collect::<Vec<_>>(),
-                        spec,
-                    )
-                }
-                None => {
-                    let names = extract::select_taps(&graph, &taps.layers)?;
-                    let (mean, std) = normalisation(&graph, &onnx, &taps)?;
-                    (names, extract::input_spec(&graph, &mean, &std)?)
-                }
-            };
-            let frames = extract::load_frames(&data, None, None)?;
-            let net = Network::new(graph, &names)?;
-            let ex = extract::extract(&net, &spec, &frames)?;
-            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-            let f32s = |m: &nalgebra::DMatrix<f64>| -> Vec<f32> {
-                m.row_iter()
-                    .flat_map(|r| r.iter().map(|&v| v as f32).collect::<Vec<_>>())
-                    .collect()
-            };
-            for (i, m) in ex.layers.iter().enumerate() {
-                write_atomic(
-                    &out.join(format!("{i}.npy")),
-                    &npy_bytes(m.nrows(), m.ncols(), &f32s(m))?,
-                )?;
-            }
-            let l = &ex.logits;
-            write_atomic(
-                &out.join("logits.npy"),
-                &npy_bytes(l.nrows(), l.ncols(), &f32s(l))?,
-            )?;
-            write_atomic(&out.join("layers.txt"), (names.join("\n") + "\n").as_bytes())?;
-            eprintln!(
-                "wrote {} frames × {} layers to {}",
-                frames.len(),
-                names.len(),
-                out.display()
-            );
-        }
+            input,
+        } => features(&onnx, lsgm.as_deref(), &data, &out, &input),
         Command::FitFeatures { features, out, fit } => {
             let opts = fit.options();
             opts.validate()?;
+            check_output(&out)?;
             let set = read_features(&features)?;
             let source = format!("features:{}", features.display());
-            let (bytes, mut report) = fit::fit(&set, &opts, PreprocessSpec::features_only(), source)?;
+            let (bytes, mut report) = fit::fit(&set, &opts, None, source)?;
             let t0 = Instant::now();
             write_atomic(&out, &bytes)?;
             report.seconds.export += t0.elapsed().as_secs_f64();
-            println!("{}", serde_json::to_string(&report)?);
+            to_stdout(|w| writeln!(w, "{}", serde_json::to_string(&report)?))?;
+            Ok(())
         }
         Command::Score {
             model,
             features,
             json,
-        } => {
-            let bytes = read_model(&model)?;
-            let m = Model::from_bytes(&bytes)?;
-            let set = read_features(&features)?;
-            ensure!(
-                set.layers.len() == m.num_layers(),
-                "{} has {} layers but the model has {}",
-                features.display(),
-                set.layers.len(),
-                m.num_layers()
-            );
-            for (i, (x, l)) in set.layers.iter().zip(m.layers()).enumerate() {
-                ensure!(
-                    x.ncols() == l.dim_in(),
-                    "layer {i} ({}): features have {} columns, the model expects {}",
-                    l.name(),
-                    x.ncols(),
-                    l.dim_in()
-                );
-            }
-            let scored = score_all(&m, &RowMajor::from_matrices(&set.layers))?;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for s in &scored {
-                if json {
-                    let v = m.verdict(s.score, &s.contributions, None);
-                    let line = serde_json::json!({
-                        "score": s.score, "ood": v.ood, "worst_layer": v.worst_layer, "layers": s.contributions,
-                    });
-                    writeln!(out, "{line}")?;
-                } else {
-                    writeln!(out, "{}", s.score)?;
-                }
-            }
-        }
-        Command::Eval(args) => fit_and_export::eval::run::run(&args)?,
+        } => score(&model, &features, json),
+        Command::Eval(args) => fit_and_export::eval::run::run(&args),
         Command::Requantise {
             model,
             quantise,
             storage,
             out,
-        } => {
-            let bytes = read_model(&model)?;
-            let m = Model::from_bytes(&bytes)?;
-            let mut spec = lsgm::ModelSpec::from_model(&m);
-            if let Some(q) = quantise {
-                let kind = fit_and_export::cli::quantisation(q);
-                for t in &mut spec.transitions {
-                    let values: Vec<f32> = (0..t.len()).map(|i| t.get(i)).collect();
-                    *t = lsgm::quant::quantise(&values, kind)?;
-                }
-            }
-            if let Some(s) = storage {
-                let s = fit_and_export::cli::storage(s);
-                if spec.layers.iter().any(|l| l.storage != s) {
-                    eprintln!(
-                        "warning: the threshold and quantiles were calibrated with the old storage; \
-                         to recalibrate, fit again with --storage"
-                    );
-                }
-                spec.layers.iter_mut().for_each(|l| l.storage = s);
-            }
-            let new = spec
-                .encode()
-                .with_context(|| format!("re-encoding {}", model.display()))?;
-            write_atomic(&out, &new)?;
-            eprintln!("{} bytes → {} bytes", bytes.len(), new.len());
-        }
+        } => requantise(&model, quantise, storage, &out),
         Command::Inspect { model, json } => {
             let bytes = read_model(&model)?;
             let m = Model::from_bytes(&bytes)?;
-            if json {
-                println!("{}", serde_json::to_string(&inspect::json(&m, bytes.len()))?);
+            let text = if json {
+                serde_json::to_string(&inspect::json(&m, bytes.len()))? + "\n"
             } else {
-                print!("{}", inspect::summary(&m, bytes.len()));
-            }
+                inspect::summary(&m, bytes.len())
+            };
+            to_stdout(|w| w.write_all(text.as_bytes()))?;
+            Ok(())
         }
     }
-    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("fit-and-export: error: {e:#}");
+        std::process::exit(1);
+    }
 }

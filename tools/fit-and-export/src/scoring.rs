@@ -42,13 +42,17 @@ impl RowMajor {
 /// One scored row.
 #[derive(Debug, Clone)]
 pub struct Scored {
-    /// Total score.
+    /// Total score ([`lsgm::OVERFLOW_SCORE`] when a density overflowed).
     pub score: f32,
     /// Per-layer contributions.
     pub contributions: Vec<f32>,
+    /// The verdict at the model's calibrated threshold.
+    pub verdict: lsgm::Verdict,
 }
 
-/// Scores every row; an error names the first failing row.
+/// Scores and judges every row with [`Model::judge`]: a row whose density
+/// overflows gets the lowest score and the others go on; any other error
+/// names the first failing row.
 pub fn score_all(model: &Model<'_>, x: &RowMajor) -> Result<Vec<Scored>> {
     let m = model.num_layers();
     const CHUNK: usize = 256;
@@ -62,10 +66,14 @@ pub fn score_all(model: &Model<'_>, x: &RowMajor) -> Result<Vec<Scored>> {
                 refs.clear();
                 refs.extend((0..m).map(|l| x.row(l, i)));
                 let mut contributions = vec![0.0f32; m];
-                let score = model
-                    .score(&refs, &mut scratch, &mut contributions)
+                let verdict = model
+                    .judge(&refs, &mut scratch, &mut contributions, None)
                     .with_context(|| format!("row {i}"))?;
-                out.push(Scored { score, contributions });
+                out.push(Scored {
+                    score: verdict.score,
+                    contributions,
+                    verdict,
+                });
             }
             Ok(out)
         })

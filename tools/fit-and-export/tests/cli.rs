@@ -249,7 +249,11 @@ fn bad_input_fails_clearly_without_output() {
         .arg(dir.path().join("no/such/dir/m.lsgm"))
         .assert()
         .failure();
-    assert!(stderr(&a).contains("cannot write into"), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains("does not exist or is not writable"),
+        "{}",
+        stderr(&a)
+    );
     // A file that is not a model.
     std::fs::write(&out, b"not a model").unwrap();
     let a = tool().arg("inspect").arg(&out).assert().failure();

@@ -8,8 +8,9 @@ use fit_and_export::fit::{fit, FitOptions};
 use fit_and_export::gmm::{GmmParams, MixtureKind};
 use fit_and_export::io::FeatureSet;
 use fit_and_export::transitions::Counting;
+use lsgm::model::wire::Pooling;
 use lsgm::reference::Reference;
-use lsgm::{Chain, Covariance, Model, PreprocessSpec, Quantisation, Storage};
+use lsgm::{Chain, Covariance, Model, Quantisation, Storage};
 use nalgebra::DMatrix;
 
 fn brute_force(model: &Model<'_>, x: &[&[f32]]) -> f64 {
@@ -53,6 +54,7 @@ fn fitted_models_score_like_brute_force() {
     let data = traces(1500, &dims, 5);
     let set = FeatureSet {
         names: vec!["a".into(), "b".into(), "c".into()],
+        poolings: vec![Pooling::Precomputed; 3],
         layers: data
             .iter()
             .zip(dims)
@@ -80,7 +82,7 @@ fn fitted_models_score_like_brute_force() {
             quantisation: Quantisation::U16,
             storage: Storage::F32,
         };
-        let (bytes, _) = fit(&set, &opts, PreprocessSpec::features_only(), "test".into()).unwrap();
+        let (bytes, _) = fit(&set, &opts, None, "test".into()).unwrap();
         let model = Model::from_bytes(&bytes).unwrap();
         let mut scratch = vec![0.0; model.scratch_len()];
         let mut c = vec![0.0; 3];

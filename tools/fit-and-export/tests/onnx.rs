@@ -2,8 +2,10 @@
 //! differently built plain CNN (tests/fixtures/plain-cnn.onnx).
 
 use assert_cmd::Command;
-use lsgm::frames::{read_idx_images, InputSpec};
-use lsgm::onnx::{Graph, Network, Output};
+use lsgm::frames::read_idx_images;
+use lsgm::model::preprocess::{Colour, PixelRange, Resize};
+use lsgm::onnx::{Graph, LoadOptions, Network, Output};
+use lsgm::Preprocess;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +25,7 @@ fn tool() -> Command {
 
 #[test]
 fn auto_taps_pick_the_last_layer_of_each_stage_on_both_architectures() {
-    let demo = Graph::load(&root("models/fmnist-resnet.onnx")).unwrap();
+    let demo = Graph::load(&root("models/fmnist-resnet.onnx"), &LoadOptions::default()).unwrap();
     assert_eq!(
         demo.auto_taps(),
         [
@@ -32,7 +34,7 @@ fn auto_taps_pick_the_last_layer_of_each_stage_on_both_architectures() {
             "/stage3/stage3.1/Relu_1"
         ]
     );
-    let plain = Graph::load(&fixture("plain-cnn.onnx")).unwrap();
+    let plain = Graph::load(&fixture("plain-cnn.onnx"), &LoadOptions::default()).unwrap();
     assert_eq!(
         plain.auto_taps(),
         [
@@ -55,18 +57,22 @@ fn tapped_features_equal_an_independent_onnxruntime_extraction() {
         let want: Value =
             serde_json::from_str(&std::fs::read_to_string(fixture(fixture_file)).unwrap()).unwrap();
         let taps: Vec<String> = serde_json::from_value(want["taps"].clone()).unwrap();
-        let graph = Graph::load(&model).unwrap();
-        let spec = InputSpec {
-            layout: graph.layout,
-            channels: 1,
+        let graph = Graph::load(&model, &LoadOptions::default()).unwrap();
+        let spec = Preprocess {
+            input: graph.input.name.clone(),
+            logits: graph.logits.tensor.clone(),
+            layout: graph.input.layout,
+            colour: Colour::Grey,
             height: 28,
             width: 28,
-            scale: 1.0 / 255.0,
+            resize: Resize::Exact,
+            datum: graph.input.datum,
+            range: PixelRange::Unit,
             mean: vec![want["mean"].as_f64().unwrap() as f32],
             std: vec![want["std"].as_f64().unwrap() as f32],
         };
         let net = Network::new(graph, &taps).unwrap();
-        let mut input = vec![0.0; net.input_len()];
+        let mut input = spec.buffer();
         let mut out = Output::default();
         let n = want["images"].as_u64().unwrap() as usize;
         let mut worst = 0.0f64;
@@ -163,13 +169,19 @@ fn bad_onnx_and_image_inputs_fail_clearly() {
     };
     let junk = dir.path().join("junk.onnx");
     std::fs::write(&junk, b"not onnx").unwrap();
-    fail(&["--onnx", junk.to_str().unwrap()], "not a loadable ONNX model");
+    fail(&["--onnx", junk.to_str().unwrap()], "not an ONNX model");
     fail(&["--onnx", "/nonexistent.onnx"], "cannot read ONNX model");
     let plain = fixture("plain-cnn.onnx");
-    fail(&["--onnx", plain.to_str().unwrap()], "--mean is required");
+    fail(
+        &["--onnx", plain.to_str().unwrap()],
+        "give the normalisation it was trained with as --mean and --std",
+    );
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    fail(&["--train", empty.to_str().unwrap()], "no .png/.jpg/.jpeg images");
+    fail(
+        &["--train", empty.to_str().unwrap()],
+        "no images in this directory",
+    );
     let corrupt = dir.path().join("corrupt-idx3-ubyte");
     std::fs::write(
         &corrupt,
@@ -201,7 +213,7 @@ fn bad_onnx_and_image_inputs_fail_clearly() {
 }
 
 #[test]
-fn frames_of_another_size_are_resized_and_reported() {
+fn frames_of_another_size_are_refused_or_resized_by_the_stated_policy_and_said_once() {
     // 8 grey 40×40 PNGs: the network takes 28×28.
     let dir = tempfile::tempdir().unwrap();
     let imgs = dir.path().join("imgs");
@@ -213,23 +225,35 @@ fn frames_of_another_size_are_resized_and_reported() {
         img.save(imgs.join(format!("{i:02}.png"))).unwrap();
     }
     let out = dir.path().join("m.lsgm");
-    let a = tool()
-        .arg("--train")
-        .arg(&imgs)
-        .arg("--out")
-        .arg(&out)
-        .args([
-            "--components",
-            "2",
-            "--holdout",
-            "0",
-            "--max-iter",
-            "5",
-            "--reg-covar",
-            "1e-3",
-        ])
-        .assert()
-        .success();
+    let fit = |extra: &[&str]| {
+        tool()
+            .arg("--train")
+            .arg(&imgs)
+            .arg("--out")
+            .arg(&out)
+            .args([
+                "--components",
+                "2",
+                "--holdout",
+                "0",
+                "--max-iter",
+                "5",
+                "--reg-covar",
+                "1e-3",
+            ])
+            .args(extra)
+            .assert()
+    };
+    // No policy given: refused, naming the flag, and no file written.
+    let a = fit(&[]).failure();
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    assert!(err.contains("30 of 30 frames were resized"), "{err}");
+    assert!(err.contains("40×40") && err.contains("--resize"), "{err}");
+    assert!(!out.exists());
+    let a = fit(&["--resize", "stretch"]).success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let note = "note: frames of 40×40 are stretched to the network's 28×28 (stretch, bilinear)";
+    assert_eq!(err.matches(note).count(), 1, "{err}");
+    let a = tool().arg("inspect").arg(&out).assert().success();
+    let summary = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(summary.contains("resize stretch"), "{summary}");
 }

@@ -5,7 +5,7 @@
 use fit_and_export::gmm::dp::{self, Priors};
 use fit_and_export::gmm::mixture::{Cov, Mixture, PrecChol};
 use fit_and_export::gmm::{em, kmeans, GmmParams, MixtureKind};
-use lsgm::{Chain, Covariance, LayerSpec, Model, ModelSpec, PreprocessSpec};
+use lsgm::{Chain, Covariance, LayerSpec, Model, ModelSpec};
 use nalgebra::{DMatrix, DVector};
 use serde_json::Value;
 
@@ -152,10 +152,10 @@ fn densities_match_score_samples() {
             threshold: 0.0,
             calibration_tpr: 0.95,
             quantiles: vec![],
-            preprocess: PreprocessSpec::features_only(),
+            preprocess: None,
             layers: vec![LayerSpec {
                 name: "only".into(),
-                pooling: lsgm::model::wire::Pooling::GlobalAverage,
+                pooling: lsgm::model::wire::Pooling::Precomputed,
                 dim_in: x.ncols(),
                 projection: None,
                 covariance: covariance(case),

@@ -7,9 +7,9 @@ use super::synthetic::{self, Synthetic};
 use crate::extract;
 use crate::io::write_atomic;
 use anyhow::{bail, ensure, Context, Result};
-use lsgm::frames::{Frame, InputSpec};
-use lsgm::onnx::{Graph, Network};
-use lsgm::Model;
+use lsgm::frames::{Frame, Notes};
+use lsgm::onnx::{bind, Network};
+use lsgm::{Model, Preprocess};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -65,15 +65,8 @@ struct ResultRow {
 
 const ALL: [&str; 6] = ["lsgm", "msp", "energy", "mahalanobis", "mahalanobis-multi", "knn"];
 
-fn extract_set(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<SetFeatures> {
-    let ex = extract::extract(net, spec, frames)?;
-    if ex.resized > 0 {
-        eprintln!(
-            "note: {} of {} frames resized to the network's input",
-            ex.resized,
-            frames.len()
-        );
-    }
+fn extract_set(net: &Network, p: &Preprocess, frames: &[Frame], notes: &Notes) -> Result<SetFeatures> {
+    let ex = extract::extract(net, p, frames, notes)?;
     Ok(SetFeatures {
         layers: ex.layers,
         logits: ex.logits,
@@ -84,11 +77,12 @@ fn extract_set(net: &Network, spec: &InputSpec, frames: &[Frame]) -> Result<SetF
 pub fn run(a: &EvalArgs) -> Result<()> {
     let bytes = std::fs::read(&a.lsgm).with_context(|| format!("cannot read {}", a.lsgm.display()))?;
     let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", a.lsgm.display()))?;
-    let spec = InputSpec::from_model(&model)?;
-    let graph = Graph::load(&a.onnx)?;
-    let taps: Vec<String> = model.layers().iter().map(|l| l.name().to_string()).collect();
-    let net = Network::new(graph, &taps)?;
-    net.check_input(&spec)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    crate::io::check_output(&a.out.join("report.json"))?;
+    let bound = bind(&model, &a.onnx)?;
+    let notes = Notes::default();
+    bound.notes.iter().for_each(|n| notes.say(n));
+    let (net, spec) = (&bound.network, &bound.preprocess);
 
     let mut wanted: Vec<String> = if a.methods.iter().any(|m| m == "all") {
         ALL.iter()
@@ -112,18 +106,11 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     }
 
     eprintln!("extracting in-distribution set {}", a.in_data.display());
-    let in_frames = extract::load_frames(&a.in_data, None, None)?;
-    let id = extract_set(&net, &spec, &in_frames)?;
-    let accuracy = match &a.in_labels {
-        Some(p) => {
-            let labels = lsgm::frames::read_idx_labels(p)?;
-            ensure!(
-                labels.len() == in_frames.len(),
-                "{} has {} labels for {} images",
-                p.display(),
-                labels.len(),
-                in_frames.len()
-            );
+    let in_set = extract::load_frames(&a.in_data, a.in_labels.as_deref(), None)?;
+    let in_frames = &in_set.frames;
+    let id = extract_set(net, spec, in_frames, &notes)?;
+    let accuracy = match &in_set.labels {
+        Some(labels) => {
             let argmax = |r: &mut dyn Iterator<Item = &f64>| {
                 r.enumerate()
                     .fold((0, f64::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
@@ -132,7 +119,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             let correct = id
                 .logits
                 .row_iter()
-                .zip(&labels)
+                .zip(labels)
                 .filter(|(r, &y)| argmax(&mut r.iter()) == y as usize)
                 .count();
             Some(correct as f64 / labels.len() as f64)
@@ -149,17 +136,24 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let (name, frames) = match (o.split_once('='), Synthetic::parse(o)) {
             (Some((name, path)), _) => (
                 name.to_string(),
-                extract::load_frames(Path::new(path), None, None)?,
+                extract::load_frames(Path::new(path), None, None)?.frames,
             ),
             (None, Some(kind)) => (
                 kind.name().to_string(),
-                synthetic::generate(kind, a.synthetic, spec.height, spec.width, spec.channels, a.seed),
+                synthetic::generate(
+                    kind,
+                    a.synthetic,
+                    spec.height as usize,
+                    spec.width as usize,
+                    spec.channels(),
+                    a.seed,
+                ),
             ),
             (None, None) => bail!("--ood {o:?}: expected NAME=PATH or one of gaussian, rademacher, blobs"),
         };
         ensure!(!frames.is_empty(), "OOD set {name} is empty");
         eprintln!("extracting OOD set {name} ({} frames)", frames.len());
-        oods.push((name, extract_set(&net, &spec, &frames)?));
+        oods.push((name, extract_set(net, spec, &frames, &notes)?));
     }
 
     // Baselines that need training features.
@@ -169,18 +163,8 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         match &a.train {
             Some(p) => {
                 eprintln!("extracting training set {}", p.display());
-                let frames = extract::load_frames(p, a.train_labels.as_deref(), a.classes.as_deref())?;
-                let labels = match &a.train_labels {
-                    Some(lp) => {
-                        let all = lsgm::frames::read_idx_labels(lp)?;
-                        Some(match &a.classes {
-                            Some(c) => all.into_iter().filter(|l| c.contains(l)).collect(),
-                            None => all,
-                        })
-                    }
-                    None => None,
-                };
-                train = Some((extract_set(&net, &spec, &frames)?, labels));
+                let set = extract::load_frames(p, a.train_labels.as_deref(), a.classes.as_deref())?;
+                train = Some((extract_set(net, spec, &set.frames, &notes)?, set.labels));
             }
             None => {
                 eprintln!("warning: mahalanobis, mahalanobis-multi and knn need --train; skipping them");
@@ -262,7 +246,6 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             });
         }
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let report = serde_json::json!({
         "model": {"onnx": a.onnx.display().to_string(), "lsgm": a.lsgm.display().to_string(), "source": model.source()},
         "convention": "in-distribution is the positive class; higher score = more in-distribution",
@@ -314,7 +297,8 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         }
         Err(e) => eprintln!("warning: {e}"),
     }
-    print!("{}", markdown(&report, &rows));
+    let text = markdown(&report, &rows);
+    crate::io::to_stdout(|w| w.write_all(text.as_bytes()))?;
     Ok(())
 }
 

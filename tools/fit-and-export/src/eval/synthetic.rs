@@ -1,7 +1,7 @@
 //! The paper's synthetic OOD sets, generated with a seed at the model's input
 //! size, in [0, 1] pixel space before normalisation (stored as u8 frames).
 
-use lsgm::frames::Frame;
+use lsgm::frames::{Frame, Pixels};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -104,7 +104,7 @@ pub fn generate(kind: Synthetic, n: usize, h: usize, w: usize, c: usize, seed: u
                 height: h,
                 width: w,
                 channels: c,
-                pixels: values.iter().map(|v| (v * 255.0).round() as u8).collect(),
+                pixels: Pixels::U8(values.iter().map(|v| (v * 255.0).round() as u8).collect()),
             }
         })
         .collect()
@@ -119,15 +119,21 @@ mod tests {
         let g = generate(Synthetic::Gaussian, 50, 28, 28, 1, 1);
         let mean: f64 = g
             .iter()
-            .flat_map(|f| &f.pixels)
+            .flat_map(|f| f.pixels.as_u8().unwrap())
             .map(|&p| p as f64 / 255.0)
             .sum::<f64>()
             / (50.0 * 784.0);
         assert!((mean - 0.5).abs() < 0.01, "{mean}");
         let r = generate(Synthetic::Rademacher, 10, 28, 28, 1, 1);
-        assert!(r.iter().flat_map(|f| &f.pixels).all(|&p| p == 0 || p == 255));
+        assert!(r
+            .iter()
+            .flat_map(|f| f.pixels.as_u8().unwrap())
+            .all(|&p| p == 0 || p == 255));
         let b = generate(Synthetic::Blobs, 10, 28, 28, 1, 1);
-        let px: Vec<u8> = b.iter().flat_map(|f| f.pixels.clone()).collect();
+        let px: Vec<u8> = b
+            .iter()
+            .flat_map(|f| f.pixels.as_u8().unwrap().to_vec())
+            .collect();
         assert!(px.iter().all(|&p| p == 0 || p as f64 >= 0.75 * 255.0 - 0.5));
         let on = px.iter().filter(|&&p| p > 0).count() as f64 / px.len() as f64;
         assert!(on > 0.2 && on < 0.9, "{on}");

@@ -1,0 +1,81 @@
+//! Binding a fitted model to its network: the one place that checks they
+//! belong together, used by every command that turns frames into scores.
+
+use super::graph::{Graph, LoadOptions};
+use super::network::Network;
+use crate::model::preprocess::Preprocess;
+use crate::Model;
+use anyhow::{bail, ensure, Context, Result};
+use std::path::Path;
+
+/// A network loaded for a fitted model: what the monitor, `features
+/// --lsgm` and `eval` run frames through.
+pub struct Bound {
+    /// The optimised network, tapping the model's layers in order.
+    pub network: Network,
+    /// How frames become its input (from the model file).
+    pub preprocess: Preprocess,
+    /// What the user should know about the network (e.g. a Softmax output
+    /// read through to its logits).
+    pub notes: Vec<String>,
+}
+
+/// Loads `onnx` as `model` was fitted for it and checks that they belong
+/// together: the network's identity (CRC-32 of the ONNX file and its
+/// external weights), the logits tensor, every tap's name, channel count
+/// and layout, and the input's layout, channels, size and element type.
+/// Errors say which file to fit again.
+pub fn bind(model: &Model<'_>, onnx: &Path) -> Result<Bound> {
+    let Some(wire) = model.preprocess() else {
+        bail!(
+            "this LSGM model was fitted from feature files and stores no input preprocessing, so it \
+             scores features, not frames; fit one from images with `fit-and-export --onnx … --train …`"
+        );
+    };
+    let preprocess = Preprocess::from_wire(wire);
+    let opts = LoadOptions {
+        input_size: Some((preprocess.height, preprocess.width)),
+        logits: Some(preprocess.logits.clone()),
+    };
+    let graph = Graph::load(onnx, &opts)?;
+    graph.check_fitted_for(model.source())?;
+    let input = &graph.input;
+    ensure!(
+        input.layout == preprocess.layout
+            && input.channels == preprocess.channels()
+            && input.datum == preprocess.datum,
+        "{}: its input is {} {} with {} channels, the LSGM file expects {} {} with {}: they do not belong together",
+        onnx.display(),
+        input.layout,
+        input.datum,
+        input.channels,
+        preprocess.layout,
+        preprocess.datum,
+        preprocess.channels()
+    );
+    let mut taps = Vec::new();
+    for l in model.layers() {
+        let tap = graph
+            .find(l.name())
+            .with_context(|| format!("the LSGM file taps {:?}", l.name()))?;
+        ensure!(
+            tap.channels() == l.dim_in() && tap.pooling == Some(l.pooling()),
+            "tap {} is {:?} ({:?}) in the ONNX model but has {} features ({:?}) in the LSGM file: \
+             they do not belong together",
+            l.name(),
+            tap.shape,
+            tap.pooling,
+            l.dim_in(),
+            l.pooling()
+        );
+        taps.push(l.name().to_string());
+    }
+    let notes = graph.logits.note.iter().cloned().collect();
+    let network = Network::new(graph, &taps)?;
+    network.check_input(&preprocess)?;
+    Ok(Bound {
+        network,
+        preprocess,
+        notes,
+    })
+}

@@ -1,0 +1,370 @@
+#![cfg(all(feature = "onnx", feature = "frames"))]
+//! Networks as users export them, against onnxruntime: external weights,
+//! PyTorch's dynamo and legacy exporters (with `value_info`), NHWC graphs
+//! from tf2onnx, Softmax outputs, several outputs, uint8 inputs, RGB/BGR,
+//! dynamic input sizes — and the graphs that must be refused clearly.
+//!
+//! Fixtures and reference values: `tools/fixtures/onnx_fixtures.py`
+//! (onnxruntime, one thread, on frames from the formula below).
+
+use lsgm::frames::{to_input, Frame, Pixels};
+use lsgm::model::preprocess::{Colour, Datum, PixelRange, Resize};
+use lsgm::model::wire::Pooling;
+use lsgm::onnx::{Graph, LoadOptions, Network, Output};
+use lsgm::Preprocess;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/onnx")
+        .join(rel)
+}
+
+fn reference(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
+}
+
+/// The fixture script's frames: `(7x + 13y + 31ch + 57i + (x·y·(i+1)) mod 17) mod 256`.
+fn frame(i: usize, h: usize, w: usize, c: usize) -> Frame {
+    let mut pixels = Vec::with_capacity(h * w * c);
+    for y in 0..h {
+        for x in 0..w {
+            for ch in 0..c {
+                pixels.push(((7 * x + 13 * y + 31 * ch + 57 * i + (x * y * (i + 1)) % 17) % 256) as u8);
+            }
+        }
+    }
+    Frame {
+        source: format!("formula#{i}"),
+        height: h,
+        width: w,
+        channels: c,
+        pixels: Pixels::U8(pixels),
+    }
+}
+
+fn load(rel: &str, opts: LoadOptions) -> anyhow::Result<Graph> {
+    Graph::load(&fixture(rel), &opts)
+}
+
+/// The preprocessing the reference used, for `graph`.
+fn preprocess(graph: &Graph, j: &Value, colour: Colour) -> Preprocess {
+    let floats = |k: &str| -> Vec<f32> {
+        j["preprocess"][k]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_f64().unwrap() as f32).collect())
+            .unwrap_or_default()
+    };
+    let c = graph.input.channels;
+    let (range, mean, std) = match graph.input.datum {
+        Datum::U8 => (PixelRange::Byte, vec![0.0; c], vec![1.0; c]),
+        Datum::F32 => (PixelRange::Unit, floats("mean"), floats("std")),
+    };
+    Preprocess {
+        input: graph.input.name.clone(),
+        logits: graph.logits.tensor.clone(),
+        layout: graph.input.layout,
+        colour,
+        height: graph.input.height as u32,
+        width: graph.input.width as u32,
+        resize: Resize::Exact,
+        datum: graph.input.datum,
+        range,
+        mean,
+        std,
+    }
+}
+
+fn close(got: &[f32], want: &Value, what: &str) {
+    let want: Vec<f64> = want
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (k, (&g, &w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            (g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            "{what}[{k}]: tract {g}, onnxruntime {w}"
+        );
+    }
+}
+
+/// Runs the reference's frames through `graph` with `taps` and compares
+/// logits and pooled features with onnxruntime's.
+fn matches_reference(graph: Graph, j: &Value, taps: &[&str], colour: Colour, keys: (&str, &str)) {
+    let p = preprocess(&graph, j, colour);
+    let taps: Vec<String> = taps.iter().map(|t| t.to_string()).collect();
+    let net = Network::new(graph, &taps).unwrap();
+    let f = &j["frames"];
+    let dim = |k: &str| f[k].as_u64().unwrap() as usize;
+    let mut input = p.buffer();
+    let mut out = Output::default();
+    for i in 0..dim("n") {
+        to_input(&frame(i, dim("h"), dim("w"), dim("c")), &p, &mut input).unwrap();
+        net.run(&input, &mut out).unwrap();
+        close(&out.logits, &j[keys.0][i], &format!("logits of frame {i}"));
+        for (t, feats) in taps.iter().zip(&out.features) {
+            close(feats, &j[keys.1][t][i], &format!("tap {t}, frame {i}"));
+        }
+    }
+}
+
+fn tap_names(j: &Value) -> Vec<String> {
+    j["taps"].as_object().unwrap().keys().cloned().collect()
+}
+
+fn check(rel: &str, json: &str, opts: LoadOptions, colour: Colour) {
+    let j = reference(json);
+    let names = tap_names(&j);
+    let taps: Vec<&str> = names.iter().map(String::as_str).collect();
+    matches_reference(load(rel, opts).unwrap(), &j, &taps, colour, ("logits", "taps"));
+}
+
+#[test]
+fn external_weights_load_by_path_and_the_identity_covers_them() {
+    check(
+        "ext_data/model.onnx",
+        "ext_data.json",
+        LoadOptions::default(),
+        Colour::Grey,
+    );
+    let ext = load("ext_data/model.onnx", LoadOptions::default()).unwrap();
+    assert!(
+        ext.identity.ends_with(" data:model.onnx.data"),
+        "{}",
+        ext.identity
+    );
+    // Another weights file beside the same .onnx is another network.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("ext_data/model.onnx"), dir.path().join("model.onnx")).unwrap();
+    let mut data = std::fs::read(fixture("ext_data/model.onnx.data")).unwrap();
+    data[100] ^= 1;
+    std::fs::write(dir.path().join("model.onnx.data"), &data).unwrap();
+    let other = Graph::load(&dir.path().join("model.onnx"), &LoadOptions::default()).unwrap();
+    assert_ne!(other.identity, ext.identity);
+    assert!(other.check_fitted_for(&ext.identity).is_err());
+    // A missing weights file is named, with what to do.
+    std::fs::remove_file(dir.path().join("model.onnx.data")).unwrap();
+    let e = format!(
+        "{:#}",
+        Graph::load(&dir.path().join("model.onnx"), &LoadOptions::default())
+            .err()
+            .unwrap()
+    );
+    assert!(
+        e.contains("model.onnx.data") && e.contains("beside the .onnx file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pytorch_dynamo_and_shape_inferred_legacy_exports_load_and_match_onnxruntime() {
+    check(
+        "torch_dynamo/model.onnx",
+        "torch_dynamo.json",
+        LoadOptions::default(),
+        Colour::Rgb,
+    );
+    check(
+        "torch_legacy_inferred.onnx",
+        "torch_legacy_inferred.json",
+        LoadOptions::default(),
+        Colour::Rgb,
+    );
+    // The stage outputs (the ReLU after each residual Add) are the auto taps.
+    let g = load("torch_dynamo/model.onnx", LoadOptions::default()).unwrap();
+    assert_eq!(g.auto_taps(), ["node_relu_2", "node_relu_4"]);
+}
+
+#[test]
+fn nhwc_maps_are_pooled_per_channel_and_offered_once() {
+    check("nhwc.onnx", "nhwc.json", LoadOptions::default(), Colour::Grey);
+    let g = load("nhwc.onnx", LoadOptions::default()).unwrap();
+    assert_eq!(
+        g.auto_taps(),
+        ["model/conv2d/Relu", "model/conv2d_1/Relu", "model/conv2d_2/Relu"]
+    );
+    let relu = g.find("model/conv2d/Relu").unwrap();
+    assert_eq!(
+        (relu.pooling, relu.channels(), relu.resolution()),
+        (Some(Pooling::GlobalAverageNhwc), 8, Some((28, 28)))
+    );
+    // Transposes copy a map into the other layout: never offered.
+    assert!(
+        g.candidates().iter().all(|t| t.op != "Transpose"),
+        "{:?}",
+        g.candidates()
+    );
+}
+
+#[test]
+fn a_softmax_output_is_read_through_to_its_logits() {
+    let j = reference("softmax.json");
+    let g = load("softmax.onnx", LoadOptions::default()).unwrap();
+    assert_eq!(g.logits.tensor, "logits_raw");
+    assert!(g.logits.note.as_deref().unwrap().contains("Softmax"));
+    let p = preprocess(&g, &j, Colour::Grey);
+    let net = Network::new(g, &["relu3".to_string()]).unwrap();
+    let (mut input, mut out) = (p.buffer(), Output::default());
+    for i in 0..4 {
+        to_input(&frame(i, 28, 28, 1), &p, &mut input).unwrap();
+        net.run(&input, &mut out).unwrap();
+        close(&out.logits, &j["logits"][i], "pre-softmax logits");
+        // The confidence is the network's own probability.
+        let probs: Vec<f64> = j["probs"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let (class, confidence) = out.top_class();
+        let (want_class, want) = probs
+            .iter()
+            .enumerate()
+            .fold((0, 0.0), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
+        assert_eq!(class, want_class);
+        assert!((confidence as f64 - want).abs() < 1e-5, "{confidence} vs {want}");
+    }
+}
+
+#[test]
+fn several_outputs_need_logits_by_name() {
+    let e = format!(
+        "{:#}",
+        load("two_outputs.onnx", LoadOptions::default()).err().unwrap()
+    );
+    assert!(
+        e.contains("2 outputs could be the class logits: t_flat [1, 16], logits [1, 10]")
+            && e.contains("--logits"),
+        "{e}"
+    );
+    let opts = LoadOptions {
+        logits: Some("logits".into()),
+        ..LoadOptions::default()
+    };
+    check("two_outputs.onnx", "two_outputs.json", opts, Colour::Grey);
+    let opts = LoadOptions {
+        logits: Some("nope".into()),
+        ..LoadOptions::default()
+    };
+    assert!(format!("{:#}", load("two_outputs.onnx", opts).err().unwrap()).contains("no such tensor"));
+}
+
+#[test]
+fn uint8_networks_get_raw_pixels() {
+    let g = load("uint8_input.onnx", LoadOptions::default()).unwrap();
+    assert_eq!(g.input.datum, Datum::U8);
+    check(
+        "uint8_input.onnx",
+        "uint8_input.json",
+        LoadOptions::default(),
+        Colour::Grey,
+    );
+}
+
+#[test]
+fn channel_order_decides_which_frame_channel_feeds_which_input() {
+    check("rgb.onnx", "rgb.json", LoadOptions::default(), Colour::Rgb);
+    let j = reference("rgb.json");
+    let names = tap_names(&j);
+    let taps: Vec<&str> = names.iter().map(String::as_str).collect();
+    let g = load("rgb.onnx", LoadOptions::default()).unwrap();
+    matches_reference(g, &j, &taps, Colour::Bgr, ("logits_if_bgr", "taps_if_bgr"));
+}
+
+#[test]
+fn dynamic_input_size_is_refused_until_given() {
+    let e = format!(
+        "{:#}",
+        load("dynamic_hw.onnx", LoadOptions::default()).err().unwrap()
+    );
+    assert!(e.contains("dynamic size") && e.contains("--input-size"), "{e}");
+    let opts = LoadOptions {
+        input_size: Some((24, 32)),
+        ..LoadOptions::default()
+    };
+    let g = load("dynamic_hw.onnx", opts.clone()).unwrap();
+    assert!(g.input.dynamic_size);
+    assert_eq!(g.input.shape(), [1, 3, 24, 32]);
+    check("dynamic_hw.onnx", "dynamic_hw.json", opts, Colour::Rgb);
+    // A fixed input refuses another size.
+    let opts = LoadOptions {
+        input_size: Some((32, 32)),
+        ..LoadOptions::default()
+    };
+    let e = format!("{:#}", load("rgb.onnx", opts).err().unwrap());
+    assert!(e.contains("fixed at 28×28"), "{e}");
+}
+
+#[test]
+fn repeated_node_names_are_said_and_tapped_by_tensor_name() {
+    let g = load("repeated_names.onnx", LoadOptions::default()).unwrap();
+    assert_eq!(g.repeated_names, ["relu"]);
+    let e = g.find("relu").unwrap_err().to_string();
+    assert!(
+        e.contains("several nodes") && e.contains("t_a1, t_a2, t_a3"),
+        "{e}"
+    );
+    assert_eq!(g.auto_taps(), ["t_a1", "t_a2", "t_a3"]);
+    check(
+        "repeated_names.onnx",
+        "repeated_names.json",
+        LoadOptions::default(),
+        Colour::Grey,
+    );
+}
+
+#[test]
+fn graphs_that_cannot_be_monitored_are_refused_by_name() {
+    let err = |rel: &str| format!("{:#}", load(rel, LoadOptions::default()).err().unwrap());
+    let e = err("upsample_opset9.onnx");
+    assert!(
+        e.contains("node \"up\" (Upsample, opset 9) is not supported by tract"),
+        "{e}"
+    );
+    let e = err("map_output.onnx");
+    assert!(
+        e.contains("no output of this network is a class-score vector") && e.contains("map [1, 16, 14, 14]"),
+        "{e}"
+    );
+    let e = err("no_input.onnx");
+    assert!(e.contains("no inputs"), "{e}");
+    // Not ONNX at all, and a missing file.
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"not onnx").unwrap();
+    let e = format!("{:#}", Graph::load(&junk, &LoadOptions::default()).err().unwrap());
+    assert!(e.contains("not an ONNX model"), "{e}");
+    let e = format!(
+        "{:#}",
+        Graph::load(&dir.path().join("no.onnx"), &LoadOptions::default())
+            .err()
+            .unwrap()
+    );
+    assert!(e.contains("cannot read ONNX model"), "{e}");
+}
+
+#[test]
+fn a_saturated_frame_gives_huge_but_finite_features() {
+    let j = reference("gain.json");
+    check("gain.onnx", "gain.json", LoadOptions::default(), Colour::Grey);
+    let g = load("gain.onnx", LoadOptions::default()).unwrap();
+    let p = preprocess(&g, &j, Colour::Grey);
+    let net = Network::new(g, &["relu1".to_string()]).unwrap();
+    let white = Frame {
+        pixels: Pixels::U8(vec![255; 784]),
+        ..frame(0, 28, 28, 1)
+    };
+    let (mut input, mut out) = (p.buffer(), Output::default());
+    to_input(&white, &p, &mut input).unwrap();
+    net.run(&input, &mut out).unwrap();
+    close(
+        &out.features[0],
+        &j["white_frame"]["taps"]["relu1"],
+        "white frame, relu1",
+    );
+    assert!(out.features[0].iter().any(|&v| v > 1e15));
+}

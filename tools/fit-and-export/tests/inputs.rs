@@ -1,0 +1,557 @@
+//! What users bring to `fit-and-export`: networks that need to be told
+//! something (channel order, normalisation, input size, logits), models
+//! bound to their own network, output files, exit codes — on the ONNX
+//! fixtures of `tools/fixtures/onnx_fixtures.py`, against onnxruntime.
+
+mod common;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn tool() -> Command {
+    Command::cargo_bin("fit-and-export").unwrap()
+}
+
+fn onnx(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/onnx")
+        .join(rel)
+}
+
+fn reference(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(onnx(name)).unwrap()).unwrap()
+}
+
+/// `n` frames of the fixture script's formula as a u8 `.npy` (N×H×W or N×H×W×C).
+fn formula_frames(path: &Path, n: usize, h: usize, w: usize, c: usize) {
+    use npyz::WriterBuilder;
+    let mut data = Vec::with_capacity(n * h * w * c);
+    for i in 0..n {
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    data.push(((7 * x + 13 * y + 31 * ch + 57 * i + (x * y * (i + 1)) % 17) % 256) as u8);
+                }
+            }
+        }
+    }
+    let shape: Vec<u64> = if c == 1 {
+        vec![n as u64, h as u64, w as u64]
+    } else {
+        vec![n as u64, h as u64, w as u64, c as u64]
+    };
+    let mut out = Vec::new();
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(&mut out)
+        .begin_nd()
+        .unwrap();
+    writer.extend(data).unwrap();
+    writer.finish().unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+/// Runs the tool, expects failure with `code`, and `needle` on stderr.
+fn fails(args: &[&str], code: i32, needle: &str) -> String {
+    let a = tool().args(args).assert().code(code);
+    let err = stderr(&a);
+    assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn read_npy(p: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(p).unwrap();
+    npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap()
+}
+
+const FIT_FAST: [&str; 6] = ["--components", "2", "--max-iter", "20", "--reg-covar", "1e-3"];
+
+/// Fits `net` on `frames` into `model` with the input flags in `extra`.
+fn fit(net: &str, frames: &Path, model: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    tool()
+        .arg("--onnx")
+        .arg(onnx(net))
+        .arg("--train")
+        .arg(frames)
+        .arg("--out")
+        .arg(model)
+        .args(extra)
+        .args(FIT_FAST)
+        .assert()
+}
+
+/// `features --lsgm`: the model's taps and preprocessing on `net`.
+fn features(net: &str, model: &Path, data: &Path, out: &Path) -> assert_cmd::assert::Assert {
+    tool()
+        .args(["features", "--onnx"])
+        .arg(onnx(net))
+        .arg("--lsgm")
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .assert()
+}
+
+fn summary(model: &Path) -> String {
+    let a = tool().arg("inspect").arg(model).assert().success();
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+/// The first rows of a row-major `.npy` against onnxruntime's rows, to 1e-4 relative.
+fn rows_match(file: &Path, want: &Value) {
+    let got = read_npy(file);
+    let want = want.as_array().unwrap();
+    let k = want[0].as_array().unwrap().len();
+    for (i, row) in want.iter().enumerate() {
+        for (j, w) in row.as_array().unwrap().iter().enumerate() {
+            let (g, w) = (got[i * k + j] as f64, w.as_f64().unwrap());
+            assert!(
+                (g - w).abs() < 1e-4 * (1.0 + w.abs()),
+                "{}: row {i}, column {j}: {g} vs {w}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn what_a_network_needs_and_the_flags_do_not_say_is_an_error_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("f.npy");
+    formula_frames(&frames, 40, 28, 28, 3);
+    let out = dir.path().join("m.lsgm");
+    let fit = |net: &str, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--onnx",
+            onnx(net).to_str().unwrap(),
+            "--train",
+            frames.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(["--out".to_string(), out.to_str().unwrap().to_string()]);
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let check = |args: Vec<String>, needle: &str| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(&refs, 1, needle);
+        assert!(!out.exists());
+    };
+    check(fit("rgb.onnx", &[]), "--channel-order rgb");
+    check(fit("rgb.onnx", &["--channel-order", "bgr"]), "--mean and --std");
+    check(
+        fit(
+            "rgb.onnx",
+            &[
+                "--channel-order",
+                "rgb",
+                "--mean",
+                "123.7,116.3,103.5",
+                "--std",
+                "58",
+            ],
+        ),
+        "--input-range 0-255",
+    );
+    check(
+        fit("uint8_input.onnx", &["--mean", "0.5", "--std", "0.25"]),
+        "drop --mean, --std",
+    );
+    check(
+        fit("dynamic_hw.onnx", &["--channel-order", "rgb"]),
+        "--input-size",
+    );
+    check(
+        fit("two_outputs.onnx", &["--mean", "0.5", "--std", "0.25"]),
+        "--logits NAME",
+    );
+    check(
+        fit(
+            "ext_data/model.onnx",
+            &["--channel-order", "rgb", "--mean", "0.5", "--std", "0.25"],
+        ),
+        "drop --channel-order",
+    );
+    check(
+        fit(
+            "ext_data/model.onnx",
+            &["--mean", "0.5", "--std", "0.25", "--layer", "relu1,relu2"],
+        ),
+        "no tappable node named \"relu1,relu2\"",
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for (args, needle) in [
+        (&["--mean", "nan", "--std", "1"][..], "not a finite number"),
+        (&["--mean", "0", "--std", "inf"], "not a positive finite number"),
+        (&["--mean", "0", "--std", "0"], "not a positive finite number"),
+        (&["--layers", ""], "expected `auto` or a comma list"),
+        (&["--layers", ",,"], "expected `auto` or a comma list"),
+        (&["--input-size", "0x3"], "HEIGHTxWIDTH"),
+        (&["--resize", "fit"], "resize policy"),
+        (&["--channel-order", "rgba"], "rgb or bgr"),
+        (&["--input-range", "0-2"], "input range"),
+    ] {
+        fails(args, 2, needle);
+    }
+    // Negative numbers are plain option values.
+    let a = tool()
+        .args(["--mean", "-0.5", "--std", "2", "--out", "/nonexistent/x.lsgm"])
+        .assert()
+        .code(1);
+    assert!(stderr(&a).contains("/nonexistent"), "{}", stderr(&a));
+}
+
+#[test]
+fn external_weights_fit_and_the_model_refuses_any_other_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("f.npy");
+    formula_frames(&frames, 220, 28, 28, 1);
+    let model = dir.path().join("m.lsgm");
+    fit(
+        "ext_data/model.onnx",
+        &frames,
+        &model,
+        &["--mean", "0.5", "--std", "0.25"],
+    )
+    .success();
+    let a = tool().args(["inspect", "--json"]).arg(&model).assert().success();
+    let j: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert!(
+        j["source"].as_str().unwrap().ends_with("data:model.onnx.data"),
+        "{}",
+        j["source"]
+    );
+    // features --lsgm with the model's own network matches onnxruntime …
+    let feats = dir.path().join("feats");
+    features("ext_data/model.onnx", &model, &frames, &feats).success();
+    rows_match(&feats.join("logits.npy"), &reference("ext_data.json")["logits"]);
+    // … and any other network, even the same weights inline, is refused.
+    let err = stderr(&features("ext_data_inline.onnx", &model, &frames, &feats).failure());
+    assert!(err.contains("fitted for another network"), "{err}");
+    let err = stderr(
+        &tool()
+            .args(["eval", "--onnx"])
+            .arg(onnx("ext_data_inline.onnx"))
+            .arg("--lsgm")
+            .arg(&model)
+            .arg("--in")
+            .arg(&frames)
+            .args(["--ood", "gaussian", "--out"])
+            .arg(dir.path().join("eval"))
+            .assert()
+            .failure(),
+    );
+    assert!(err.contains("fitted for another network"), "{err}");
+}
+
+#[test]
+fn the_stored_preprocessing_is_shown_and_reapplied_by_features() {
+    // BGR, per-channel mean/std, crop: fit once, then `features --lsgm`
+    // must feed the network exactly what onnxruntime was fed for BGR.
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("f.npy");
+    formula_frames(&frames, 220, 28, 28, 3);
+    let model = dir.path().join("m.lsgm");
+    let flags = [
+        "--channel-order",
+        "bgr",
+        "--mean",
+        "0.485,0.456,0.406",
+        "--std",
+        "0.229,0.224,0.225",
+        "--resize",
+        "crop:32",
+    ];
+    fit("rgb.onnx", &frames, &model, &flags).success();
+    let summary = summary(&model);
+    assert!(
+        summary.contains("1×3×28×28 NCHW f32 bgr, range 0-1, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], resize crop:32"),
+        "{summary}"
+    );
+    let feats = dir.path().join("feats");
+    features("rgb.onnx", &model, &frames, &feats).success();
+    rows_match(&feats.join("logits.npy"), &reference("rgb.json")["logits_if_bgr"]);
+}
+
+#[test]
+fn uint8_and_dynamic_size_networks_extract_what_onnxruntime_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let grey = dir.path().join("g.npy");
+    formula_frames(&grey, 4, 28, 28, 1);
+    let feats = dir.path().join("u8");
+    tool()
+        .args(["features", "--onnx"])
+        .arg(onnx("uint8_input.onnx"))
+        .args(["--layers", "relu1,relu3", "--data"])
+        .arg(&grey)
+        .arg("--out")
+        .arg(&feats)
+        .assert()
+        .success();
+    rows_match(
+        &feats.join("1.npy"),
+        &reference("uint8_input.json")["taps"]["relu3"],
+    );
+    // A dynamic-size network at the size given, stored in the model.
+    let rgb = dir.path().join("c.npy");
+    formula_frames(&rgb, 220, 24, 32, 3);
+    let model = dir.path().join("dyn.lsgm");
+    let flags = [
+        "--input-size",
+        "24x32",
+        "--channel-order",
+        "rgb",
+        "--mean",
+        "0.485,0.456,0.406",
+        "--std",
+        "0.229,0.224,0.225",
+    ];
+    fit("dynamic_hw.onnx", &rgb, &model, &flags).success();
+    assert!(summary(&model).contains("1×3×24×32"));
+    let feats = dir.path().join("dyn");
+    features("dynamic_hw.onnx", &model, &rgb, &feats).success();
+    rows_match(&feats.join("logits.npy"), &reference("dynamic_hw.json")["logits"]);
+}
+
+#[test]
+fn msp_and_energy_of_a_softmax_network_use_its_real_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("f.npy");
+    formula_frames(&frames, 220, 28, 28, 1);
+    let model = dir.path().join("m.lsgm");
+    let a = fit(
+        "softmax.onnx",
+        &frames,
+        &model,
+        &["--mean", "0.5", "--std", "0.25"],
+    )
+    .success();
+    let note = "note: \"probs\" is the Softmax of \"logits_raw\"";
+    assert!(stderr(&a).contains(note), "{}", stderr(&a));
+    let feats = dir.path().join("feats");
+    features("softmax.onnx", &model, &frames, &feats).success();
+    // logits.npy holds the pre-softmax logits, whose softmax is the network's output.
+    let r = reference("softmax.json");
+    let logits = read_npy(&feats.join("logits.npy"));
+    for i in 0..4 {
+        let row = &logits[i * 10..(i + 1) * 10];
+        let m = row.iter().copied().fold(f32::MIN, f32::max) as f64;
+        let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+        for (k, &v) in row.iter().enumerate() {
+            let p = (v as f64 - m).exp() / z;
+            assert!((p - r["probs"][i][k].as_f64().unwrap()).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn overflowing_rows_are_scored_lowest_and_the_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train");
+    common::write_dir(&train, &common::traces(400, &[4, 3], 26), &[4, 3]);
+    let model = dir.path().join("m.lsgm");
+    tool()
+        .args(["fit-features", "--features"])
+        .arg(&train)
+        .arg("--out")
+        .arg(&model)
+        .args(["--components", "3"])
+        .assert()
+        .success();
+    let test = dir.path().join("test");
+    let mut l0 = vec![0.5f32; 4 * 4];
+    l0[8..12].fill(1e20); // row 2 explodes
+    common::write_dir(&test, &[l0, vec![0.5f32; 4 * 3]], &[4, 3]);
+    let a = tool()
+        .arg("score")
+        .arg(&model)
+        .arg("--features")
+        .arg(&test)
+        .assert()
+        .success();
+    let scores: Vec<f64> = String::from_utf8_lossy(&a.get_output().stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(scores.len(), 4);
+    assert_eq!(scores[2] as f32, f32::MIN);
+    assert!(scores[3] > f32::MIN as f64);
+    let a = tool()
+        .arg("score")
+        .arg(&model)
+        .arg("--features")
+        .arg(&test)
+        .arg("--json")
+        .assert()
+        .success();
+    let rows: Vec<Value> = String::from_utf8_lossy(&a.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[2]["ood"], true);
+    assert!(rows[2]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("layer 0 (0) overflowed"));
+    assert!(rows[1].get("reason").is_none());
+}
+
+#[test]
+fn fits_say_what_did_not_converge_and_which_flag_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let features = dir.path().join("f");
+    common::write_dir(&features, &common::traces(250, &[4, 3], 20), &[4, 3]);
+    let out = dir.path().join("m.lsgm");
+    let fit = |extra: &[&str]| {
+        tool()
+            .args(["fit-features", "--features"])
+            .arg(&features)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .assert()
+    };
+    let a = fit(&["--components", "8", "--max-iter", "2"]).success();
+    let err = stderr(&a);
+    assert_eq!(err.matches("without converging").count(), 2, "{err}");
+    assert!(
+        err.contains("warning: layer 0: EM stopped after --max-iter 2 iterations")
+            && err.contains("raise --max-iter"),
+        "{err}"
+    );
+    let a = fit(&["--max-iter", "3"]).success();
+    assert!(
+        stderr(&a).contains("the Dirichlet-process fit stopped"),
+        "{}",
+        stderr(&a)
+    );
+    // Too many components for the rows: the message names the flag in use.
+    let small = dir.path().join("small");
+    common::write_dir(&small, &common::traces(30, &[4, 3], 20), &[4, 3]);
+    let fit_small = |extra: &[&str]| {
+        tool()
+            .args(["fit-features", "--features"])
+            .arg(&small)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .assert()
+    };
+    let err = stderr(&fit_small(&[]).failure());
+    assert!(err.contains("--dp 40"), "{err}");
+    let err = stderr(&fit_small(&["--components", "50"]).failure());
+    assert!(err.contains("--components 50: give fewer"), "{err}");
+}
+
+#[test]
+fn tap_names_map_to_feature_files_inside_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let features = dir.path().join("f");
+    let layers = common::traces(300, &[2, 3], 4);
+    std::fs::create_dir_all(&features).unwrap();
+    // Named files only (no 0.npy / 1.npy): an ONNX-style name must stay inside the folder.
+    std::fs::write(features.join("layers.txt"), "/stage1/Relu\n/stage2/Relu\n").unwrap();
+    for (name, (v, d)) in ["_stage1_Relu.npy", "_stage2_Relu.npy"]
+        .iter()
+        .zip(layers.iter().zip([2, 3]))
+    {
+        std::fs::write(
+            features.join(name),
+            fit_and_export::io::npy_bytes(v.len() / d, d, v).unwrap(),
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("m.lsgm");
+    tool()
+        .args(["fit-features", "--features"])
+        .arg(&features)
+        .arg("--out")
+        .arg(&out)
+        .args(["--components", "3"])
+        .assert()
+        .success();
+    assert!(summary(&out).contains("/stage2/Relu"));
+}
+
+#[test]
+fn outputs_are_checked_before_the_work_and_never_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let features = dir.path().join("f");
+    common::write_dir(&features, &common::traces(300, &[2, 3], 4), &[2, 3]);
+    let fit = |out: &Path| {
+        tool()
+            .args(["fit-features", "--features"])
+            .arg(&features)
+            .arg("--out")
+            .arg(out)
+            .args(["--components", "3"])
+            .assert()
+            .failure()
+    };
+    // An output folder that does not exist: said before fitting (no report).
+    let a = fit(&dir.path().join("missing/m.lsgm"));
+    assert!(
+        stderr(&a).contains("does not exist or is not writable"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(a.get_output().stdout.is_empty());
+    // A symlink or a directory as the target is refused, and left alone.
+    let target = dir.path().join("elsewhere.lsgm");
+    std::fs::write(&target, b"keep me").unwrap();
+    let link = dir.path().join("link.lsgm");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert!(stderr(&fit(&link)).contains("not a regular file"));
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    assert!(stderr(&fit(dir.path())).contains("not a regular file"));
+    // The demo fit checks its output before loading anything.
+    let a = tool().args(["--out", "/nonexistent/dir/m.lsgm"]).assert().code(1);
+    assert!(!stderr(&a).contains("extracting"), "{}", stderr(&a));
+}
+
+#[test]
+fn a_closed_stdout_ends_score_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let features = dir.path().join("f");
+    common::write_dir(&features, &common::traces(20_000, &[2, 3], 4), &[2, 3]);
+    let model = dir.path().join("m.lsgm");
+    tool()
+        .args(["fit-features", "--features"])
+        .arg(&features)
+        .arg("--out")
+        .arg(&model)
+        .args(["--components", "3"])
+        .assert()
+        .success();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fit-and-export"))
+        .arg("score")
+        .arg(&model)
+        .arg("--features")
+        .arg(&features)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout); // like `| head -c 8`
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{:?}: {err}", o.status);
+    assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
+}
