@@ -16,7 +16,9 @@
 //!   the model bytes, and the dot products over them.
 //! * [`model`] — the file: a 16-byte header (magic, version, CRC-32) and a
 //!   postcard body ([`model::wire`]); [`Model::from_bytes`] validates it all
-//!   once; with `alloc`, [`ModelSpec`] builds and encodes one.
+//!   once; with `alloc`, [`ModelSpec`] builds and encodes one, and
+//!   [`Preprocess`] is the one description of how a frame becomes the
+//!   network's input ([`model::preprocess`]).
 //! * [`density`] — component log-densities from precomputed precision
 //!   Cholesky factors (full or diagonal), with an optional projection;
 //!   means and factors stored as `f32`, `f16` or `i8` ([`Storage`]).
@@ -24,10 +26,13 @@
 //!   proven bound on the score error.
 //! * [`chain`] — the scaled forward recursion, the whole hot path.
 //! * [`pool`] — global average pooling of tapped tensors.
-//! * [`Verdict`] — score vs threshold and the layer to blame.
-//! * `onnx` (feature) — tract inference with tapped hidden layers;
-//!   `frames` (feature) — IDX, PNG/JPEG, `.npy` and raw-stream loaders and
-//!   the preprocessing that turns a frame into the network's input.
+//! * [`Verdict`] — score vs threshold and the layer to blame;
+//!   [`Model::judge`] makes a frame whose density overflows the most
+//!   out-of-distribution frame there is, not an error.
+//! * `onnx` (feature) — tract inference with tapped hidden layers, and
+//!   `onnx::bind`, which checks that a model belongs to a network;
+//!   `frames` (feature) — image, IDX, `.npy` and raw-stream loaders
+//!   (recognised by content) and the code that applies a [`Preprocess`].
 //!
 //! ```
 //! # fn demo(bytes: &[u8], features: &[&[f32]]) -> Result<(), lsgm::Error> {

@@ -11,7 +11,7 @@ onnx=models/fmnist-resnet-c0to5.onnx
 fit() { # name, flags…
   local name=$1; shift
   "$bin" --onnx $onnx --train "$out/fit-images-idx3-ubyte.gz" --labels "$out/fit-labels-idx1-ubyte.gz" \
-    --classes 0,1,2,3,4,5 --out "$out/$name.lsgm" "$@" > "$out/$name.fit.json" 2>/dev/null
+    --classes 0,1,2,3,4,5 --mean 0.2860 --std 0.3530 --out "$out/$name.lsgm" "$@" > "$out/$name.fit.json" 2>/dev/null
   "$bin" eval --onnx $onnx --lsgm "$out/$name.lsgm" --in "$out/val-c0to5-images-idx3-ubyte.gz" \
     --ood "near=$out/val-c6to9-images-idx3-ubyte.gz" --methods lsgm --out "$out/$name" 2>/dev/null \
     | awk -v n="$name" -v f="$*" -F'|' '/\| lsgm \|/ {printf "| %s | %s |%s|%s|\n", n, f, $5, $6}'

@@ -230,6 +230,7 @@ fn layer_list(s: &str) -> Result<String, String> {
 /// the model file; what a network needs and these flags do not say is an
 /// error naming the flag, never a guess.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Network input (stored in the model)")]
 pub struct InputArgs {
     /// `auto` (the last map of each resolution stage) or a comma list of tap names.
     #[arg(long, default_value = "auto", value_parser = layer_list)]
