@@ -119,9 +119,43 @@ fn unreadable_files_are_refused_by_name() {
         e.contains("Qoi images are not supported") && e.contains("convert it to PNG"),
         "{e}"
     );
-    // Not an IDX file: no longer "bad magic" from the IDX reader.
-    let e = format!("{:#}", expand_inputs(&[text]).unwrap_err());
-    assert!(e.contains("not a frame file this tool reads"), "{e}");
+    // Not an IDX file either (no "bad magic" from the IDX reader): one error
+    // item naming the file, between the frames of the other inputs.
+    let good = dir.path().join("good.png");
+    image::GrayImage::new(2, 2).save(&good).unwrap();
+    let missing = dir.path().join("missing.png");
+    let inputs = expand_inputs(&[good.clone(), text, missing, good]);
+    let items: Vec<_> = FrameSource::new(inputs, None).unwrap().collect();
+    assert_eq!(items.len(), 4);
+    assert!(items[0].1.is_ok() && items[3].1.is_ok());
+    let e = format!("{:#}", items[1].1.as_ref().unwrap_err());
+    assert!(
+        e.contains("notes.png") && e.contains("not a frame file this tool reads"),
+        "{e}"
+    );
+    let e = format!("{:#}", items[2].1.as_ref().unwrap_err());
+    assert!(e.contains("missing.png: no such file"), "{e}");
+}
+
+#[test]
+fn an_image_claiming_a_huge_size_is_refused_before_decoding() {
+    // A 1×1 PNG whose header is rewritten to claim 20000×20000 pixels.
+    let dir = tempfile::tempdir().unwrap();
+    let mut png = Vec::new();
+    image::GrayImage::new(1, 1)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png[16..20].copy_from_slice(&20000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&20000u32.to_be_bytes());
+    let crc = crc32fast::hash(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let p = dir.path().join("huge.png");
+    std::fs::write(&p, &png).unwrap();
+    let e = format!("{:#}", read_image(&p).unwrap_err());
+    assert!(
+        e.contains("huge.png") && e.contains("larger than this tool decodes"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -133,7 +167,7 @@ fn directories_skip_files_that_are_not_images() {
     // A PNG without an extension is an image; a README is not.
     std::fs::copy(dir.path().join("a.png"), dir.path().join("b")).unwrap();
     std::fs::write(dir.path().join("README.txt"), b"frames of the hall camera").unwrap();
-    let inputs = expand_inputs(&[dir.path().to_path_buf()]).unwrap();
+    let inputs = expand_inputs(&[dir.path().to_path_buf()]);
     let names: Vec<PathBuf> = match &inputs[0] {
         Input::Images(v) => v.clone(),
         other => panic!("{other:?}"),
@@ -178,18 +212,22 @@ fn ambiguous_out_of_range_and_absurd_npy_files_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.npy");
     let name = p.display().to_string();
-    // 28×28×3: one RGB image or 28 grey 28×3 images — refused with both readings.
-    write_npy(&p, &[28, 28, 3], &vec![0u8; 28 * 28 * 3]);
+    // 3×28×28: three grey images, or one channels-first RGB image — refused
+    // with both readings (28×28×3 is one RGB image, never 28 frames of 28×3).
+    write_npy(&p, &[3, 28, 28], &vec![0u8; 28 * 28 * 3]);
     let e = format!("{:#}", read_npy_frames(&p).unwrap_err());
     assert!(
-        e.contains(&name) && e.contains("ambiguous") && e.contains("(1, 28, 28, 3)"),
+        e.contains(&name) && e.contains("ambiguous") && e.contains("(1, 3, 28, 28)"),
         "{e}"
     );
+    write_npy(&p, &[28, 28, 3], &vec![0u8; 28 * 28 * 3]);
+    let f = read_npy_frames(&p).unwrap();
+    assert_eq!((f.len(), f[0].height, f[0].width, f[0].channels), (1, 28, 28, 3));
     // Floats outside [0, 1]: already normalised, or 0–255. Per frame, named.
     let mut v = vec![0.5f32; 3 * 4];
     v[4 + 3] = -1.2; // frame 1, row 1, column 1
-    write_npy(&p, &[3, 2, 2], &v);
-    let items: Vec<_> = FrameSource::new(expand_inputs(std::slice::from_ref(&p)).unwrap(), None)
+    write_npy(&p, &[3, 2, 2, 1], &v);
+    let items: Vec<_> = FrameSource::new(expand_inputs(std::slice::from_ref(&p)), None)
         .unwrap()
         .collect();
     assert_eq!(items.len(), 3);

@@ -240,6 +240,13 @@ fn usage_errors_exit_2_before_any_model_is_loaded() {
         (vec!["--threshold", "nan"], "finite number"),
         (vec!["--threshold", "inf"], "finite number"),
         (vec!["--bench", "x"], "invalid value"),
+        (vec!["--bench", "0"], "invalid value"),
+        (
+            vec!["--bench", "10", "--raw", "28x28x1", "-"],
+            "cannot read stdin",
+        ),
+        (vec!["--raw", "28x28x1", "-", "-"], "can be read only once"),
+        (vec!["--threshold", "-inf"], "finite number"),
     ] {
         let mut args = args.clone();
         args.extend(["--lsgm", missing]);
@@ -311,6 +318,22 @@ fn a_closed_stdout_ends_the_run_quietly() {
     let err = stderr(&o);
     assert!(o.status.success(), "{:?} {err}", o.status);
     assert!(!err.contains("panicked") && !err.contains("error:"), "{err}");
+    // A full or closed stderr (`2>/dev/full`, `2>&1 | head`) loses the
+    // summary and notes, never the run.
+    let full = || Stdio::from(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+    let o = monitor()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!((o.status.code(), lines(&o).len()), (Some(0), 8));
+    let o = monitor()
+        .arg("/nonexistent")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
 }
 
 #[test]
@@ -488,7 +511,7 @@ fn models_are_bound_only_to_their_own_network_and_input() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stderr(&o)
-            .matches("note: frames of 40×30 are letterboxed to the network's 28×28")
+            .matches("note: frames of 40×30 (W×H) are letterboxed to the network's 28×28")
             .count(),
         1,
         "{}",

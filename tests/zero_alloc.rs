@@ -67,12 +67,29 @@ fn one_thousand_scores_allocate_nothing() {
         let mut contributions = vec![0.0; model.num_layers()];
         let mut checksum = 0.0f64;
 
+        // A frame so far out that layer 0's density overflows.
+        let overflowing = [1e30f32; 8];
+        let mut far: Vec<&[f32]> = refs[0].clone();
+        far[0] = &overflowing[..far[0].len()];
+
         let before = allocations();
         for r in &refs {
             let s = model.score(r, &mut scratch, &mut contributions).unwrap();
             checksum += model.verdict(s, &contributions, None).score as f64;
         }
+        // What the monitor calls: score and verdict in one, overflow included.
+        for r in &refs {
+            checksum += model
+                .judge(r, &mut scratch, &mut contributions, None)
+                .unwrap()
+                .score as f64;
+        }
+        let v = model.judge(&far, &mut scratch, &mut contributions, None).unwrap();
         let after = allocations();
+        assert!(
+            v.ood && v.overflow == Some(0) && v.score == lsgm::OVERFLOW_SCORE,
+            "{v:?}"
+        );
 
         assert!(checksum.is_finite());
         assert_eq!(after - before, 0, "{quant:?} {chain:?}: scoring allocated");

@@ -20,6 +20,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// `eprintln!` that never panics: a closed or full stderr loses the line.
+macro_rules! say {
+    ($($t:tt)*) => { frames::stderr_line(format_args!($($t)*)) };
+}
+
 /// Exit code of a fatal error, or of a run in which no frame could be read.
 const EXIT_FATAL: i32 = 1;
 /// Exit code with `--fail-on-ood` when any frame was out of distribution.
@@ -45,6 +50,7 @@ fn raw_shape(s: &str) -> Result<(usize, usize, usize), String> {
 
 #[derive(Parser)]
 #[command(
+    name = "lsgm-monitor",
     version,
     about = "Flag out-of-distribution frames beside tract inference (LSGM)",
     allow_negative_numbers = true,
@@ -62,7 +68,7 @@ struct Args {
     #[arg(long, value_name = "WxHxC", value_parser = raw_shape)]
     raw: Option<(usize, usize, usize)>,
     /// Use this threshold instead of the calibrated one.
-    #[arg(long, conflicts_with = "fpr", value_parser = finite)]
+    #[arg(long, conflicts_with = "fpr", value_parser = finite, allow_hyphen_values = true)]
     threshold: Option<f32>,
     /// Pick the threshold that flags this fraction of in-distribution frames (from the stored quantiles).
     #[arg(long, value_parser = fraction)]
@@ -73,9 +79,10 @@ struct Args {
     /// Exit with code 3 if any frame is OOD.
     #[arg(long)]
     fail_on_ood: bool,
-    /// Benchmark: repeat the inputs to at least this many frames and print median latencies as JSON.
-    #[arg(long, value_name = "FRAMES")]
-    bench: Option<usize>,
+    /// Benchmark: repeat the inputs (whole passes) to at least this many frames and print median
+    /// latencies and frames/s as JSON.
+    #[arg(long, value_name = "FRAMES", value_parser = clap::value_parser!(u64).range(1..))]
+    bench: Option<u64>,
     /// Images (PNG, JPEG, BMP, GIF, TIFF, WebP), directories of them, IDX or .npy files, or `-` for
     /// raw frames on stdin [default: models/samples/frames].
     inputs: Vec<PathBuf>,
@@ -209,6 +216,102 @@ fn emit(out: &mut impl Write, line: &impl Serialize) -> Result<bool> {
     }
 }
 
+/// What a run has seen so far.
+#[derive(Default)]
+struct Tally {
+    frames: usize,
+    errors: usize,
+    ood: usize,
+    inference_us: Vec<u64>,
+    score_us: Vec<u64>,
+}
+
+impl Monitor<'_> {
+    /// The JSON line of one judged frame (see the crate docs for the fields).
+    fn line<'a>(&'a self, source: &'a str, index: usize, j: &Judged) -> Line<'a> {
+        let tap = |l: u8| self.model.layer(l as usize).name();
+        Line {
+            source,
+            index,
+            class: j.class,
+            confidence: j.confidence,
+            score: j.verdict.score,
+            threshold: j.verdict.threshold,
+            ood: j.verdict.ood,
+            worst_layer: j.verdict.worst_layer,
+            worst_tap: tap(j.verdict.worst_layer),
+            layers: &self.contributions,
+            latency_us: Latency {
+                inference: j.inference.as_micros() as u64,
+                score: j.scoring.as_micros() as u64,
+            },
+            reason: j.verdict.overflow.map(|l| {
+                format!(
+                    "the density of layer {l} ({}) overflowed: the frame is farther from every \
+                     in-distribution component than f32 can express",
+                    tap(l)
+                )
+            }),
+        }
+    }
+
+    /// Runs every frame of `expanded` (repeated up to `--bench` frames),
+    /// writing a line per frame unless `print` is off. Stops early, quietly,
+    /// when stdout is closed; returns whether it still was open.
+    fn run(
+        &mut self,
+        args: &Args,
+        expanded: &[frames::Input],
+        print: bool,
+        tally: &mut Tally,
+    ) -> Result<bool> {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let target = args.bench.unwrap_or(0) as usize;
+        loop {
+            for (index, (source, item)) in FrameSource::new(expanded.to_vec(), args.raw)?.enumerate() {
+                tally.frames += 1;
+                let open = match item.and_then(|f| self.frame(&f)) {
+                    Ok(j) => {
+                        tally.ood += j.verdict.ood as usize;
+                        tally.inference_us.push(j.inference.as_micros() as u64);
+                        tally.score_us.push(j.scoring.as_micros() as u64);
+                        !print || emit(&mut out, &self.line(&source, index, &j))?
+                    }
+                    Err(e) => {
+                        tally.errors += 1;
+                        let error = format!("{e:#}");
+                        !print
+                            || emit(
+                                &mut out,
+                                &ErrorLine {
+                                    source: &source,
+                                    index,
+                                    error,
+                                },
+                            )?
+                    }
+                };
+                if !open {
+                    return Ok(false);
+                }
+            }
+            if tally.frames >= target || tally.frames == 0 {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+fn load_model<'b>(path: &std::path::Path, bytes: &'b [u8]) -> Result<Model<'b>> {
+    Model::from_bytes(bytes).map_err(|e| {
+        let hint = match e {
+            lsgm::Error::BadMagic | lsgm::Error::Decode => "; is it an .lsgm file written by fit-and-export?",
+            _ => "",
+        };
+        anyhow::anyhow!("{}: {e}{hint}", path.display())
+    })
+}
+
 fn run(args: Args) -> Result<i32> {
     let onnx = args
         .onnx
@@ -223,115 +326,56 @@ fn run(args: Args) -> Result<i32> {
     } else {
         args.inputs.clone()
     };
-    let expanded = frames::expand_inputs(&inputs)?;
+    let expanded = frames::expand_inputs(&inputs);
     let bytes = std::fs::read(&lsgm_path).with_context(|| format!("cannot read {}", lsgm_path.display()))?;
-    let model = Model::from_bytes(&bytes).map_err(|e| {
-        let hint = match e {
-            lsgm::Error::BadMagic | lsgm::Error::Decode => "; is it an .lsgm file written by fit-and-export?",
-            _ => "",
-        };
-        anyhow::anyhow!("{}: {e}{hint}", lsgm_path.display())
-    })?;
-    let mut mon = Monitor::new(model, &onnx, &args)?;
-    if args.bench.is_some() && expanded.contains(&frames::Input::Stdin) {
-        anyhow::bail!("--bench needs file inputs, not stdin");
-    }
+    let mut mon = Monitor::new(load_model(&lsgm_path, &bytes)?, &onnx, &args)?;
 
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     let print = !args.summary_only && args.bench.is_none();
-    let (mut n, mut errors, mut ood) = (0usize, 0usize, 0usize);
-    let (mut lat_inf, mut lat_score) = (Vec::new(), Vec::new());
+    let mut t = Tally::default();
     let started = Instant::now();
-    let target = args.bench.unwrap_or(0);
-    let mut open = true;
-    'frames: loop {
-        for (index, (source, item)) in FrameSource::new(expanded.clone(), args.raw)?.enumerate() {
-            let result = item.and_then(|f| mon.frame(&f));
-            n += 1;
-            match result {
-                Ok(j) => {
-                    ood += j.verdict.ood as usize;
-                    let (inf, sc) = (j.inference.as_micros() as u64, j.scoring.as_micros() as u64);
-                    lat_inf.push(inf);
-                    lat_score.push(sc);
-                    if print {
-                        let worst = j.verdict.worst_layer as usize;
-                        let line = Line {
-                            source: &source,
-                            index,
-                            class: j.class,
-                            confidence: j.confidence,
-                            score: j.verdict.score,
-                            threshold: j.verdict.threshold,
-                            ood: j.verdict.ood,
-                            worst_layer: j.verdict.worst_layer,
-                            worst_tap: mon.model.layer(worst).name(),
-                            layers: &mon.contributions,
-                            latency_us: Latency {
-                                inference: inf,
-                                score: sc,
-                            },
-                            reason: j.verdict.overflow.map(|l| {
-                                format!(
-                                    "the density of layer {l} ({}) overflowed: the frame is farther from \
-                                     every in-distribution component than f32 can express",
-                                    mon.model.layer(l as usize).name()
-                                )
-                            }),
-                        };
-                        open = emit(&mut out, &line)?;
-                    }
-                }
-                Err(e) => {
-                    errors += 1;
-                    if print {
-                        let line = ErrorLine {
-                            source: &source,
-                            index,
-                            error: format!("{e:#}"),
-                        };
-                        open = emit(&mut out, &line)?;
-                    }
-                }
-            }
-            if !open {
-                break 'frames;
-            }
-        }
-        if n >= target || n == 0 {
-            break;
-        }
-    }
+    let open = mon.run(&args, &expanded, print, &mut t)?;
     let wall = started.elapsed().as_secs_f64();
-    let (mi, ms) = (median(&mut lat_inf), median(&mut lat_score));
-    let scored = n - errors;
-    eprintln!(
-        "lsgm-monitor: {n} frames, {errors} errors, {ood} OOD ({:.1} %), median latency: inference {mi} µs, \
-         LSGM score {ms} µs; {:.0} frames/s",
-        100.0 * ood as f64 / scored.max(1) as f64,
-        n as f64 / wall
-    );
+    let (mi, ms) = (median(&mut t.inference_us), median(&mut t.score_us));
+    let scored = t.frames - t.errors;
+    if scored > 0 {
+        say!(
+            "lsgm-monitor: {} frames, {} errors, {} OOD ({:.1} %), median latency: inference {mi} µs, \
+             LSGM score {ms} µs; {:.0} frames/s",
+            t.frames,
+            t.errors,
+            t.ood,
+            100.0 * t.ood as f64 / scored as f64,
+            t.frames as f64 / wall
+        );
+    } else {
+        say!("lsgm-monitor: {} frames, {} errors", t.frames, t.errors);
+    }
     if args.bench.is_some() {
         let summary = serde_json::json!({
-            "frames": n, "median_inference_us": mi, "median_score_us": ms,
-            "score_over_inference": ms as f64 / mi.max(1) as f64, "frames_per_second": n as f64 / wall,
+            "frames": t.frames, "errors": t.errors, "median_inference_us": mi, "median_score_us": ms,
+            "score_over_inference": ms as f64 / mi.max(1) as f64, "frames_per_second": t.frames as f64 / wall,
         });
-        emit(&mut out, &summary)?;
+        emit(&mut std::io::stdout().lock(), &summary)?;
     }
     if scored == 0 && open {
-        eprintln!("lsgm-monitor: error: no frame could be read");
+        say!("lsgm-monitor: error: no frame could be read");
         return Ok(EXIT_FATAL);
     }
-    Ok(if args.fail_on_ood && ood > 0 { EXIT_OOD } else { 0 })
+    Ok(if args.fail_on_ood && t.ood > 0 {
+        EXIT_OOD
+    } else {
+        0
+    })
 }
 
 fn main() {
     let args = Args::parse();
-    let stdin = args.inputs.iter().any(|p| p.as_os_str() == "-");
+    let stdin = args.inputs.iter().filter(|p| p.as_os_str() == "-").count();
     let usage = match (args.raw.is_some(), stdin) {
-        (true, false) => Some("--raw describes frames on stdin: add `-` to the inputs"),
-        (false, true) => Some("reading frames from stdin (-) needs --raw WIDTHxHEIGHTxCHANNELS"),
+        (_, 2..) => Some("`-` (stdin) can be read only once: give it once"),
+        (true, 0) => Some("--raw describes frames on stdin: add `-` to the inputs"),
+        (false, 1) => Some("reading frames from stdin (-) needs --raw WIDTHxHEIGHTxCHANNELS"),
+        (_, 1) if args.bench.is_some() => Some("--bench repeats file inputs: it cannot read stdin (-)"),
         _ => None,
     };
     if let Some(msg) = usage {
@@ -342,7 +386,7 @@ fn main() {
     match run(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("lsgm-monitor: error: {e:#}");
+            say!("lsgm-monitor: error: {e:#}");
             std::process::exit(EXIT_FATAL);
         }
     }

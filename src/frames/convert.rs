@@ -40,7 +40,7 @@ impl Adjusted {
                 Resize::Letterbox { .. } => "letterboxed",
             };
             notes.push(format!(
-                "frames of {w}×{h} are {how} to the network's {}×{} ({}, bilinear)",
+                "frames of {w}×{h} (W×H) are {how} to the network's {}×{} ({}, bilinear)",
                 p.width, p.height, p.resize
             ));
         }
@@ -71,7 +71,7 @@ pub fn to_input(frame: &Frame, p: &Preprocess, out: &mut InputBuffer) -> Result<
     let resized = if (w, h) != (tw, th) {
         if p.resize == Resize::Exact {
             bail!(
-                "{}: the frame is {w}×{h} but the network takes {tw}×{th} (W×H) and the model's resize \
+                "{}: the frame is {w}×{h} (W×H) but the network takes {tw}×{th} and the model's resize \
                  policy is `exact`; resize the frames to {tw}×{th}, or fit with --resize stretch, \
                  crop[:SHORTER] or letterbox[:FILL]",
                 frame.source

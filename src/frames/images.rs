@@ -6,6 +6,12 @@ use anyhow::{bail, Context, Result};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::path::{Path, PathBuf};
 
+/// Largest image side decoded (pixels), and most memory a decoder may take:
+/// a 400 KB PNG can claim 20000×20000 pixels, which a 1 GB board cannot hold.
+pub const MAX_IMAGE_SIDE: u32 = 16384;
+/// See [`MAX_IMAGE_SIDE`].
+pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
+
 /// File extensions taken as images in a directory even when their content
 /// is not (they then get an error line naming the file).
 const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
@@ -41,7 +47,8 @@ pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     });
     if images.is_empty() {
         bail!(
-            "{}: no images in this directory (PNG, JPEG, BMP, GIF, TIFF or WebP)",
+            "{}: no images in this directory (PNG, JPEG, BMP, GIF, TIFF or WebP; subdirectories are not \
+             searched)",
             dir.display()
         );
     }
@@ -52,7 +59,7 @@ pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 /// keeps grey images as one channel and makes everything else RGB (alpha
 /// dropped, 16-bit scaled to 8, as PIL's `convert`).
 pub fn read_image(path: &Path) -> Result<Frame> {
-    let reader = ImageReader::open(path)
+    let mut reader = ImageReader::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?
         .with_guessed_format()
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -67,6 +74,11 @@ pub fn read_image(path: &Path) -> Result<Frame> {
         ),
         Some(_) => {}
     }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    reader.limits(limits);
     let decode = || -> image::ImageResult<DynamicImage> {
         let mut decoder = reader.into_decoder()?;
         let orientation = decoder.orientation()?;
@@ -74,7 +86,16 @@ pub fn read_image(path: &Path) -> Result<Frame> {
         img.apply_orientation(orientation);
         Ok(img)
     };
-    let img = decode().with_context(|| format!("cannot decode image {}", path.display()))?;
+    let img = decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => anyhow::anyhow!(
+            "{}: the image is larger than this tool decodes ({MAX_IMAGE_SIDE} pixels per side, {} MiB); \
+             scale it down first",
+            path.display(),
+            MAX_IMAGE_BYTES >> 20
+        ),
+        // The image crate's message already includes its cause.
+        e => anyhow::anyhow!("cannot decode image {}: {e}", path.display()),
+    })?;
     let (channels, pixels, w, h) = if img.color().has_color() {
         let c = img.to_rgb8();
         (3, c.as_raw().clone(), c.width(), c.height())

@@ -2,7 +2,14 @@
 //! once on stderr instead of once per frame or never.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::sync::Mutex;
+
+/// Writes one line to stderr. Unlike `eprintln!`, a closed or full stderr
+/// (`2>&1 | head`, `2>/dev/full`) loses the line instead of panicking.
+pub fn stderr_line(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
 
 /// Prints each distinct note once, to stderr, prefixed `note: `. Shared by
 /// the threads of one run.
@@ -16,7 +23,7 @@ impl Notes {
     pub fn say(&self, note: &str) {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.insert(note.to_string()) {
-            eprintln!("note: {note}");
+            stderr_line(format_args!("note: {note}"));
         }
     }
 }

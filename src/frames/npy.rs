@@ -1,8 +1,11 @@
 //! `.npy` image stacks, read one frame at a time.
 //!
 //! Accepted layouts (C = 1 or 3): `N×H×W`, `N×H×W×C`, `N×C×H×W`, one
-//! `H×W×C` or `H×W` image. A shape that fits two of them (`28×28×3`: one
-//! RGB image, or 28 grey images of 28×3) is refused with both readings.
+//! `H×W×C` or `H×W` image. A 3-D array whose last axis is 1 or 3 is one
+//! `H×W×C` image (never frames 1 or 3 pixels wide: `28×28×3` is one RGB
+//! image, not 28 frames of 28×3). A shape that fits two layouts (`3×28×28`:
+//! three grey images, or one image stored channels-first as PyTorch does)
+//! is refused with both readings.
 //! Values: `uint8` (0–255), or `float32`/`float64` in `[0, 1]` — the one
 //! range float frames have; a value outside it, NaN or infinite is an error
 //! naming the file and the frame, never clamped or rescaled.
@@ -39,10 +42,11 @@ fn layout(name: &str, shape: &[usize]) -> Result<(usize, usize, usize, usize, bo
     let accepted = "N×H×W, N×H×W×C, N×C×H×W (C = 1 or 3), one H×W×C or H×W image";
     let l = match *shape {
         [h, w] => (1, h, w, 1, false),
-        [a, b, c] if colour(c) => bail!(
-            "{name}: shape {shape:?} is ambiguous: one {a}×{b} image with {c} channels (H×W×C), or {a} \
-             grey images of {b}×{c} (N×H×W); save it as ({}) for one image or ({a}, {b}, {c}, 1) for a stack",
-            [1, a, b, c].map(|v| v.to_string()).join(", ")
+        [h, w, c] if colour(c) => (1, h, w, c, false),
+        [3, h, w] => bail!(
+            "{name}: shape {shape:?} is ambiguous: 3 grey images of {h}×{w} (N×H×W), or one {h}×{w} \
+             image with 3 channels stored channels-first (C×H×W, as a PyTorch tensor); save it as \
+             (3, {h}, {w}, 1) for three images or (1, 3, {h}, {w}) for one"
         ),
         [n, h, w] => (n, h, w, 1, false),
         [n, a, b, c] => match (colour(a), colour(c)) {
@@ -217,8 +221,11 @@ mod tests {
         assert_eq!(layout("f", &[5, 28, 28, 3]).unwrap(), (5, 28, 28, 3, false));
         assert_eq!(layout("f", &[5, 3, 28, 28]).unwrap(), (5, 28, 28, 3, true));
         assert_eq!(layout("f", &[28, 30]).unwrap(), (1, 28, 30, 1, false));
-        let e = layout("f", &[28, 28, 3]).unwrap_err().to_string();
-        assert!(e.contains("ambiguous") && e.contains("(1, 28, 28, 3)"), "{e}");
+        // One H×W×C image, never 28 frames 3 pixels wide.
+        assert_eq!(layout("f", &[28, 20, 3]).unwrap(), (1, 28, 20, 3, false));
+        assert_eq!(layout("f", &[28, 28, 1]).unwrap(), (1, 28, 28, 1, false));
+        let e = layout("f", &[3, 28, 28]).unwrap_err().to_string();
+        assert!(e.contains("ambiguous") && e.contains("(1, 3, 28, 28)"), "{e}");
         assert!(layout("f", &[2, 3, 5, 3])
             .unwrap_err()
             .to_string()

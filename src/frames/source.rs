@@ -27,6 +27,10 @@ pub(crate) fn head(p: &Path) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// IDX element types (u8, i8, i16, i32, f32, f64): all are recognised so
+/// that the IDX reader can say which it does not read.
+const IDX_TYPES: [u8; 6] = [0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e];
+
 /// What `p` holds, by its content (never by its extension).
 pub fn sniff(p: &Path) -> Result<Kind> {
     let h = head(p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -34,7 +38,8 @@ pub fn sniff(p: &Path) -> Result<Kind> {
         Ok(Kind::Npy)
     } else if image_format(&h).is_some() {
         Ok(Kind::Image)
-    } else if h.starts_with(&[0x1f, 0x8b]) || (h.len() >= 4 && h[..3] == [0, 0, 8]) {
+    } else if h.starts_with(&[0x1f, 0x8b]) || (h.len() >= 4 && h[..2] == [0, 0] && IDX_TYPES.contains(&h[2]))
+    {
         Ok(Kind::Idx)
     } else {
         bail!(
@@ -58,40 +63,56 @@ pub enum Input {
     Npy(PathBuf),
     /// Raw frames on stdin.
     Stdin,
+    /// A path that cannot be read as frames (missing, unrecognised, an
+    /// empty directory): one error item, and the stream goes on.
+    Unreadable {
+        /// The path as given.
+        path: PathBuf,
+        /// Why, naming the path.
+        error: String,
+    },
 }
 
 /// Classifies paths: `-` is stdin, directories are image folders (files
 /// in them that are not images are skipped, with a note), files go by
-/// their content ([`sniff`]).
-pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
+/// their content ([`sniff`]). A path that cannot be read becomes
+/// [`Input::Unreadable`]: its error is one item of the frame stream.
+pub fn expand_inputs(paths: &[PathBuf]) -> Vec<Input> {
     paths
         .iter()
         .map(|p| {
-            if p.as_os_str() == "-" {
-                return Ok(Input::Stdin);
-            }
-            if p.is_dir() {
-                let (images, skipped) = list_images(p)?;
-                if let Some(first) = skipped.first() {
-                    eprintln!(
-                        "note: {}: skipped {} file(s) that are not images (e.g. {})",
-                        p.display(),
-                        skipped.len(),
-                        first.file_name().unwrap_or_default().to_string_lossy()
-                    );
-                }
-                return Ok(Input::Images(images));
-            }
-            if !p.exists() {
-                bail!("{}: no such file or directory", p.display());
-            }
-            Ok(match sniff(p)? {
-                Kind::Image => Input::Image(p.clone()),
-                Kind::Npy => Input::Npy(p.clone()),
-                Kind::Idx => Input::Idx(p.clone()),
+            expand(p).unwrap_or_else(|e| Input::Unreadable {
+                path: p.clone(),
+                error: format!("{e:#}"),
             })
         })
         .collect()
+}
+
+fn expand(p: &Path) -> Result<Input> {
+    if p.as_os_str() == "-" {
+        return Ok(Input::Stdin);
+    }
+    if p.is_dir() {
+        let (images, skipped) = list_images(p)?;
+        if let Some(first) = skipped.first() {
+            super::stderr_line(format_args!(
+                "note: {}: skipped {} file(s) that are not images (e.g. {})",
+                p.display(),
+                skipped.len(),
+                first.file_name().unwrap_or_default().to_string_lossy()
+            ));
+        }
+        return Ok(Input::Images(images));
+    }
+    if !p.exists() {
+        bail!("{}: no such file or directory", p.display());
+    }
+    Ok(match sniff(p)? {
+        Kind::Image => Input::Image(p.to_path_buf()),
+        Kind::Npy => Input::Npy(p.to_path_buf()),
+        Kind::Idx => Input::Idx(p.to_path_buf()),
+    })
 }
 
 /// Frames of a list of inputs, lazily: one image file or `.npy` frame is
@@ -172,6 +193,9 @@ impl Iterator for FrameSource {
                 Input::Stdin => {
                     let shape = self.raw_shape.expect("checked in new");
                     self.raw = Some(RawReader::new(Box::new(std::io::stdin()), shape, "stdin"));
+                }
+                Input::Unreadable { path, error } => {
+                    return Some((path.display().to_string(), Err(anyhow::anyhow!(error))))
                 }
             }
         }

@@ -36,6 +36,16 @@ pub enum Layout {
     Nhwc,
 }
 
+impl Layout {
+    /// The tensor shape of one frame of `c` channels, `h × w` pixels.
+    pub fn shape(self, c: usize, h: usize, w: usize) -> [usize; 4] {
+        match self {
+            Layout::Nchw => [1, c, h, w],
+            Layout::Nhwc => [1, h, w, c],
+        }
+    }
+}
+
 /// Channels of the network's input and their order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -190,8 +200,9 @@ impl Resize {
     /// for an input of `height × width`: `crop` alone resizes the shorter
     /// side to `max(height, width)`, `letterbox` alone pads with 0.
     pub fn parse(s: &str, height: u32, width: u32) -> Result<Resize, ParseError> {
-        const EXPECTED: ParseError = ParseError {
-            what: "resize policy",
+        const WHAT: &str = "resize policy";
+        let unknown = ParseError {
+            what: WHAT,
             expected:
                 "exact, stretch, crop[:SHORTER] (e.g. crop:256) or letterbox[:FILL] (e.g. letterbox:114)",
         };
@@ -205,16 +216,23 @@ impl Resize {
             ("crop", None) => Ok(Resize::Crop {
                 shorter: height.max(width),
             }),
-            ("crop", Some(a)) => a
-                .parse()
-                .map(|shorter| Resize::Crop { shorter })
-                .map_err(|_| EXPECTED),
+            ("crop", Some(a)) => match a.parse() {
+                Ok(shorter) if (1..=MAX_SIDE).contains(&shorter) => Ok(Resize::Crop { shorter }),
+                _ => Err(ParseError {
+                    what: WHAT,
+                    expected: "crop:SHORTER with SHORTER a side length in pixels, 1 to 16384 (e.g. crop:256)",
+                }),
+            },
             ("letterbox", None) => Ok(Resize::Letterbox { fill: 0 }),
-            ("letterbox", Some(a)) => a
-                .parse()
-                .map(|fill| Resize::Letterbox { fill })
-                .map_err(|_| EXPECTED),
-            _ => Err(EXPECTED),
+            ("letterbox", Some(a)) => {
+                a.parse()
+                    .map(|fill| Resize::Letterbox { fill })
+                    .map_err(|_| ParseError {
+                        what: WHAT,
+                        expected: "letterbox:FILL with FILL a pixel value, 0 to 255 (e.g. letterbox:114)",
+                    })
+            }
+            _ => Err(unknown),
         }
     }
 }
@@ -350,11 +368,8 @@ mod owned {
 
         /// The input tensor's shape for one frame, in its layout.
         pub fn input_shape(&self) -> [usize; 4] {
-            let (c, h, w) = (self.channels(), self.height as usize, self.width as usize);
-            match self.layout {
-                Layout::Nchw => [1, c, h, w],
-                Layout::Nhwc => [1, h, w, c],
-            }
+            self.layout
+                .shape(self.channels(), self.height as usize, self.width as usize)
         }
 
         /// Values in one input tensor.
@@ -450,6 +465,10 @@ mod tests {
             Ok(Resize::Letterbox { fill: 0 })
         );
         assert!(Resize::parse("crop:x", 1, 1).is_err() && Resize::parse("fit", 1, 1).is_err());
+        let e = Resize::parse("crop:0", 1, 1).unwrap_err().to_string();
+        assert!(e.contains("1 to 16384"), "{e}");
+        let e = Resize::parse("letterbox:300", 1, 1).unwrap_err().to_string();
+        assert!(e.contains("0 to 255"), "{e}");
         assert!("rgba".parse::<Colour>().is_err() && "0-2".parse::<PixelRange>().is_err());
     }
 }

@@ -44,7 +44,7 @@ pub fn bind(model: &Model<'_>, onnx: &Path) -> Result<Bound> {
         input.layout == preprocess.layout
             && input.channels == preprocess.channels()
             && input.datum == preprocess.datum,
-        "{}: its input is {} {} with {} channels, the LSGM file expects {} {} with {}: they do not belong together",
+        "{}: its input is {} {} with {} channel(s), the LSGM file expects {} {} with {}: they do not belong together",
         onnx.display(),
         input.layout,
         input.datum,

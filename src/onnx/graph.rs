@@ -46,11 +46,7 @@ pub struct Input {
 impl Input {
     /// The tensor shape of one frame.
     pub fn shape(&self) -> [usize; 4] {
-        let (c, h, w) = (self.channels, self.height, self.width);
-        match self.layout {
-            Layout::Nchw => [1, c, h, w],
-            Layout::Nhwc => [1, h, w, c],
-        }
+        self.layout.shape(self.channels, self.height, self.width)
     }
 }
 
@@ -180,6 +176,48 @@ fn shape_text(shape: &Option<Vec<usize>>) -> String {
     }
 }
 
+/// The input's height and width: fixed by the file, or given for a
+/// dynamic input (`--input-size`, or the size a model file stores).
+fn spatial_size(
+    path: &Path,
+    name: &str,
+    shown: &str,
+    (h, w): (Option<usize>, Option<usize>),
+    given: Option<(u32, u32)>,
+) -> Result<(usize, usize)> {
+    let (height, width) = match (h, w, given) {
+        (Some(h), Some(w), None) => (h, w),
+        (Some(h), Some(w), Some((gh, gw))) => {
+            ensure!(
+                (gh as usize, gw as usize) == (h, w),
+                "{}: the network's input is fixed at {h}×{w} (H×W) but {gh}×{gw} was asked for \
+                 (--input-size, or the size stored in the LSGM file); drop --input-size",
+                path.display()
+            );
+            (h, w)
+        }
+        (_, _, Some((gh, gw))) => {
+            ensure!(
+                h.is_none_or(|h| h == gh as usize) && w.is_none_or(|w| w == gw as usize),
+                "{}: input {name} ({shown}) fixes one side, which the size {gh}×{gw} contradicts",
+                path.display()
+            );
+            (gh as usize, gw as usize)
+        }
+        (_, _, None) => bail!(
+            "{}: input {name} has a dynamic size ({shown}); give the size frames are fed at with \
+             --input-size HxW (e.g. --input-size 224x224)",
+            path.display()
+        ),
+    };
+    ensure!(
+        height > 0 && width > 0 && height <= 1 << 14 && width <= 1 << 14,
+        "{}: input size {height}×{width} is out of range",
+        path.display()
+    );
+    Ok((height, width))
+}
+
 /// Decides layout, size and element type of the input from its declared
 /// fact and the user's `--input-size`.
 fn analyse_input(path: &Path, model: &InferenceModel, opts: &LoadOptions) -> Result<Input> {
@@ -240,36 +278,7 @@ fn analyse_input(path: &Path, model: &InferenceModel, opts: &LoadOptions) -> Res
         ),
     };
     let dynamic_size = h.is_none() || w.is_none();
-    let (height, width) = match (h, w, opts.input_size) {
-        (Some(h), Some(w), None) => (h, w),
-        (Some(h), Some(w), Some((gh, gw))) => {
-            ensure!(
-                (gh as usize, gw as usize) == (h, w),
-                "{}: the network's input is fixed at {h}×{w} (H×W) but --input-size says {gh}x{gw}; \
-                 drop --input-size",
-                path.display()
-            );
-            (h, w)
-        }
-        (_, _, Some((gh, gw))) => {
-            ensure!(
-                h.is_none_or(|h| h == gh as usize) && w.is_none_or(|w| w == gw as usize),
-                "{}: input {name} ({shown}) fixes one side, which --input-size {gh}x{gw} contradicts",
-                path.display()
-            );
-            (gh as usize, gw as usize)
-        }
-        (_, _, None) => bail!(
-            "{}: input {name} has a dynamic size ({shown}); give the size frames are fed at with \
-             --input-size HxW (e.g. --input-size 224x224)",
-            path.display()
-        ),
-    };
-    ensure!(
-        height > 0 && width > 0 && height <= 1 << 14 && width <= 1 << 14,
-        "{}: input size {height}×{width} is out of range",
-        path.display()
-    );
+    let (height, width) = spatial_size(path, &name, &shown, (h, w), opts.input_size)?;
     Ok(Input {
         name,
         layout,
@@ -300,16 +309,7 @@ impl Graph {
             .with_context(|| format!("{}: tract's shape inference failed", path.display()))?;
         let graph = proto.graph.as_ref().context("the ONNX file holds no graph")?;
 
-        // Tensor name → outlet, and each tensor's producing ONNX node.
-        let mut outlets: HashMap<String, OutletId> = HashMap::new();
-        for id in 0..model.nodes().len() {
-            for slot in 0..model.node(id).outputs.len() {
-                let o = OutletId::new(id, slot);
-                if let Some(label) = model.outlet_label(o) {
-                    outlets.insert(label.to_string(), o);
-                }
-            }
-        }
+        let outlets = outlets_by_tensor(&model);
         let producer: HashMap<&str, &pb::NodeProto> = graph
             .node
             .iter()
@@ -325,7 +325,6 @@ impl Graph {
             .map(|(n, _)| n.to_string())
             .collect();
         repeated_names.sort();
-
         let rank = |t: &str| {
             outlets
                 .get(t)
@@ -338,56 +337,7 @@ impl Graph {
             Layout::Nhwc => 3,
         };
         let axes = channel_axes(graph, &[(&input.name, input_axis)], rank);
-
-        let mut taps = Vec::new();
-        let mut unknown_shapes = Vec::new();
-        for n in &graph.node {
-            let Some(tensor) = n.output.first().filter(|t| !t.is_empty()) else {
-                continue;
-            };
-            let Some(&outlet) = outlets.get(tensor) else {
-                continue;
-            };
-            if COPIES.contains(&n.op_type.as_str()) {
-                continue;
-            }
-            let fact = model.outlet_fact(outlet)?;
-            if fact.value.concretize().is_some() {
-                continue; // folded constant (weights, shapes)
-            }
-            let Some(shape) = concrete_shape(&model, outlet) else {
-                unknown_shapes.push(node_name(n).to_string());
-                continue;
-            };
-            if !is_f32(&model, outlet) {
-                continue;
-            }
-            let pooling = match shape[..] {
-                [1, _, _, _] => match axes.get(tensor.as_str()) {
-                    Some(1) if shape[2] * shape[3] > 1 => Some(Pooling::GlobalAverageNchw),
-                    Some(3) if shape[1] * shape[2] > 1 => Some(Pooling::GlobalAverageNhwc),
-                    Some(_) => continue, // a 1×1 map: its vector is offered after the Flatten
-                    None => None,
-                },
-                [1, c] if c > 0 => Some(Pooling::Vector),
-                _ => continue,
-            };
-            let node = node_name(n);
-            let name = if name_count.get(node).copied().unwrap_or(0) > 1 || node.is_empty() {
-                tensor.clone()
-            } else {
-                node.to_string()
-            };
-            taps.push(Tap {
-                name,
-                tensor: tensor.clone(),
-                node: node.to_string(),
-                op: n.op_type.clone(),
-                shape,
-                pooling,
-                outlet,
-            });
-        }
+        let (taps, unknown_shapes) = list_taps(&model, graph, &outlets, &axes, &name_count)?;
         let logits = find_logits(path, &model, &outlets, &producer, opts)?;
         Ok(Graph {
             model,
@@ -502,6 +452,79 @@ impl Graph {
     }
 }
 
+/// Every labelled outlet of tract's graph by ONNX tensor name.
+fn outlets_by_tensor(model: &InferenceModel) -> HashMap<String, OutletId> {
+    let mut outlets = HashMap::new();
+    for (id, node) in model.nodes().iter().enumerate() {
+        for slot in 0..node.outputs.len() {
+            let o = OutletId::new(id, slot);
+            if let Some(label) = model.outlet_label(o) {
+                outlets.insert(label.to_string(), o);
+            }
+        }
+    }
+    outlets
+}
+
+/// The candidate taps in graph order, and the nodes whose shape tract could
+/// not infer. A node's first output is a candidate when it is a float 1×C
+/// vector or a 4-D map with a spatial extent (pooled by its channel axis,
+/// `None` when unknown), and not a copy of another map ([`COPIES`]).
+fn list_taps(
+    model: &InferenceModel,
+    graph: &pb::GraphProto,
+    outlets: &HashMap<String, OutletId>,
+    axes: &HashMap<String, usize>,
+    name_count: &HashMap<&str, usize>,
+) -> Result<(Vec<Tap>, Vec<String>)> {
+    let mut taps = Vec::new();
+    let mut unknown_shapes = Vec::new();
+    for n in &graph.node {
+        let Some(tensor) = n.output.first().filter(|t| !t.is_empty()) else {
+            continue;
+        };
+        let Some(&outlet) = outlets.get(tensor) else {
+            continue;
+        };
+        if COPIES.contains(&n.op_type.as_str()) || model.outlet_fact(outlet)?.value.concretize().is_some() {
+            continue; // a copy, or a folded constant (weights, shapes)
+        }
+        let Some(shape) = concrete_shape(model, outlet) else {
+            unknown_shapes.push(node_name(n).to_string());
+            continue;
+        };
+        if !is_f32(model, outlet) {
+            continue;
+        }
+        let pooling = match shape[..] {
+            [1, _, _, _] => match axes.get(tensor.as_str()) {
+                Some(1) if shape[2] * shape[3] > 1 => Some(Pooling::GlobalAverageNchw),
+                Some(3) if shape[1] * shape[2] > 1 => Some(Pooling::GlobalAverageNhwc),
+                Some(_) => continue, // a 1×1 map: its vector is offered after the Flatten
+                None => None,
+            },
+            [1, c] if c > 0 => Some(Pooling::Vector),
+            _ => continue,
+        };
+        let node = node_name(n);
+        let name = if name_count.get(node).copied().unwrap_or(0) > 1 || node.is_empty() {
+            tensor.clone()
+        } else {
+            node.to_string()
+        };
+        taps.push(Tap {
+            name,
+            tensor: tensor.clone(),
+            node: node.to_string(),
+            op: n.op_type.clone(),
+            shape,
+            pooling,
+            outlet,
+        });
+    }
+    Ok((taps, unknown_shapes))
+}
+
 /// tract refuses to optimise a graph whose node names repeat (ONNX only
 /// recommends unique names, and exporters do repeat them); taps and logits
 /// are found by outlet, so the repeats are renamed after their first output
@@ -521,6 +544,45 @@ fn make_names_unique(model: &mut InferenceModel) {
             model.node_mut(id).name = name;
         }
     }
+}
+
+/// `tensor`, or the input of a Softmax/LogSoftmax that produces it through
+/// reshapes when that input is itself a class-score vector, with a note.
+fn through_softmax(
+    model: &InferenceModel,
+    outlets: &HashMap<String, OutletId>,
+    producer: &HashMap<&str, &pb::NodeProto>,
+    (tensor, outlet): (String, OutletId),
+) -> ((String, OutletId), Option<String>) {
+    let mut t = tensor.as_str();
+    while let Some(node) = producer.get(t) {
+        let op = node.op_type.as_str();
+        if op == "Softmax" || op == "LogSoftmax" {
+            let pre = node
+                .input
+                .first()
+                .and_then(|p| outlets.get(p.as_str()).map(|&o| (p, o)));
+            if let Some((pre, pre_outlet)) = pre {
+                if concrete_shape(model, pre_outlet)
+                    .as_deref()
+                    .and_then(classes)
+                    .is_some()
+                {
+                    let note = format!(
+                        "{tensor:?} is the {op} of {pre:?}: using {pre:?} as the logits \
+                         (its softmax is the network's probabilities)"
+                    );
+                    return ((pre.clone(), pre_outlet), Some(note));
+                }
+            }
+            break;
+        }
+        match node.input.first() {
+            Some(i) if RESHAPES.contains(&op) => t = i.as_str(),
+            _ => break,
+        }
+    }
+    ((tensor, outlet), None)
 }
 
 /// The graph's class logits: `--logits`, else the one output shaped like a
@@ -585,36 +647,7 @@ fn find_logits(
             }
         }
     };
-    // Look through reshapes for a final Softmax.
-    let (tensor, outlet) = tensor;
-    let mut t = tensor.as_str();
-    let mut note = None;
-    let mut chosen = (tensor.clone(), outlet);
-    while let Some(node) = producer.get(t) {
-        let op = node.op_type.as_str();
-        if op == "Softmax" || op == "LogSoftmax" {
-            if let Some(pre) = node.input.first() {
-                if let Some(&pre_outlet) = outlets.get(pre.as_str()) {
-                    if shape_of(pre_outlet).as_deref().and_then(classes).is_some() {
-                        note = Some(format!(
-                            "{tensor:?} is the {op} of {pre:?}: using {pre:?} as the logits \
-                             (its softmax is the network's probabilities)"
-                        ));
-                        chosen = (pre.clone(), pre_outlet);
-                    }
-                }
-            }
-            break;
-        }
-        if !RESHAPES.contains(&op) {
-            break;
-        }
-        match node.input.first() {
-            Some(i) => t = i.as_str(),
-            None => break,
-        }
-    }
-    let (tensor, outlet) = chosen;
+    let ((tensor, outlet), note) = through_softmax(model, outlets, producer, tensor);
     let k = shape_of(outlet)
         .as_deref()
         .and_then(classes)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz the model decoder and the raw frame reader with libFuzzer.
+# Fuzz the model decoder, the raw frame reader and the .npy frame reader with libFuzzer.
 #   cargo install cargo-fuzz
 #   bash tools/fuzz/run.sh [RUNS] [SECONDS]
 # Each target runs RUNS executions (default 2,000,000) or SECONDS of fuzzing
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-2000000}
 seconds=${2:-0}
-for t in model_decoder raw_frames; do
+for t in model_decoder raw_frames npy_frames; do
   tmp=$(mktemp -d)
   if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tools/fuzz -O --sanitizer none "$t" "$tmp" "tools/fuzz/corpus/$t" \
     -- -runs="$runs" -max_total_time="$seconds" -max_len=4096 > "$tmp.log" 2>&1; then

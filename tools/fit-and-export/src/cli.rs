@@ -266,6 +266,27 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
+    /// The flags given (other than their defaults), by name: `features
+    /// --lsgm` takes all of this from the model file and refuses them.
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut flag = |set: bool, name| {
+            if set {
+                v.push(name)
+            }
+        };
+        flag(self.layers != "auto", "--layers");
+        flag(!self.layer.is_empty(), "--layer");
+        flag(self.mean.is_some(), "--mean");
+        flag(self.std.is_some(), "--std");
+        flag(self.input_range.is_some(), "--input-range");
+        flag(self.channel_order.is_some(), "--channel-order");
+        flag(self.input_size.is_some(), "--input-size");
+        flag(self.resize.is_some(), "--resize");
+        flag(self.logits.is_some(), "--logits");
+        v
+    }
+
     /// What loading the network needs from these flags.
     pub fn load_options(&self) -> lsgm::onnx::LoadOptions {
         lsgm::onnx::LoadOptions {

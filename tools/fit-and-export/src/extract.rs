@@ -41,11 +41,15 @@ pub fn select_taps(graph: &Graph, a: &InputArgs) -> Result<Vec<String>> {
     };
     ensure!(
         !taps.is_empty(),
-        "no layers to tap: the automatic rule found no 4-D feature maps with a known channel axis; name \
-         them with --layers a,b,c (see `fit-and-export layers --onnx …`)"
+        "no layers to tap: the automatic rule found no 4-D feature map (with a known channel axis) after a \
+         convolution; name the taps with --layers a,b,c (see `fit-and-export layers --onnx …`)"
     );
-    for t in &taps {
+    for (i, t) in taps.iter().enumerate() {
         graph.find(t)?;
+        ensure!(
+            !taps[..i].contains(t),
+            "tap {t:?} is given twice; give each tap once"
+        );
     }
     Ok(taps)
 }
@@ -134,10 +138,10 @@ pub struct Loaded {
 /// images) and, with `labels`, their labels, keeping only rows whose label
 /// is in `classes`. The first frame that cannot be read is the error.
 pub fn load_frames(path: &Path, labels: Option<&Path>, classes: Option<&[u8]>) -> Result<Loaded> {
-    let inputs = frames::expand_inputs(&[path.to_path_buf()])?;
+    let inputs = frames::expand_inputs(&[path.to_path_buf()]);
     let mut all = Vec::new();
-    for (source, f) in frames::FrameSource::new(inputs, None)? {
-        all.push(f.with_context(|| source)?);
+    for (_, f) in frames::FrameSource::new(inputs, None)? {
+        all.push(f?); // every frame error names its file (and frame)
     }
     ensure!(!all.is_empty(), "{}: no frames", path.display());
     let Some(lp) = labels else {
@@ -165,6 +169,12 @@ pub fn load_frames(path: &Path, labels: Option<&Path>, classes: Option<&[u8]>) -
             labels: Some(labels),
         });
     };
+    for class in keep.iter().filter(|c| !labels.contains(c)) {
+        crate::say!(
+            "warning: --classes {class}: no image of {} has this label",
+            lp.display()
+        );
+    }
     let (frames, labels): (Vec<Frame>, Vec<u8>) = all
         .into_iter()
         .zip(labels)

@@ -155,11 +155,12 @@ fn fit_layer(x: &DMatrix<f64>, name: &str, p: &GmmParams) -> Result<(em::Fitted,
                 MixtureKind::Em { .. } => ("EM", "fewer components (--components)"),
                 MixtureKind::Dp { .. } => ("the Dirichlet-process fit", "a lower truncation (--dp KMAX)"),
             };
-            eprintln!(
+            crate::say!(
                 "warning: layer {name}: {what} stopped after --max-iter {} iterations without converging \
                  (the objective still changed by more than --tol {:e}); raise --max-iter, loosen --tol, \
                  or try {fewer} or --covariance diag",
-                p.max_iter, p.tol
+                p.max_iter,
+                p.tol
             );
         }
     }
@@ -250,7 +251,7 @@ pub fn fit(
             "layer {name}: every feature is constant over the training rows; this layer carries no information, drop it"
         );
         if constant > 0 {
-            eprintln!(
+            crate::say!(
                 "warning: layer {name}: {constant} of {} features are constant (dead channels?); \
                  reg_covar keeps them fitted, --max-dim would project them away",
                 x_train.ncols()
@@ -263,6 +264,15 @@ pub fn fit(
         let z = pca
             .as_ref()
             .map_or_else(|| x_train.clone(), |p| p.apply(&x_train));
+        if opts.gmm.covariance == lsgm::Covariance::Full && z.nrows() <= z.ncols() {
+            crate::say!(
+                "warning: layer {name}: {} training rows for a {}-dimensional full covariance, too few to \
+                 estimate it (only --reg-covar keeps it invertible); project with --max-dim, use \
+                 --covariance diag, or fit on more frames",
+                z.nrows(),
+                z.ncols()
+            );
+        }
         let (fitted, mixture) = fit_layer(&z, name, &opts.gmm)?;
         let secs = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
@@ -322,7 +332,7 @@ pub fn fit(
     let calib_idx: &[usize] = if n_hold > 0 {
         &hold_idx
     } else {
-        eprintln!(
+        crate::say!(
             "warning: --holdout 0: the threshold is calibrated on the training rows and will be optimistic"
         );
         &train_idx

@@ -15,6 +15,13 @@
 
 #![deny(missing_docs)]
 
+/// `eprintln!` that never panics: a closed or full stderr (`2>&1 | head`,
+/// `2>/dev/full`) loses the line instead.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => { lsgm::frames::stderr_line(format_args!($($t)*)) };
+}
+
 pub mod calibrate;
 pub mod cli;
 pub mod eval;

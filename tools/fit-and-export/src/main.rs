@@ -9,7 +9,7 @@ use fit_and_export::cli::{FitArgs, InputArgs};
 use fit_and_export::extract;
 use fit_and_export::io::{check_output, npy_bytes, read_features, to_stdout, write_atomic, FeatureSet};
 use fit_and_export::scoring::{score_all, RowMajor};
-use fit_and_export::{fit, inspect};
+use fit_and_export::{fit, inspect, say};
 use lsgm::frames::Notes;
 use lsgm::onnx::{bind, Graph, LoadOptions, Network};
 use lsgm::Model;
@@ -162,6 +162,9 @@ fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
     opts.validate()?;
     check_output(&a.out)?;
     let demo = a.onnx.is_none();
+    if a.labels.is_some() && a.classes.is_none() {
+        say!("note: --labels is used only to select --classes; without --classes it is ignored");
+    }
     let onnx = a.onnx.unwrap_or_else(extract::demo_onnx);
     let (train, labels) = match a.train {
         Some(t) => (t, a.labels),
@@ -266,6 +269,12 @@ fn features(onnx: &Path, lsgm: Option<&Path>, data: &Path, out: &Path, input: &I
     let notes = Notes::default();
     let (net, preprocess) = match lsgm {
         Some(p) => {
+            let given = input.given();
+            ensure!(
+                given.is_empty(),
+                "--lsgm takes the taps and the preprocessing from the model file; drop {}",
+                given.join(", ")
+            );
             let bytes = read_model(p)?;
             let bound = bind(&Model::from_bytes(&bytes)?, onnx)?;
             bound.notes.iter().for_each(|n| notes.say(n));
@@ -300,7 +309,7 @@ fn features(onnx: &Path, lsgm: Option<&Path>, data: &Path, out: &Path, input: &I
         &npy_bytes(l.nrows(), l.ncols(), &f32s(l))?,
     )?;
     write_atomic(&out.join("layers.txt"), (net.taps.join("\n") + "\n").as_bytes())?;
-    eprintln!(
+    say!(
         "wrote {} frames × {} layers to {}",
         frames.len(),
         net.taps.len(),
@@ -378,7 +387,7 @@ fn requantise(
     if let Some(s) = storage {
         let s = fit_and_export::cli::storage(s);
         if spec.layers.iter().any(|l| l.storage != s) {
-            eprintln!(
+            say!(
                 "warning: the threshold and quantiles were calibrated with the old storage; \
                  to recalibrate, fit again with --storage"
             );
@@ -389,7 +398,7 @@ fn requantise(
         .encode()
         .with_context(|| format!("re-encoding {}", model.display()))?;
     write_atomic(out, &new)?;
-    eprintln!("{} bytes → {} bytes", bytes.len(), new.len());
+    say!("{} bytes → {} bytes", bytes.len(), new.len());
     Ok(())
 }
 
@@ -452,7 +461,7 @@ fn run(cli: Cli) -> Result<()> {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("fit-and-export: error: {e:#}");
+        say!("fit-and-export: error: {e:#}");
         std::process::exit(1);
     }
 }

@@ -239,6 +239,21 @@ fn external_weights_fit_and_the_model_refuses_any_other_weights() {
     let feats = dir.path().join("feats");
     features("ext_data/model.onnx", &model, &frames, &feats).success();
     rows_match(&feats.join("logits.npy"), &reference("ext_data.json")["logits"]);
+    // Flags that would contradict the model's preprocessing are refused.
+    let err = stderr(
+        &tool()
+            .args(["features", "--onnx"])
+            .arg(onnx("ext_data/model.onnx"))
+            .arg("--lsgm")
+            .arg(&model)
+            .args(["--mean", "0.3", "--data"])
+            .arg(&frames)
+            .arg("--out")
+            .arg(&feats)
+            .assert()
+            .failure(),
+    );
+    assert!(err.contains("drop --mean"), "{err}");
     // … and any other network, even the same weights inline, is refused.
     let err = stderr(&features("ext_data_inline.onnx", &model, &frames, &feats).failure());
     assert!(err.contains("fitted for another network"), "{err}");

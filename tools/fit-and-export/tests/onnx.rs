@@ -251,7 +251,7 @@ fn frames_of_another_size_are_refused_or_resized_by_the_stated_policy_and_said_o
     assert!(!out.exists());
     let a = fit(&["--resize", "stretch"]).success();
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    let note = "note: frames of 40×40 are stretched to the network's 28×28 (stretch, bilinear)";
+    let note = "note: frames of 40×40 (W×H) are stretched to the network's 28×28 (stretch, bilinear)";
     assert_eq!(err.matches(note).count(), 1, "{err}");
     let a = tool().arg("inspect").arg(&out).assert().success();
     let summary = String::from_utf8_lossy(&a.get_output().stdout).into_owned();

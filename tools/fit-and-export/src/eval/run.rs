@@ -105,7 +105,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         );
     }
 
-    eprintln!("extracting in-distribution set {}", a.in_data.display());
+    crate::say!("extracting in-distribution set {}", a.in_data.display());
     let in_set = extract::load_frames(&a.in_data, a.in_labels.as_deref(), None)?;
     let in_frames = &in_set.frames;
     let id = extract_set(net, spec, in_frames, &notes)?;
@@ -152,7 +152,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             (None, None) => bail!("--ood {o:?}: expected NAME=PATH or one of gaussian, rademacher, blobs"),
         };
         ensure!(!frames.is_empty(), "OOD set {name} is empty");
-        eprintln!("extracting OOD set {name} ({} frames)", frames.len());
+        crate::say!("extracting OOD set {name} ({} frames)", frames.len());
         oods.push((name, extract_set(net, spec, &frames, &notes)?));
     }
 
@@ -162,25 +162,25 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     if needs_train {
         match &a.train {
             Some(p) => {
-                eprintln!("extracting training set {}", p.display());
+                crate::say!("extracting training set {}", p.display());
                 let set = extract::load_frames(p, a.train_labels.as_deref(), a.classes.as_deref())?;
                 train = Some((extract_set(net, spec, &set.frames, &notes)?, set.labels));
             }
             None => {
-                eprintln!("warning: mahalanobis, mahalanobis-multi and knn need --train; skipping them");
+                crate::say!("warning: mahalanobis, mahalanobis-multi and knn need --train; skipping them");
                 wanted.retain(|m| !(m.starts_with("mahalanobis") || m == "knn"));
             }
         }
     }
     if train.as_ref().is_some_and(|t| t.1.is_none()) {
-        eprintln!("warning: mahalanobis needs --train-labels; skipping mahalanobis and mahalanobis-multi");
+        crate::say!("warning: mahalanobis needs --train-labels; skipping mahalanobis and mahalanobis-multi");
         wanted.retain(|m| !m.starts_with("mahalanobis"));
     }
 
     let last = model.num_layers() - 1;
     let mut scores: Vec<(String, Vec<f64>, Vec<Vec<f64>>)> = Vec::new(); // method, id, per ood
     for m in &wanted {
-        eprintln!("scoring {m}");
+        crate::say!("scoring {m}");
         let score = |x: &SetFeatures| -> Result<Vec<f64>> {
             Ok(match m.as_str() {
                 "lsgm" => methods::lsgm(&model, x)?,
@@ -295,7 +295,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
             }
         }
-        Err(e) => eprintln!("warning: {e}"),
+        Err(e) => crate::say!("warning: {e}"),
     }
     let text = markdown(&report, &rows);
     crate::io::to_stdout(|w| w.write_all(text.as_bytes()))?;
