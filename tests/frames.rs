@@ -246,6 +246,17 @@ fn ambiguous_out_of_range_and_absurd_npy_files_are_refused_by_name() {
     write_npy(&p, &[1, 2, 2], &[1i16, 2, 3, 4]);
     let e = format!("{:#}", read_npy_frames(&p).unwrap_err());
     assert!(e.contains("unsupported dtype") && e.contains("uint8"), "{e}");
+    // Nested brackets in the header made the header parser take exponential
+    // time (a 262-byte file hung it; found by fuzzing): refused at once.
+    let mut header = "{".repeat(120);
+    header.push_str("'descr': '|u1', 'fortran_order': False, 'shape': (1, 2, 2), }\n");
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0, 1, 2, 3]);
+    std::fs::write(&p, &bytes).unwrap();
+    let e = format!("{:#}", read_npy_frames(&p).unwrap_err());
+    assert!(e.contains("not a plain .npy array header"), "{e}");
     // A header claiming terabytes is refused before any allocation.
     let mut header = b"{'descr': '|u1', 'fortran_order': False, 'shape': (100000, 10000, 10000), }".to_vec();
     while !(header.len() + 11).is_multiple_of(64) {

@@ -28,7 +28,7 @@ pub use convert::{to_input, Adjusted};
 pub use idx::{read_idx_images, read_idx_labels};
 pub use images::{list_images, read_image};
 pub use notes::{stderr_line, Notes};
-pub use npy::read_npy_frames;
+pub use npy::{open_npy, read_npy_frames};
 pub use raw::{parse_raw_shape, RawReader};
 pub use source::{expand_inputs, sniff, FrameSource, Input, Kind, Sourced};
 

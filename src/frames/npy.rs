@@ -70,20 +70,82 @@ fn layout(name: &str, shape: &[usize]) -> Result<(usize, usize, usize, usize, bo
     Ok(l)
 }
 
+/// Reads the header text and refuses what is not a plain array header
+/// before `npyz` parses it: its Python-literal parser takes exponential
+/// time on nested brackets (fuzzing found a 262-byte file that hangs it),
+/// and an image stack's header is one dict with one shape tuple.
+fn check_header(name: &str, file: &mut File) -> Result<()> {
+    use std::io::{Read, Seek};
+    let mut start = [0u8; 12];
+    let got = file
+        .read(&mut start)
+        .with_context(|| format!("cannot read {name}"))?;
+    ensure!(
+        got >= 10 && start.starts_with(b"\x93NUMPY"),
+        "{name} is not a valid .npy file"
+    );
+    let (len, at) = match start[6] {
+        1 => (u16::from_le_bytes([start[8], start[9]]) as usize, 10),
+        _ if got == 12 => (
+            u32::from_le_bytes([start[8], start[9], start[10], start[11]]) as usize,
+            12,
+        ),
+        _ => bail!("{name} is not a valid .npy file"),
+    };
+    ensure!(
+        len <= 1 << 16,
+        "{name}: its .npy header is {len} bytes long; not an image stack"
+    );
+    let mut header = vec![0u8; len];
+    file.seek(std::io::SeekFrom::Start(at as u64))?;
+    file.read_exact(&mut header)
+        .with_context(|| format!("{name}: the .npy header is truncated"))?;
+    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    ensure!(
+        count(b'{') == 1 && count(b'(') <= 1 && count(b'[') == 0,
+        "{name}: not a plain .npy array header (structured or malformed dtype); save a plain \
+         uint8 or float array"
+    );
+    file.rewind()?;
+    Ok(())
+}
+
+/// Opens a `.npy` array for reading, checked before any data is read: a
+/// plain array header, C order, and no more data than the file holds (a
+/// header may claim any shape). The frame reader and `fit-and-export`'s
+/// feature reader both open arrays here.
+pub fn open_npy(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
+    let name = path.display().to_string();
+    let mut file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+    check_header(&name, &mut file)?;
+    let npy = npyz::NpyFile::new(BufReader::new(file))
+        .with_context(|| format!("{name} is not a valid .npy file"))?;
+    ensure!(
+        npy.order() == npyz::Order::C,
+        "{name}: Fortran-order arrays are not supported; save with np.ascontiguousarray"
+    );
+    let shape = npy.shape().to_vec();
+    let bytes = shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .zip(npy.dtype().num_bytes())
+        .and_then(|(n, item)| n.checked_mul(item as u64));
+    ensure!(
+        bytes.is_some_and(|b| b <= file_len),
+        "{name}: the header claims shape {shape:?} of {}, more data than the file's {file_len} bytes hold \
+         (truncated or corrupt)",
+        npy.dtype().descr()
+    );
+    Ok(npy)
+}
+
 impl NpyFrames {
     /// Opens `path` and checks its header: order, element type, layout, and
     /// that the file is as long as the shape says (before reading any data).
     pub fn open(path: &Path) -> Result<NpyFrames> {
         let name = path.display().to_string();
-        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-        let npy = npyz::NpyFile::new(BufReader::new(file))
-            .with_context(|| format!("{name} is not a valid .npy file"))?;
-        ensure!(
-            npy.order() == npyz::Order::C,
-            "{name}: Fortran-order arrays are not supported; save with np.ascontiguousarray"
-        );
-        let shape: Vec<u64> = npy.shape().to_vec();
+        let npy = open_npy(path)?;
         let descr = npy.dtype().descr();
         let item = match descr.trim_matches('\'') {
             "|u1" | "<u1" | ">u1" => 1,
@@ -93,15 +155,7 @@ impl NpyFrames {
                 "{name}: unsupported dtype {other}; frames must be uint8 (0–255) or float32/float64 in [0, 1]"
             ),
         };
-        let total = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-        ensure!(
-            total
-                .and_then(|t| t.checked_mul(item))
-                .is_some_and(|b| b <= file_len),
-            "{name}: the header claims shape {shape:?}, more data than the file's {file_len} bytes hold \
-             (truncated or corrupt)"
-        );
-        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
         let (n, h, w, c, planar) = layout(&name, &shape)?;
         let bad_type = |e: npyz::DTypeError| anyhow::anyhow!("{name}: {e}");
         let values = match item {

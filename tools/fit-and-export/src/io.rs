@@ -7,8 +7,7 @@
 use anyhow::{bail, ensure, Context, Result};
 use lsgm::model::wire::Pooling;
 use nalgebra::DMatrix;
-use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A numeric `.npy` array converted to `f64`, with its shape.
@@ -21,14 +20,7 @@ pub struct Array {
 
 /// Reads a C-order `.npy` of f32, f64 or u8 values.
 pub fn read_npy(path: &Path) -> Result<Array> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let npy = npyz::NpyFile::new(BufReader::new(file))
-        .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
-    ensure!(
-        npy.order() == npyz::Order::C,
-        "{}: Fortran-order arrays are not supported; save with np.ascontiguousarray",
-        path.display()
-    );
+    let npy = lsgm::frames::open_npy(path)?;
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
     let descr = npy.dtype().descr();
     let what = || format!("cannot read the data of {}", path.display());

@@ -190,6 +190,13 @@ fn what_a_network_needs_and_the_flags_do_not_say_is_an_error_naming_the_flag() {
         ),
         "no tappable node named \"relu1,relu2\"",
     );
+    check(
+        fit(
+            "ext_data/model.onnx",
+            &["--mean", "0.5", "--std", "0.25", "--layers", "relu1,relu2,relu1"],
+        ),
+        "tap \"relu1\" is given twice",
+    );
 }
 
 #[test]
