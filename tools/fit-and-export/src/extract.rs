@@ -82,6 +82,7 @@ pub fn preprocess(graph: &Graph, a: &InputArgs, demo: bool) -> Result<Preprocess
                 "{path} takes raw uint8 pixels and normalises them inside its graph; drop --mean, --std \
                  and --input-range"
             );
+            crate::say!("note: {path} takes uint8 input: frames are fed as raw pixel values (0–255)");
             (PixelRange::Byte, vec![0.0; c], vec![1.0; c])
         }
         Datum::F32 => {
