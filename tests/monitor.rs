@@ -362,9 +362,16 @@ fn threshold_overrides() {
 /// normal component per tap, fitted for that file (`preprocess: None`
 /// gives a features-only model).
 fn gain_model(preprocess: Option<lsgm::Preprocess>) -> Vec<u8> {
+    hand_model("gain.onnx", preprocess)
+}
+
+/// A model made by hand for a small-CNN fixture (taps relu1..3).
+fn hand_model(fixture: &str, preprocess: Option<lsgm::Preprocess>) -> Vec<u8> {
     use lsgm::model::wire::Pooling;
     use lsgm::{ComponentSpec, Covariance, LayerSpec, ModelSpec};
-    let onnx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/gain.onnx");
+    let onnx = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/onnx")
+        .join(fixture);
     let graph = lsgm::onnx::Graph::load(&onnx, &Default::default()).unwrap();
     let layer = |name: &str, d: usize| LayerSpec {
         name: name.into(),
@@ -516,5 +523,35 @@ fn models_are_bound_only_to_their_own_network_and_input() {
         1,
         "{}",
         stderr(&o)
+    );
+}
+
+#[test]
+fn non_finite_logits_are_an_error_line_never_a_verdict() {
+    use lsgm::model::preprocess::Resize;
+    // The network's logits go through Log: negative class scores are NaN.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("nan.lsgm");
+    std::fs::write(
+        &model,
+        hand_model("nan_logits.onnx", Some(grey_28(Resize::Exact))),
+    )
+    .unwrap();
+    let o = run(&[
+        "--onnx",
+        "tests/fixtures/onnx/nan_logits.onnx",
+        "--lsgm",
+        model.to_str().unwrap(),
+        "models/samples/frames/00-fmnist-test-0.png",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "no frame could be read: {}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l.len(), 1);
+    let e = l[0]["error"].as_str().unwrap();
+    assert!(e.contains("logits are not finite"), "{e}");
+    assert!(
+        l[0].get("class").is_none() && l[0].get("confidence").is_none(),
+        "{}",
+        l[0]
     );
 }
