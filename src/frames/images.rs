@@ -57,7 +57,8 @@ pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 
 /// Decodes one image by its content, applies its EXIF orientation, and
 /// keeps grey images as one channel and makes everything else RGB (alpha
-/// dropped, 16-bit scaled to 8, as PIL's `convert`).
+/// dropped, as PIL's `convert("RGB")`; 16-bit values scaled to 8 bits as
+/// `round(v / 257)`).
 pub fn read_image(path: &Path) -> Result<Frame> {
     let mut reader = ImageReader::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?

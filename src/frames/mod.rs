@@ -8,7 +8,7 @@
 //!
 //! | input | accepted |
 //! |---|---|
-//! | images | PNG, JPEG, BMP, GIF (first frame), TIFF, WebP; EXIF orientation applied as a viewer shows it; grey stays 1 channel, everything else becomes RGB (alpha dropped, as PIL's `convert("RGB")`); 16-bit scaled to 8 |
+//! | images | PNG, JPEG, BMP, GIF (first frame), TIFF, WebP; EXIF orientation applied as a viewer shows it; grey stays 1 channel, everything else becomes RGB (alpha dropped, as PIL's `convert("RGB")`); 16-bit values scaled to 8 bits as `round(v / 257)` |
 //! | IDX (raw or `.gz`) | u8 `N×H×W` or `N×H×W×C` (C = 1 or 3) |
 //! | `.npy` | `N×H×W`, `N×H×W×C`, `N×C×H×W` (C = 1 or 3), one `H×W×C` (a 3-D array whose last axis is 1 or 3) or `H×W` image; u8, or f32/f64 in `[0, 1]`; `3×H×W` is refused as ambiguous |
 //! | raw stream | fixed-size u8 `H×W×C` frames (`--raw WxHxC`) |

@@ -74,6 +74,11 @@ impl Network {
         })
     }
 
+    /// How each tap becomes its feature vector, in tap order.
+    pub fn poolings(&self) -> &[Pooling] {
+        &self.poolings
+    }
+
     /// The network's input.
     pub fn input(&self) -> &Input {
         &self.input

@@ -127,6 +127,34 @@ pub fn preprocess(graph: &Graph, a: &InputArgs, demo: bool) -> Result<Preprocess
     Ok(p)
 }
 
+/// A network loaded for fitting or `features` from the flags.
+pub struct Prepared {
+    /// The optimised network, tapping what `--layers`/`--layer` chose.
+    pub network: Network,
+    /// How frames become its input (what the model file will store).
+    pub preprocess: Preprocess,
+    /// The ONNX file's identity (what the model file will record).
+    pub identity: String,
+}
+
+/// Loads `onnx` with the flags' options, chooses the taps and the
+/// preprocessing (see [`select_taps`], [`preprocess`]) and optimises it;
+/// what the user should know about the network goes to `notes`.
+pub fn prepare(onnx: &Path, a: &InputArgs, demo: bool, notes: &Notes) -> Result<Prepared> {
+    let graph = Graph::load(onnx, &a.load_options())?;
+    if let Some(n) = &graph.logits.note {
+        notes.say(n);
+    }
+    let taps = select_taps(&graph, a)?;
+    let preprocess = preprocess(&graph, a, demo)?;
+    let identity = graph.identity.clone();
+    Ok(Prepared {
+        network: Network::new(graph, &taps)?,
+        preprocess,
+        identity,
+    })
+}
+
 /// Frames with their labels.
 pub struct Loaded {
     /// The frames, in file order.

@@ -11,7 +11,7 @@ use fit_and_export::io::{check_output, npy_bytes, read_features, to_stdout, writ
 use fit_and_export::scoring::{score_all, RowMajor};
 use fit_and_export::{fit, inspect, say};
 use lsgm::frames::Notes;
-use lsgm::onnx::{bind, Graph, LoadOptions, Network};
+use lsgm::onnx::{bind, Graph, LoadOptions};
 use lsgm::Model;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -178,28 +178,17 @@ fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
         ),
     };
     let t0 = Instant::now();
-    let graph = Graph::load(&onnx, &a.input.load_options())?;
     let notes = Notes::default();
-    if let Some(n) = &graph.logits.note {
-        notes.say(n);
-    }
-    let taps = extract::select_taps(&graph, &a.input)?;
-    let preprocess = extract::preprocess(&graph, &a.input, demo)?;
-    let poolings = taps
-        .iter()
-        .map(|t| graph.find(t).map(|t| t.pooling.expect("checked by find")))
-        .collect::<Result<Vec<_>>>()?;
+    let p = extract::prepare(&onnx, &a.input, demo, &notes)?;
     let loaded = extract::load_frames(&train, labels.as_deref(), a.classes.as_deref())?;
-    let source = graph.identity.clone();
-    let net = Network::new(graph, &taps)?;
-    let ex = extract::extract(&net, &preprocess, &loaded.frames, &notes)?;
+    let ex = extract::extract(&p.network, &p.preprocess, &loaded.frames, &notes)?;
     let extract_secs = t0.elapsed().as_secs_f64();
     let set = FeatureSet {
-        names: taps,
-        poolings,
+        names: p.network.taps.clone(),
+        poolings: p.network.poolings().to_vec(),
         layers: ex.layers,
     };
-    let (bytes, mut report) = fit::fit(&set, &opts, Some(preprocess), source)?;
+    let (bytes, mut report) = fit::fit(&set, &opts, Some(p.preprocess), p.identity)?;
     report.seconds.extract = Some(extract_secs);
     write_atomic(&a.out, &bytes)?;
     to_stdout(|w| writeln!(w, "{}", serde_json::to_string(&report)?))?;
@@ -281,13 +270,8 @@ fn features(onnx: &Path, lsgm: Option<&Path>, data: &Path, out: &Path, input: &I
             (bound.network, bound.preprocess)
         }
         None => {
-            let graph = Graph::load(onnx, &input.load_options())?;
-            if let Some(n) = &graph.logits.note {
-                notes.say(n);
-            }
-            let names = extract::select_taps(&graph, input)?;
-            let preprocess = extract::preprocess(&graph, input, false)?;
-            (Network::new(graph, &names)?, preprocess)
+            let p = extract::prepare(onnx, input, false, &notes)?;
+            (p.network, p.preprocess)
         }
     };
     let frames = extract::load_frames(data, None, None)?.frames;
