@@ -2,10 +2,13 @@
 //! Networks as users export them, against onnxruntime: external weights,
 //! PyTorch's dynamo and legacy exporters (with `value_info`), NHWC graphs
 //! from tf2onnx, Softmax outputs, several outputs, uint8 inputs, RGB/BGR,
-//! dynamic input sizes — and the graphs that must be refused clearly.
+//! dynamic input sizes — and the graphs that must be refused clearly; and
+//! which tensors `--layers auto` taps on networks shaped like torchvision's
+//! ResNet, MobileNetV2/V3, EfficientNet and SqueezeNet.
 //!
-//! Fixtures and reference values: `tools/fixtures/onnx_fixtures.py`
-//! (onnxruntime, one thread, on frames from the formula below).
+//! Fixtures and reference values: `tools/fixtures/onnx_fixtures.py` and
+//! `tools/fixtures/backbone_fixtures.py` (onnxruntime, one thread, on frames
+//! from the formula below).
 
 use lsgm::frames::{to_input, Frame, Pixels};
 use lsgm::model::preprocess::{Colour, Datum, PixelRange, Resize};
@@ -367,4 +370,145 @@ fn a_saturated_frame_gives_huge_but_finite_features() {
         "white frame, relu1",
     );
     assert!(out.features[0].iter().any(|&v| v > 1e15));
+}
+
+/// A tap as the tests below describe it: name, channels, (H, W).
+fn described<'g>(g: &'g Graph, name: &str) -> (&'g str, usize, (usize, usize)) {
+    let t = g.find(name).unwrap();
+    (t.name.as_str(), t.channels(), t.resolution().unwrap())
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
+type Stage = (&'static str, usize, (usize, usize));
+
+#[test]
+fn auto_taps_each_stage_output_of_torchvision_shaped_backbones() {
+    // One tap per resolution that has a residual Add or a Concat: the stage's
+    // output (the Relu after a ResNet block's Add, an inverted residual's
+    // Add, a fire module's Concat), the deepest being the pre-pool map; the
+    // stems' resolutions (32×32, no merge) get none, except where a block
+    // with a residual runs at it.
+    let want: [(&str, [Stage; 3]); 5] = [
+        (
+            "resnet",
+            [
+                ("/layer1/layer1.0/relu_1/Relu", 8, (16, 16)),
+                ("/layer2/layer2.1/relu_1/Relu", 12, (8, 8)),
+                ("/layer3/layer3.0/relu_1/Relu", 16, (4, 4)),
+            ],
+        ),
+        (
+            "mobilenet_v2",
+            [
+                ("/features/features.1/Add", 8, (32, 32)),
+                ("/features/features.3/Add", 12, (16, 16)),
+                ("/features/features.7/features.7.2/Clip", 32, (8, 8)),
+            ],
+        ),
+        (
+            "mobilenet_v3",
+            [
+                ("/features/features.2/Add", 8, (16, 16)),
+                ("/features/features.4/Add", 12, (8, 8)),
+                ("/features/features.7/features.7.2/HardSwish", 32, (4, 4)),
+            ],
+        ),
+        (
+            "efficientnet",
+            [
+                ("/features/features.1/features.1.0/Add", 8, (32, 32)),
+                ("/features/features.2/features.2.1/Add", 12, (16, 16)),
+                ("/features/features.4/features.4.2/Mul", 32, (8, 8)),
+            ],
+        ),
+        (
+            "squeezenet",
+            [
+                ("/features/features.4/Concat", 16, (16, 16)),
+                ("/features/features.7/Concat", 24, (8, 8)),
+                ("/features/features.9/Concat", 32, (4, 4)),
+            ],
+        ),
+    ];
+    for (name, stages) in want {
+        let g = load(&format!("backbones/{name}.onnx"), LoadOptions::default()).unwrap();
+        let j = reference(&format!("backbones/{name}.json"));
+        let auto = g.auto_taps();
+        let got: Vec<_> = auto.iter().map(|n| described(&g, n)).collect();
+        assert_eq!(got, stages, "{name}");
+        // The script's stage outputs: the last node of each stage module.
+        assert_eq!(auto, strings(&j["stage_outputs"]), "{name}");
+        // Never the head (10 classes; no stage has 10 channels).
+        assert!(got.iter().all(|t| t.1 != g.logits.classes), "{name}");
+        // tract computes them as onnxruntime does.
+        let taps: Vec<&str> = auto.iter().map(String::as_str).collect();
+        matches_reference(g, &j, &taps, Colour::Rgb, ("logits", "taps"));
+    }
+}
+
+#[test]
+fn auto_never_taps_inside_a_block_nor_the_class_score_map() {
+    // Each of these is the last map at its resolution, so the per-resolution
+    // rule alone took it.
+    let inside = [
+        // The expansion that opens the next, stride-2 block (3× wide).
+        (
+            "mobilenet_v2",
+            "/features/features.2/conv/conv.0/conv.0.2/Clip",
+            24,
+            (32, 32),
+        ),
+        (
+            "mobilenet_v2",
+            "/features/features.4/conv/conv.0/conv.0.2/Clip",
+            36,
+            (16, 16),
+        ),
+        (
+            "mobilenet_v3",
+            "/features/features.3/block/block.0/block.0.2/Relu",
+            24,
+            (16, 16),
+        ),
+        (
+            "mobilenet_v3",
+            "/features/features.5/block/block.0/block.0.2/HardSwish",
+            32,
+            (8, 8),
+        ),
+        (
+            "efficientnet",
+            "/features/features.3/features.3.0/block/block.0/block.0.2/Mul",
+            48,
+            (16, 16),
+        ),
+        // A stem at a resolution without a merge.
+        ("resnet", "/relu/Relu", 8, (32, 32)),
+        ("squeezenet", "/features/features.1/Relu", 16, (32, 32)),
+        // SqueezeNet's head: 1×1 convolution to the 10 class scores -> ReLU
+        // -> global pool -> logits.
+        ("squeezenet", "/classifier/classifier.2/Relu", 10, (4, 4)),
+    ];
+    for (net, name, channels, res) in inside {
+        let g = load(&format!("backbones/{net}.onnx"), LoadOptions::default()).unwrap();
+        assert_eq!(described(&g, name), (name, channels, res));
+        assert!(!g.auto_taps().iter().any(|t| t == name), "{net}: {name}");
+    }
+}
+
+#[test]
+fn auto_keeps_the_deepest_five_resolutions_of_a_plain_network() {
+    let g = load("backbones/plain_deep.onnx", LoadOptions::default()).unwrap();
+    let j = reference("backbones/plain_deep.json");
+    let auto = g.auto_taps();
+    let sides: Vec<usize> = auto.iter().map(|n| described(&g, n).2 .0).collect();
+    assert_eq!(sides, [32, 16, 8, 4, 2]);
+    assert_eq!(auto, strings(&j["stage_outputs"]));
+    // The sixth, 64×64, is offered but not chosen.
+    assert_eq!(described(&g, "/features/features.1/Relu").2, (64, 64));
+    let taps: Vec<&str> = auto.iter().map(String::as_str).collect();
+    matches_reference(g, &j, &taps, Colour::Rgb, ("logits", "taps"));
 }

@@ -9,7 +9,7 @@
 //! | input | accepted |
 //! |---|---|
 //! | images | PNG, JPEG, BMP, GIF (first frame), TIFF, WebP; EXIF orientation applied as a viewer shows it; grey stays 1 channel, everything else becomes RGB (alpha dropped, as PIL's `convert("RGB")`); 16-bit values scaled to 8 bits as `round(v / 257)` |
-//! | IDX (raw or `.gz`) | u8 `N×H×W` or `N×H×W×C` (C = 1 or 3) |
+//! | IDX (raw or `.gz`) | u8 `N×H×W` or `N×H×W×C` (C = 1 or 3), read one frame at a time |
 //! | `.npy` | `N×H×W`, `N×H×W×C`, `N×C×H×W` (C = 1 or 3), one `H×W×C` (a 3-D array whose last axis is 1 or 3) or `H×W` image; u8, or f32/f64 in `[0, 1]`; `3×H×W` is refused as ambiguous |
 //! | raw stream | fixed-size u8 `H×W×C` frames (`--raw WxHxC`) |
 //!
@@ -25,12 +25,12 @@ mod raw;
 mod source;
 
 pub use convert::{to_input, Adjusted};
-pub use idx::{read_idx_images, read_idx_labels};
+pub use idx::{idx_image_count, read_idx_images, read_idx_labels, IdxFrames};
 pub use images::{list_images, read_image};
 pub use notes::{stderr_line, Notes};
-pub use npy::{open_npy, read_npy_frames};
+pub use npy::{open_npy, read_npy_frames, NpyFrames};
 pub use raw::{parse_raw_shape, RawReader};
-pub use source::{expand_inputs, sniff, FrameSource, Input, Kind, Sourced};
+pub use source::{count_frames, expand_inputs, sniff, FrameSource, Input, Kind, Sourced};
 
 /// Pixel values of a frame, interleaved `H×W×C`.
 #[derive(Debug, Clone, PartialEq)]

@@ -180,6 +180,16 @@ impl NpyFrames {
         &self.name
     }
 
+    /// The number of frames the file holds.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True when the file holds no frame.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
     /// Index of the next frame.
     pub fn next_index(&self) -> usize {
         self.next

@@ -1,8 +1,9 @@
 //! Command-line inputs → a stream of frames.
 
+use super::idx::{idx_image_count, IdxFrames};
 use super::images::image_format;
 use super::npy::NpyFrames;
-use super::{list_images, read_idx_images, read_image, Frame, RawReader};
+use super::{list_images, read_image, Frame, RawReader};
 use anyhow::{bail, Context, Result};
 use std::collections::VecDeque;
 use std::io::Read;
@@ -115,13 +116,14 @@ fn expand(p: &Path) -> Result<Input> {
     })
 }
 
-/// Frames of a list of inputs, lazily: one image file or `.npy` frame is
-/// decoded at a time, stdin is read frame by frame. Each item is
+/// Frames of a list of inputs, lazily: one image file, IDX or `.npy` frame
+/// is decoded at a time, stdin is read frame by frame (memory holds one
+/// frame, whatever the inputs' size). Each item is
 /// `(source, frame)`; a frame that cannot be read is an `Err` and the
 /// stream goes on.
 pub struct FrameSource {
     inputs: VecDeque<Input>,
-    pending: VecDeque<Frame>,
+    idx: Option<IdxFrames>,
     images: VecDeque<PathBuf>,
     npy: Option<NpyFrames>,
     raw: Option<RawReader<Box<dyn Read>>>,
@@ -136,7 +138,7 @@ impl FrameSource {
         }
         Ok(FrameSource {
             inputs: inputs.into(),
-            pending: VecDeque::new(),
+            idx: None,
             images: VecDeque::new(),
             npy: None,
             raw: None,
@@ -157,8 +159,13 @@ impl Iterator for FrameSource {
 
     fn next(&mut self) -> Option<Sourced> {
         loop {
-            if let Some(f) = self.pending.pop_front() {
-                return Some((f.source.clone(), Ok(f)));
+            if let Some(idx) = &mut self.idx {
+                let source = format!("{}#{}", idx.name(), idx.next_index());
+                match idx.next() {
+                    Some(f) => return Some((source, f)),
+                    None => self.idx = None,
+                }
+                continue;
             }
             if let Some(p) = self.images.pop_front() {
                 return Some(from_file(&p, read_image));
@@ -182,8 +189,8 @@ impl Iterator for FrameSource {
             match self.inputs.pop_front()? {
                 Input::Image(p) => return Some(from_file(&p, read_image)),
                 Input::Images(ps) => self.images = ps.into(),
-                Input::Idx(p) => match read_idx_images(&p) {
-                    Ok(fs) => self.pending = fs.into(),
+                Input::Idx(p) => match IdxFrames::open(&p) {
+                    Ok(frames) => self.idx = Some(frames),
                     Err(e) => return Some((p.display().to_string(), Err(e))),
                 },
                 Input::Npy(p) => match NpyFrames::open(&p) {
@@ -200,4 +207,21 @@ impl Iterator for FrameSource {
             }
         }
     }
+}
+
+/// How many frames `inputs` hold, from their headers and listings (no
+/// pixel data is read): `None` when that cannot be known before reading
+/// them (stdin, or an input whose header cannot be read: reading it will
+/// say why).
+pub fn count_frames(inputs: &[Input]) -> Option<usize> {
+    inputs.iter().try_fold(0usize, |total, input| {
+        let n = match input {
+            Input::Image(_) => 1,
+            Input::Images(ps) => ps.len(),
+            Input::Idx(p) => idx_image_count(p).ok()?,
+            Input::Npy(p) => NpyFrames::open(p).ok()?.len(),
+            Input::Stdin | Input::Unreadable { .. } => return None,
+        };
+        total.checked_add(n)
+    })
 }

@@ -3,6 +3,7 @@
 
 use super::layout::channel_axes;
 use super::load::{load, node_name};
+use super::stages;
 use crate::model::preprocess::{Datum, Layout};
 use crate::model::wire::Pooling;
 use anyhow::{bail, ensure, Context, Result};
@@ -117,6 +118,7 @@ pub struct Graph {
     /// monitor can tell a model fitted for another network.
     pub identity: String,
     taps: Vec<Tap>,
+    auto: Vec<String>,
     /// Nodes whose output shape tract could not infer.
     pub unknown_shapes: Vec<String>,
     /// Node names used by more than one node (their taps go by tensor name).
@@ -339,6 +341,15 @@ impl Graph {
         let axes = channel_axes(graph, &[(&input.name, input_axis)], rank);
         let (taps, unknown_shapes) = list_taps(&model, graph, &outlets, &axes, &name_count)?;
         let logits = find_logits(path, &model, &outlets, &producer, opts)?;
+        let fact = |t: &str| outlets.get(t).and_then(|&o| model.outlet_fact(o).ok());
+        let auto = stages::auto_taps(
+            graph,
+            &input.name,
+            (&logits.tensor, logits.classes),
+            &taps,
+            &|t| fact(t).is_some_and(|f| f.value.concretize().is_some()),
+            &|t| outlets.get(t).and_then(|&o| concrete_shape(&model, o)),
+        );
         Ok(Graph {
             model,
             path: path.to_path_buf(),
@@ -346,6 +357,7 @@ impl Graph {
             logits,
             identity: loaded.identity,
             taps,
+            auto,
             unknown_shapes,
             repeated_names,
         })
@@ -380,27 +392,16 @@ impl Graph {
         &self.taps
     }
 
-    /// The paper's rule, "the last layer of each main block": for every
-    /// spatial resolution (H, W) the network passes through, the last map at
-    /// that resolution — the post-activation output of the stage; the
-    /// deepest of them is the penultimate, pre-pool stage. Maps at the
-    /// input's own resolution count only once a convolution has run (so
-    /// input normalisation is never a tap).
+    /// The paper's rule, "the last layer of each main block", made
+    /// structural: the output of each stage — after its residual `Add` or
+    /// its `Concat` and their activation —, one per spatial resolution
+    /// (H, W), the deepest being the pre-pool map; never a tensor inside a
+    /// block (an inverted-residual expansion, a squeeze-excitation branch),
+    /// never the classifier head, never input normalisation; at most five.
+    /// Networks without residual merges get the last map of each
+    /// resolution. The rule in full is `stages::auto_taps`'s.
     pub fn auto_taps(&self) -> Vec<String> {
-        let mut last: Vec<((usize, usize), String)> = Vec::new();
-        let mut seen_conv = false;
-        for t in &self.taps {
-            seen_conv |= t.op.contains("Conv");
-            let Some(res) = t.resolution() else { continue };
-            if !seen_conv {
-                continue;
-            }
-            match last.iter_mut().find(|(r, _)| *r == res) {
-                Some(entry) => entry.1 = t.name.clone(),
-                None => last.push((res, t.name.clone())),
-            }
-        }
-        last.into_iter().map(|(_, n)| n).collect()
+        self.auto.clone()
     }
 
     /// The tap called `name` (its tap name or tensor name), or an error

@@ -15,7 +15,8 @@ mod graph;
 mod layout;
 mod load;
 mod network;
+mod stages;
 
 pub use bind::{bind, Bound};
 pub use graph::{Graph, Input, LoadOptions, Logits, Tap};
-pub use network::{Network, Output};
+pub use network::{Network, Output, Runner};

@@ -99,19 +99,83 @@ impl Network {
 
     /// Runs one frame (`input` as [`crate::frames::to_input`] writes it)
     /// and writes the logits and pooled features into `out` (its vectors
-    /// are reused). Non-finite logits or features are an error.
+    /// are reused). Non-finite logits or features are an error. Each call
+    /// sets up a fresh tract state: to run many frames, keep a
+    /// [`Network::runner`] per thread instead (the results are the same).
     pub fn run(&self, input: &InputBuffer, out: &mut Output) -> Result<()> {
-        let t0 = std::time::Instant::now();
-        let shape = self.input.shape();
-        let tensor = match (input, self.input.datum) {
-            (InputBuffer::F32(v), Datum::F32) => Tensor::from_shape(&shape, v)?,
-            (InputBuffer::U8(v), Datum::U8) => Tensor::from_shape(&shape, v)?,
+        self.runner()?.run(input, out)
+    }
+
+    /// A runner for this network that keeps its tract state and input
+    /// tensor from frame to frame: one per worker thread. It shares the
+    /// optimised plan (nothing is copied but tap names and dimensions) and
+    /// outlives `self`.
+    pub fn runner(&self) -> Result<Runner> {
+        Ok(Runner {
+            state: self.plan.spawn().context("cannot set up the network's state")?,
+            tensor: None,
+            shape: self.input.shape(),
+            datum: self.input.datum,
+            taps: self.taps.clone(),
+            poolings: self.poolings.clone(),
+            tap_dims: self.tap_dims.clone(),
+        })
+    }
+}
+
+/// Runs one [`Network`] frame after frame on one thread, reusing its tract
+/// state (the per-operator scratch space) and its input tensor; made by
+/// [`Network::runner`]. It is `Send`: hand one to each worker thread.
+pub struct Runner {
+    state: TypedSimpleState,
+    /// The input tensor, reused while tract holds no other reference to it.
+    tensor: Option<Arc<Tensor>>,
+    shape: [usize; 4],
+    datum: Datum,
+    taps: Vec<String>,
+    poolings: Vec<Pooling>,
+    tap_dims: Vec<usize>,
+}
+
+impl Runner {
+    /// Copies `input` into the reused input tensor (a new one only if
+    /// tract still holds the last, or the first time).
+    fn input(&mut self, input: &InputBuffer) -> Result<TValue> {
+        let len = match (input, self.datum) {
+            (InputBuffer::F32(v), Datum::F32) => v.len(),
+            (InputBuffer::U8(v), Datum::U8) => v.len(),
             _ => bail!(
                 "input buffer of the wrong element type for a {} network",
-                self.input.datum
+                self.datum
             ),
         };
-        let result = self.plan.run(tvec!(tensor.into())).context("inference failed")?;
+        ensure!(
+            len == self.shape.iter().product::<usize>(),
+            "input buffer of {len} values for an input of shape {:?}",
+            self.shape
+        );
+        if self.tensor.as_mut().is_none_or(|t| Arc::get_mut(t).is_none()) {
+            let t = match self.datum {
+                Datum::F32 => Tensor::zero::<f32>(&self.shape)?,
+                Datum::U8 => Tensor::zero::<u8>(&self.shape)?,
+            };
+            self.tensor = Some(Arc::new(t));
+        }
+        let shared = self.tensor.as_mut().expect("set above");
+        let tensor = Arc::get_mut(shared).expect("checked above: not shared");
+        let mut plain = tensor.try_as_plain_ram_mut()?;
+        match input {
+            InputBuffer::F32(v) => plain.as_slice_mut::<f32>()?.copy_from_slice(v),
+            InputBuffer::U8(v) => plain.as_slice_mut::<u8>()?.copy_from_slice(v),
+        }
+        Ok(TValue::from_const(Arc::clone(shared)))
+    }
+
+    /// Runs one frame, as [`Network::run`] does (same results, bit for bit).
+    pub fn run(&mut self, input: &InputBuffer, out: &mut Output) -> Result<()> {
+        let t0 = std::time::Instant::now();
+        let tensor = self.input(input)?;
+        let result = self.state.run(tvec!(tensor)).context("inference failed")?;
         let t1 = std::time::Instant::now();
         out.inference = t1 - t0;
         let logits = result[0].try_as_plain_ram()?;
@@ -147,5 +211,50 @@ impl Network {
         }
         out.pooling = t1.elapsed();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::LoadOptions;
+
+    #[test]
+    fn a_runner_is_send_and_reuses_its_input_tensor() {
+        fn send<T: Send>() {}
+        send::<Runner>();
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/uint8_input.onnx");
+        let graph = Graph::load(&path, &LoadOptions::default()).unwrap();
+        let net = Network::new(graph, &["relu1".to_string()]).unwrap();
+        let mut runner = net.runner().unwrap();
+        let mut out = Output::default();
+        let mut rows = Vec::new();
+        let mut tensors = Vec::new();
+        for v in [7u8, 200, 7] {
+            runner.run(&InputBuffer::U8(vec![v; 28 * 28]), &mut out).unwrap();
+            rows.push(out.clone());
+            let t = runner.tensor.as_ref().unwrap();
+            assert_eq!(Arc::strong_count(t), 1, "tract keeps no reference to the input");
+            tensors.push(Arc::as_ptr(t));
+        }
+        assert!(tensors.iter().all(|&t| t == tensors[0]), "one input tensor");
+        assert_eq!(
+            (&rows[0].logits, &rows[0].features),
+            (&rows[2].logits, &rows[2].features)
+        );
+        assert_ne!(rows[0].logits, rows[1].logits);
+        let mut fresh = Output::default();
+        net.run(&InputBuffer::U8(vec![200; 28 * 28]), &mut fresh).unwrap();
+        assert_eq!(
+            (&fresh.logits, &fresh.features),
+            (&rows[1].logits, &rows[1].features)
+        );
+        let e = runner
+            .run(&InputBuffer::F32(vec![0.0; 28 * 28]), &mut out)
+            .unwrap_err();
+        assert!(e.to_string().contains("wrong element type"), "{e}");
+        let e = runner.run(&InputBuffer::U8(vec![0; 27]), &mut out).unwrap_err();
+        assert!(e.to_string().contains("27 values"), "{e}");
     }
 }

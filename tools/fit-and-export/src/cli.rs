@@ -103,9 +103,12 @@ pub struct FitArgs {
     /// Added to covariance diagonals.
     #[arg(long, default_value_t = 1e-6)]
     pub reg_covar: f64,
-    /// PCA-project layers wider than D to D dimensions.
-    #[arg(long, value_name = "D")]
-    pub max_dim: Option<usize>,
+    /// Mixture dimension per tap: `auto` projects (PCA) taps wider than 64 to the
+    /// fewest axes keeping 99 % of the held-out variance, at most what the
+    /// training rows support (K·p(d) ≤ 2n) and at most 64, and fits narrower taps
+    /// as they are; `none` never projects; a number D projects taps wider than D to D.
+    #[arg(long, value_name = "auto|none|D", default_value = "auto")]
+    pub max_dim: crate::dimension::DimRule,
     /// Seed of every random choice (k-means++, the held-out split).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -166,6 +169,24 @@ impl FitArgs {
             quantisation: quantisation(self.quantise),
             storage: storage(self.storage),
         }
+    }
+}
+
+/// How features are extracted from frames (not stored in the model).
+#[derive(Debug, Clone, Copy, Default, Args)]
+#[command(next_help_heading = "Extraction")]
+pub struct ExtractArgs {
+    /// Worker threads running the network on frames [default: every core]. Frames are read in
+    /// chunks of 64 per thread and dropped once run, so memory grows with N (one inference's
+    /// activations per thread), not with the number of frames.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+impl ExtractArgs {
+    /// `--threads` as [`crate::extract::Extraction::threads`] takes it.
+    pub fn threads(&self) -> Option<usize> {
+        self.threads.map(usize::from)
     }
 }
 

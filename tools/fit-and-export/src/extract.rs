@@ -1,17 +1,20 @@
 //! From an ONNX classifier and images to per-layer features: tap selection,
-//! the preprocessing the flags describe, parallel extraction with the
-//! runtime crate's `Network`.
+//! the preprocessing the flags describe, and streaming parallel extraction
+//! with the runtime crate's `Network` (frames are read in bounded chunks
+//! and dropped once run: memory holds the pooled features, not the frames).
 
 use crate::cli::InputArgs;
 use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use lsgm::frames::{self, Frame, Notes};
-use lsgm::model::preprocess::{Colour, Datum, PixelRange, Resize};
-use lsgm::onnx::{Graph, Network};
+use lsgm::frames::{self, Frame, Notes, Pixels};
+use lsgm::model::preprocess::{Colour, Datum, InputBuffer, PixelRange, Resize};
+use lsgm::onnx::{Graph, Network, Output, Runner};
 use lsgm::Preprocess;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Normalisation the demo models were trained with (Fashion-MNIST).
 pub const DEMO_MEAN: f32 = 0.2860;
@@ -155,134 +158,442 @@ pub fn prepare(onnx: &Path, a: &InputArgs, demo: bool, notes: &Notes) -> Result<
     })
 }
 
-/// Frames with their labels.
-pub struct Loaded {
-    /// The frames, in file order.
-    pub frames: Vec<Frame>,
-    /// Their labels, when a label file was given.
-    pub labels: Option<Vec<u8>>,
+/// Frames to extract: a path (IDX, `.npy`, an image or a directory of
+/// images) and, optionally, the rows to keep by label.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The frames.
+    pub path: &'a Path,
+    /// An IDX label file aligned with them (read whole: labels are small).
+    pub labels: Option<&'a Path>,
+    /// Keep only frames whose label is one of these (needs `labels`).
+    pub classes: Option<&'a [u8]>,
 }
 
-/// Loads every frame of `path` (IDX, `.npy`, an image or a directory of
-/// images) and, with `labels`, their labels, keeping only rows whose label
-/// is in `classes`. The first frame that cannot be read is the error.
-pub fn load_frames(path: &Path, labels: Option<&Path>, classes: Option<&[u8]>) -> Result<Loaded> {
-    let inputs = frames::expand_inputs(&[path.to_path_buf()]);
-    let mut all = Vec::new();
-    for (_, f) in frames::FrameSource::new(inputs, None)? {
-        all.push(f?); // every frame error names its file (and frame)
-    }
-    ensure!(!all.is_empty(), "{}: no frames", path.display());
-    let Some(lp) = labels else {
-        ensure!(
-            classes.is_none(),
-            "--classes needs --labels FILE (an IDX label file aligned with the images)"
-        );
-        return Ok(Loaded {
-            frames: all,
+impl<'a> Source<'a> {
+    /// Every frame of `path`, no labels.
+    pub fn all(path: &'a Path) -> Source<'a> {
+        Source {
+            path,
             labels: None,
-        });
-    };
-    let labels = frames::read_idx_labels(lp)?;
-    ensure!(
-        labels.len() == all.len(),
-        "{} has {} labels but {} has {} images",
-        lp.display(),
-        labels.len(),
-        path.display(),
-        all.len()
-    );
-    let Some(keep) = classes else {
-        return Ok(Loaded {
-            frames: all,
-            labels: Some(labels),
-        });
-    };
-    for class in keep.iter().filter(|c| !labels.contains(c)) {
-        crate::say!(
-            "warning: --classes {class}: no image of {} has this label",
-            lp.display()
-        );
+            classes: None,
+        }
     }
-    let (frames, labels): (Vec<Frame>, Vec<u8>) = all
-        .into_iter()
-        .zip(labels)
-        .filter(|(_, l)| keep.contains(l))
-        .unzip();
-    ensure!(
-        !frames.is_empty(),
-        "no images of classes {keep:?} in {}",
-        path.display()
-    );
-    Ok(Loaded {
-        frames,
-        labels: Some(labels),
-    })
+}
+
+/// How an extraction runs and what it keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Extraction {
+    /// Worker threads (`None`: every core, or `RAYON_NUM_THREADS`).
+    pub threads: Option<usize>,
+    /// Keep the logits (`N × classes`: 8 kB a frame in f64 for 1,000
+    /// classes, which fitting does not use).
+    pub logits: bool,
 }
 
 /// Extracted features of many frames.
 pub struct Extracted {
+    /// Rows (frames kept).
+    pub rows: usize,
     /// One `N × d` matrix per tap.
     pub layers: Vec<DMatrix<f64>>,
-    /// `N × classes` logits.
-    pub logits: DMatrix<f64>,
+    /// `N × classes` logits, when [`Extraction::logits`] asked for them.
+    pub logits: Option<DMatrix<f64>>,
+    /// The labels of the rows kept, when a label file was given.
+    pub labels: Option<Vec<u8>>,
 }
 
-/// One frame's outputs.
-struct Row {
-    logits: Vec<f32>,
-    features: Vec<Vec<f32>>,
+/// Frames per chunk and worker thread: a chunk of `2 × threads × 32`
+/// frames is read while the previous one runs, so at most two chunks of
+/// frames are in memory, whatever the number of frames.
+pub const FRAMES_PER_THREAD: usize = 32;
+
+/// A chunk also ends once its frames hold this many bytes (large images).
+pub const CHUNK_BYTES: usize = 64 << 20;
+
+/// Which frames of a stream are kept, by label.
+struct Labels<'a> {
+    file: &'a Path,
+    all: Vec<u8>,
+    classes: Option<&'a [u8]>,
+    kept: Vec<u8>,
 }
 
-/// Runs the network on every frame (in parallel, batch 1: tract measured
-/// fastest per frame at batch 1 on this class of network), saying once in
-/// `notes` what was done to frames. The first failing frame is the error.
-pub fn extract(net: &Network, p: &Preprocess, frames: &[Frame], notes: &Notes) -> Result<Extracted> {
-    net.check_input(p)?;
-    let bar = ProgressBar::new(frames.len() as u64);
+/// Frames in file order from a [`frames::FrameSource`], a chunk at a time,
+/// with the label filter applied as they stream.
+struct Reader<'a> {
+    frames: frames::FrameSource,
+    labels: Option<Labels<'a>>,
+    /// Frames read so far (kept or not).
+    read: usize,
+}
+
+impl Reader<'_> {
+    /// Up to `max` kept frames (fewer at the end of the stream, or once
+    /// they hold [`CHUNK_BYTES`]) and how many frames were read for them.
+    /// The first frame that cannot be read is the error.
+    fn chunk(&mut self, max: usize) -> Result<(Vec<Frame>, usize)> {
+        let (mut chunk, mut bytes, start) = (Vec::new(), 0, self.read);
+        while chunk.len() < max && bytes < CHUNK_BYTES {
+            let Some((_, frame)) = self.frames.next() else {
+                break;
+            };
+            let frame = frame?; // every frame error names its file (and frame)
+            let i = self.read;
+            self.read += 1;
+            if let Some(l) = &mut self.labels {
+                match l.all.get(i) {
+                    // More frames than labels: counted, never kept (the
+                    // mismatch is the error once the count is known).
+                    None => continue,
+                    Some(label) if l.classes.is_some_and(|c| !c.contains(label)) => continue,
+                    Some(&label) => l.kept.push(label),
+                }
+            }
+            bytes += match &frame.pixels {
+                Pixels::U8(v) => v.len(),
+                Pixels::F32(v) => 4 * v.len(),
+            };
+            chunk.push(frame);
+        }
+        Ok((chunk, self.read - start))
+    }
+}
+
+/// The error for a label file whose length is not the frame count.
+fn mismatch(labels: &Path, count: usize, images: &Path, frames: usize) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} has {count} labels but {} has {frames} images",
+        labels.display(),
+        images.display()
+    )
+}
+
+/// Extracts the features of every frame of `source`, streaming: frames are
+/// read in bounded chunks (see [`FRAMES_PER_THREAD`]), run on the worker
+/// threads `opts` asks for, and dropped; only the pooled features (and the
+/// logits, if asked for) are kept. Rows are in file order, those of frames
+/// whose label is not in `source.classes` left out. What was done to frames
+/// is said once in `notes`; the first frame that cannot be read or run is
+/// the error.
+pub fn extract_source(
+    net: &Network,
+    p: &Preprocess,
+    source: &Source,
+    opts: &Extraction,
+    notes: &Notes,
+) -> Result<Extracted> {
+    let path = source.path;
+    ensure!(
+        source.classes.is_none() || source.labels.is_some(),
+        "--classes needs --labels FILE (an IDX label file aligned with the images)"
+    );
+    let inputs = frames::expand_inputs(&[path.to_path_buf()]);
+    let total = frames::count_frames(&inputs);
+    let mut reader = Reader {
+        frames: frames::FrameSource::new(inputs, None)?,
+        labels: None,
+        read: 0,
+    };
+    let mut rows = total;
+    if let Some(lp) = source.labels {
+        let all = frames::read_idx_labels(lp)?;
+        reader.labels = Some(Labels {
+            file: lp,
+            all,
+            classes: source.classes,
+            kept: Vec::new(),
+        });
+        let all = &reader.labels.as_ref().expect("just set").all;
+        if let Some(n) = total.filter(|&n| n != all.len()) {
+            return Err(mismatch(lp, all.len(), path, n));
+        }
+        if let Some(keep) = source.classes {
+            for class in keep.iter().filter(|c| !all.contains(c)) {
+                crate::say!(
+                    "warning: --classes {class}: no image of {} has this label",
+                    lp.display()
+                );
+            }
+            let kept = all.iter().filter(|l| keep.contains(l)).count();
+            ensure!(kept > 0, "no images of classes {keep:?} in {}", path.display());
+            rows = Some(kept);
+        }
+    }
+    let columns = run_chunks(
+        net,
+        p,
+        |max| reader.chunk(max),
+        total,
+        opts,
+        rows.unwrap_or(0),
+        notes,
+    )?;
+    ensure!(reader.read > 0, "{}: no frames", path.display());
+    let labels = match reader.labels.take() {
+        Some(l) if l.all.len() != reader.read => {
+            return Err(mismatch(l.file, l.all.len(), path, reader.read))
+        }
+        Some(l) => Some(l.kept),
+        None => None,
+    };
+    if let (Some(keep), 0) = (source.classes, columns.rows) {
+        bail!("no images of classes {keep:?} in {}", path.display());
+    }
+    Ok(columns.finish(labels))
+}
+
+/// Runs the network on frames already in memory (generated frames), as
+/// [`extract_source`] does on a file's. The first failing frame is the error.
+pub fn extract(
+    net: &Network,
+    p: &Preprocess,
+    frames: &[Frame],
+    opts: &Extraction,
+    notes: &Notes,
+) -> Result<Extracted> {
+    let mut rest = frames;
+    let columns = run_chunks(
+        net,
+        p,
+        |max| {
+            let (chunk, tail) = rest.split_at(max.min(rest.len()));
+            rest = tail;
+            Ok((chunk.iter().collect(), chunk.len()))
+        },
+        Some(frames.len()),
+        opts,
+        frames.len(),
+        notes,
+    )?;
+    Ok(columns.finish(None))
+}
+
+/// The features and logits of the frames run so far, row-major f32 (half
+/// the memory of the f64 matrices the fit takes, made at the end).
+struct Columns {
+    layers: Vec<Vec<f32>>,
+    logits: Option<Vec<f32>>,
+    dims: Vec<usize>,
+    classes: usize,
+    rows: usize,
+}
+
+impl Columns {
+    fn new(net: &Network, rows: usize, logits: bool) -> Columns {
+        Columns {
+            layers: net
+                .tap_dims
+                .iter()
+                .map(|&d| Vec::with_capacity(rows * d))
+                .collect(),
+            logits: logits.then(|| Vec::with_capacity(rows * net.classes)),
+            dims: net.tap_dims.clone(),
+            classes: net.classes,
+            rows: 0,
+        }
+    }
+
+    /// Values in one row of a [`Slab`]: the logits, then every tap's features.
+    fn width(&self) -> usize {
+        self.classes + self.dims.iter().sum::<usize>()
+    }
+
+    /// Appends the rows of a chunk's slab.
+    fn push(&mut self, slab: &[f32]) {
+        for row in slab.chunks_exact(self.width()) {
+            let (logits, mut features) = row.split_at(self.classes);
+            if let Some(l) = &mut self.logits {
+                l.extend_from_slice(logits);
+            }
+            for (dst, &d) in self.layers.iter_mut().zip(&self.dims) {
+                let (f, rest) = features.split_at(d);
+                dst.extend_from_slice(f);
+                features = rest;
+            }
+            self.rows += 1;
+        }
+    }
+
+    /// The f64 matrices, each layer's f32 copy freed once converted.
+    fn finish(self, labels: Option<Vec<u8>>) -> Extracted {
+        let n = self.rows;
+        let matrix = |v: Vec<f32>, d: usize| DMatrix::from_fn(n, d, |i, j| v[i * d + j] as f64);
+        Extracted {
+            rows: n,
+            layers: self
+                .layers
+                .into_iter()
+                .zip(&self.dims)
+                .map(|(v, &d)| matrix(v, d))
+                .collect(),
+            logits: self.logits.map(|l| matrix(l, self.classes)),
+            labels,
+        }
+    }
+}
+
+/// One worker's network state and buffers, reused from frame to frame.
+struct Worker {
+    runner: Runner,
+    input: InputBuffer,
+    out: Output,
+}
+
+/// Idle workers: a rayon task takes one for its frames and gives it back,
+/// so there are as many tract states as tasks running at once (the pool's
+/// threads), each kept for the whole extraction.
+struct Workers<'a> {
+    net: &'a Network,
+    p: &'a Preprocess,
+    idle: Mutex<Vec<Worker>>,
+}
+
+impl Workers<'_> {
+    fn take(&self) -> Result<Lease<'_>> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let worker = match idle {
+            Some(w) => w,
+            None => Worker {
+                runner: self.net.runner()?,
+                input: self.p.buffer(),
+                out: Output::default(),
+            },
+        };
+        Ok(Lease {
+            idle: &self.idle,
+            worker: Some(worker),
+        })
+    }
+}
+
+/// A worker taken from [`Workers`], given back when dropped.
+struct Lease<'a> {
+    idle: &'a Mutex<Vec<Worker>>,
+    worker: Option<Worker>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.worker.take() {
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(w);
+        }
+    }
+}
+
+/// Runs `frame` on a worker and writes its logits and pooled features into
+/// `row` (see [`Columns::width`]). Nothing the worker allocates outlives
+/// the frame: rows long-lived among tract's large per-frame buffers
+/// fragmented the worker's heap (measured: 270 MB instead of 75 MB on one
+/// thread for MobileNetV2 at 224×224).
+fn run_one(w: &mut Worker, p: &Preprocess, frame: &Frame, notes: &Notes, row: &mut [f32]) -> Result<()> {
+    let adjusted = frames::to_input(frame, p, &mut w.input)?;
+    adjusted.notes(p).iter().for_each(|n| notes.say(n));
+    w.runner
+        .run(&w.input, &mut w.out)
+        .with_context(|| frame.source.clone())?;
+    let (logits, mut features) = row.split_at_mut(w.out.logits.len());
+    logits.copy_from_slice(&w.out.logits);
+    for f in &w.out.features {
+        let (dst, rest) = features.split_at_mut(f.len());
+        dst.copy_from_slice(f);
+        features = rest;
+    }
+    Ok(())
+}
+
+/// The progress bar on stderr (hidden when stderr is not a terminal): a
+/// bar with the rate and the time left when `total` is known, a spinner
+/// with the rate otherwise.
+fn progress(total: Option<usize>) -> ProgressBar {
+    let (bar, template) = match total {
+        Some(n) => (
+            ProgressBar::new(n as u64),
+            "extracting [{bar:30}] {human_pos}/{human_len} frames, {per_sec}, eta {eta}",
+        ),
+        None => (
+            ProgressBar::new_spinner(),
+            "extracting {spinner} {human_pos} frames, {per_sec}, {elapsed}",
+        ),
+    };
     bar.set_style(
-        ProgressStyle::with_template("extracting [{bar:30}] {pos}/{len} frames, {per_sec}, eta {eta}")
+        ProgressStyle::with_template(template)
             .expect("static template")
             .progress_chars("=> "),
     );
-    let rows: Vec<Result<Row>> = frames
-        .par_chunks(64)
-        .flat_map_iter(|chunk| {
-            let mut input = p.buffer();
-            let mut out = lsgm::onnx::Output::default();
-            let r: Vec<_> = chunk
-                .iter()
-                .map(|f| {
-                    let adjusted = frames::to_input(f, p, &mut input)?;
-                    adjusted.notes(p).iter().for_each(|n| notes.say(n));
-                    net.run(&input, &mut out).with_context(|| f.source.clone())?;
-                    Ok(Row {
-                        logits: out.logits.clone(),
-                        features: out.features.clone(),
-                    })
-                })
-                .collect();
-            bar.inc(chunk.len() as u64);
-            r
-        })
-        .collect();
-    bar.finish_and_clear();
-    let n = frames.len();
-    let mut layers: Vec<Vec<f64>> = net.tap_dims.iter().map(|&d| Vec::with_capacity(n * d)).collect();
-    let mut logits = Vec::with_capacity(n * net.classes);
-    for r in rows {
-        let row = r?;
-        logits.extend(row.logits.iter().map(|&v| v as f64));
-        for (dst, f) in layers.iter_mut().zip(&row.features) {
-            dst.extend(f.iter().map(|&v| v as f64));
-        }
+    bar
+}
+
+/// The streaming loop: `next(max)` gives the next chunk of at most `max`
+/// frames to run (and how many frames were read for it; none at the end).
+/// While one chunk runs on the pool's threads (batch 1 per frame: tract
+/// ran fastest per frame at batch 1 on these networks), the calling thread
+/// reads the next. Each chunk's rows go to a slab allocated here, on the
+/// calling thread, and are appended to the columns in order.
+fn run_chunks<F>(
+    net: &Network,
+    p: &Preprocess,
+    mut next: impl FnMut(usize) -> Result<(Vec<F>, usize)>,
+    total: Option<usize>,
+    opts: &Extraction,
+    rows: usize,
+    notes: &Notes,
+) -> Result<Columns>
+where
+    F: Borrow<Frame> + Send + Sync,
+{
+    net.check_input(p)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.unwrap_or(0))
+        .thread_name(|i| format!("extract-{i}"))
+        .build()
+        .context("cannot start the extraction threads")?;
+    let max = 2 * pool.current_num_threads() * FRAMES_PER_THREAD;
+    let workers = Workers {
+        net,
+        p,
+        idle: Mutex::new(Vec::new()),
+    };
+    let mut columns = Columns::new(net, rows, opts.logits);
+    let width = columns.width();
+    let bar = progress(total);
+    let mut slab = Vec::new();
+    let mut chunk = next(max)?;
+    while chunk.1 > 0 {
+        let (frames, read) = chunk;
+        slab.resize(frames.len() * width, 0.0);
+        let slab_rows = &mut slab;
+        let run = || -> Vec<Result<()>> {
+            pool.install(|| {
+                frames
+                    .par_iter()
+                    .zip(slab_rows.par_chunks_mut(width))
+                    .map_init(
+                        || workers.take(),
+                        |w, (f, row)| {
+                            let lease = w.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+                            let w = lease.worker.as_mut().expect("held until dropped");
+                            run_one(w, p, f.borrow(), notes, row)?;
+                            bar.inc(1);
+                            Ok(())
+                        },
+                    )
+                    .collect()
+            })
+        };
+        let (done, following) = std::thread::scope(|s| {
+            let running = s.spawn(run);
+            let following = next(max);
+            let done = running
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (done, following)
+        });
+        done.into_iter().collect::<Result<()>>()?; // the first failing frame, in order
+        columns.push(&slab);
+        bar.inc((read - frames.len()) as u64); // frames left out by label
+        chunk = following?;
     }
-    Ok(Extracted {
-        layers: layers
-            .into_iter()
-            .zip(&net.tap_dims)
-            .map(|(v, &d)| DMatrix::from_row_slice(n, d, &v))
-            .collect(),
-        logits: DMatrix::from_row_slice(n, net.classes, &logits),
-    })
+    bar.finish_and_clear();
+    Ok(columns)
 }

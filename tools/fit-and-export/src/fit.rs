@@ -1,6 +1,7 @@
 //! The whole fit: split, per-layer mixtures, transitions, calibration, export.
 
 use crate::calibrate::{calibrate, Calibration};
+use crate::dimension::{self, DimRule};
 use crate::gmm::{dp, em, GmmParams, Mixture, MixtureKind};
 use crate::io::FeatureSet;
 use crate::pca::Pca;
@@ -30,8 +31,8 @@ pub struct FitOptions {
     pub pseudo_count: f64,
     /// Fraction of rows held out for calibration.
     pub holdout: f64,
-    /// PCA to at most this many dimensions per layer.
-    pub max_dim: Option<usize>,
+    /// How each layer's mixture dimension is chosen.
+    pub max_dim: DimRule,
     /// Transition table storage.
     pub quantisation: Quantisation,
     /// Storage of every layer's means and precision factors.
@@ -51,7 +52,7 @@ impl FitOptions {
             self.pseudo_count >= 0.0 && self.pseudo_count.is_finite(),
             "--pseudo-count must be non-negative"
         );
-        if let Some(d) = self.max_dim {
+        if let DimRule::AtMost(d) = self.max_dim {
             ensure!(d >= 1, "--max-dim must be at least 1");
         }
         Ok(())
@@ -73,12 +74,74 @@ pub struct LayerReport {
     pub iterations: usize,
     /// Converged within `max_iter`.
     pub converged: bool,
+    /// Why this dimension (the `--max-dim` rule's reason).
+    pub dim_reason: String,
     /// Mean log-likelihood of the training rows under the exported mixture.
     pub mean_log_likelihood: f64,
-    /// Variance kept by the projection (1 without one).
+    /// Mean log-likelihood of the held-out rows (none with `--holdout 0`).
+    pub held_out_log_likelihood: Option<f64>,
+    /// Where held-out log-likelihoods sit among the training ones.
+    pub held_out: HeldOutCheck,
+    /// Training variance kept by the projection (1 without one).
     pub explained_variance: f64,
+    /// Held-out variance kept by the projection (1 without one).
+    pub held_out_variance: f64,
     /// Wall seconds of this layer's mixture fit (projection, k-means, EM/VI).
     pub seconds: f64,
+}
+
+/// Where held-out in-distribution values (log-likelihoods or scores) sit
+/// among the training rows' values. A density that generalises scores
+/// held-out rows like training rows (about 5 % fall below the training 5th
+/// percentile); an overfitted one scores them like the training set's
+/// outliers.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldOutCheck {
+    /// Median over the training rows.
+    pub train_median: f64,
+    /// Median over the held-out rows (none with `--holdout 0`).
+    pub held_out_median: Option<f64>,
+    /// Share of held-out rows below the training rows' 5th percentile.
+    pub held_out_below_train_p5: Option<f64>,
+}
+
+/// [`HeldOutCheck::warning`] fires above this share (4× the 5 % expected).
+pub const HELD_OUT_ALARM: f64 = 0.2;
+
+impl HeldOutCheck {
+    /// Compares `held` with `train` (any order).
+    pub fn of(train: &[f64], held: Option<&[f64]>) -> HeldOutCheck {
+        let sorted = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let train = sorted(train);
+        let p5 = crate::calibrate::quantile(&train, 0.05);
+        let held = held.filter(|h| !h.is_empty()).map(sorted);
+        HeldOutCheck {
+            train_median: crate::calibrate::quantile(&train, 0.5),
+            held_out_median: held.as_ref().map(|h| crate::calibrate::quantile(h, 0.5)),
+            held_out_below_train_p5: held
+                .as_ref()
+                .map(|h| h.iter().filter(|&&v| v < p5).count() as f64 / h.len() as f64),
+        }
+    }
+
+    /// A sentence when the held-out rows do not sit with the training rows.
+    pub fn warning(&self, what: &str) -> Option<String> {
+        let (below, median) = (self.held_out_below_train_p5?, self.held_out_median?);
+        (below > HELD_OUT_ALARM).then(|| {
+            format!(
+                "{:.0} % of the held-out in-distribution rows have a {what} below the training rows' \
+                 5th percentile (expected about 5 %; held-out median {median:.1}, training median {:.1}): \
+                 the density fits the training rows rather than their distribution. Fit on more frames, \
+                 or lower the dimension (--max-dim) or the components (--dp / --components)",
+                below * 100.0,
+                self.train_median
+            )
+        })
+    }
 }
 
 /// The final JSON line of a fit.
@@ -94,6 +157,8 @@ pub struct FitReport {
     pub threshold: f64,
     /// TPR of the threshold on the held-out rows.
     pub holdout_tpr: f64,
+    /// Where the held-out rows' LSGM scores sit among the training rows'.
+    pub scores: HeldOutCheck,
     /// Model file size.
     pub bytes: usize,
     /// With `--storage f16`/`i8`: how far the stored model's held-out scores
@@ -257,20 +322,22 @@ pub fn fit(
                 x_train.ncols()
             );
         }
-        let pca = match opts.max_dim {
-            Some(d) if d < x_train.ncols() => Some(Pca::fit(&x_train, d).rounded()),
-            _ => None,
-        };
-        let z = pca
-            .as_ref()
-            .map_or_else(|| x_train.clone(), |p| p.apply(&x_train));
-        if opts.gmm.covariance == lsgm::Covariance::Full && z.nrows() <= z.ncols() {
+        let x_hold = rows(x, &hold_idx);
+        let choice = dimension::choose(opts.max_dim, &x_train, &x_hold, opts.gmm.k(), opts.gmm.covariance);
+        let pca = choice.projection;
+        let project = |m: &DMatrix<f64>| pca.as_ref().map_or_else(|| m.clone(), |p| p.apply(m));
+        let z = project(&x_train);
+        let supported = dimension::supported_dim(z.nrows(), opts.gmm.k(), opts.gmm.covariance);
+        if z.ncols() > supported {
             crate::say!(
-                "warning: layer {name}: {} training rows for a {}-dimensional full covariance, too few to \
-                 estimate it (only --reg-covar keeps it invertible); project with --max-dim, use \
-                 --covariance diag, or fit on more frames",
+                "warning: layer {name}: {} training rows are few for {} {}-dimensional {} components \
+                 (they support about {supported} dimensions: K·p(d) ≤ 2n); held-out frames may score \
+                 below training frames. Fit on more frames, project with --max-dim, or use \
+                 --covariance diag",
                 z.nrows(),
-                z.ncols()
+                opts.gmm.k(),
+                z.ncols(),
+                dimension::covariance_name(opts.gmm.covariance)
             );
         }
         let (fitted, mixture) = fit_layer(&z, name, &opts.gmm)?;
@@ -280,15 +347,37 @@ pub fn fit(
         train_resp.push(log_resp.map(f64::exp));
         resp_seconds += t1.elapsed().as_secs_f64();
         phases.fit.push(secs);
+        let held_ll = (x_hold.nrows() > 0).then(|| mixture.log_resp(&project(&x_hold)).0);
+        let check = HeldOutCheck::of(ll.as_slice(), held_ll.as_ref().map(|h| h.as_slice()));
+        crate::say!(
+            "layer {name}: {}; {} components; median log-likelihood {:.1} training{}",
+            choice.reason,
+            mixture.k(),
+            check.train_median,
+            match (check.held_out_median, check.held_out_below_train_p5) {
+                (Some(m), Some(b)) => format!(
+                    ", {m:.1} held-out ({:.1} % below the training 5th percentile)",
+                    b * 100.0
+                ),
+                _ => String::new(),
+            }
+        );
+        if let Some(warning) = check.warning("log-likelihood") {
+            crate::say!("warning: layer {name}: {warning}");
+        }
         reports.push(LayerReport {
             name: name.clone(),
             dim_in: x.ncols(),
             dim: z.ncols(),
+            dim_reason: choice.reason,
             components: mixture.k(),
             iterations: fitted.n_iter,
             converged: fitted.converged,
             mean_log_likelihood: ll.mean(),
+            held_out_log_likelihood: held_ll.as_ref().map(|h| h.mean()),
+            held_out: check,
             explained_variance: pca.as_ref().map_or(1.0, |p| p.explained),
+            held_out_variance: choice.held_out_share,
             seconds: secs,
         });
         layer_specs.push(LayerSpec {
@@ -340,6 +429,18 @@ pub fn fit(
     let held: Vec<DMatrix<f64>> = features.layers.iter().map(|x| rows(x, calib_idx)).collect();
     let scored = score_all(&model, &RowMajor::from_matrices(&held)).context("scoring the held-out rows")?;
     let scores: Vec<f64> = scored.iter().map(|s| s.score as f64).collect();
+    let score_check = if n_hold > 0 {
+        let train: Vec<DMatrix<f64>> = features.layers.iter().map(|x| rows(x, &train_idx)).collect();
+        let train =
+            score_all(&model, &RowMajor::from_matrices(&train)).context("scoring the training rows")?;
+        let train: Vec<f64> = train.iter().map(|s| s.score as f64).collect();
+        HeldOutCheck::of(&train, Some(&scores))
+    } else {
+        HeldOutCheck::of(&scores, None)
+    };
+    if let Some(warning) = score_check.warning("score") {
+        crate::say!("warning: {warning}");
+    }
     let Calibration {
         threshold,
         tpr,
@@ -378,8 +479,36 @@ pub fn fit(
         rows: (n_train, n_hold),
         threshold,
         holdout_tpr: tpr,
+        scores: score_check,
         bytes: bytes.len(),
         storage_effect,
     };
     Ok((bytes, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_out_check_is_quiet_when_rows_sit_together_and_warns_when_they_do_not() {
+        let train: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+        // Same distribution: 5 % below the training 5th percentile (49.95).
+        let same: Vec<f64> = (0..100).map(|i| i as f64 * 10.0 + 5.0).collect();
+        let c = HeldOutCheck::of(&train, Some(&same));
+        assert_eq!(c.held_out_below_train_p5, Some(0.05));
+        assert!(c.warning("score").is_none());
+        // Shifted down: 30 % below.
+        let low: Vec<f64> = (0..100).map(|i| i as f64 * 10.0 - 250.0).collect();
+        let c = HeldOutCheck::of(&train, Some(&low));
+        assert_eq!(c.held_out_below_train_p5, Some(0.3));
+        let w = c.warning("score").unwrap();
+        assert!(
+            w.starts_with("30 % of the held-out") && w.contains("--max-dim"),
+            "{w}"
+        );
+        // No held-out rows: nothing to compare.
+        let c = HeldOutCheck::of(&train, None);
+        assert!(c.held_out_median.is_none() && c.warning("score").is_none());
+    }
 }

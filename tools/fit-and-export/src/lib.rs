@@ -7,7 +7,8 @@
 //! * [`gmm`] — per-layer mixtures: k-means++, EM ([`gmm::em`]) and the
 //!   variational Dirichlet-process mixture ([`gmm::dp`]), scikit-learn's
 //!   conventions throughout;
-//! * [`pca`] — optional per-layer projection;
+//! * [`pca`] — per-layer projection; [`dimension`] — how wide each tap's
+//!   mixture is (the edge-sized `--max-dim auto` rule);
 //! * [`transitions`] — component-to-component tables from training traces;
 //! * [`calibrate`] — threshold and quantiles from held-out rows;
 //! * [`fit`] — the pipeline; [`scoring`] — bulk scoring with the core;
@@ -24,6 +25,7 @@ macro_rules! say {
 
 pub mod calibrate;
 pub mod cli;
+pub mod dimension;
 pub mod eval;
 pub mod extract;
 pub mod fit;

@@ -5,7 +5,7 @@
 
 use anyhow::{ensure, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use fit_and_export::cli::{FitArgs, InputArgs};
+use fit_and_export::cli::{ExtractArgs, FitArgs, InputArgs};
 use fit_and_export::extract;
 use fit_and_export::io::{check_output, npy_bytes, read_features, to_stdout, write_atomic, FeatureSet};
 use fit_and_export::scoring::{score_all, RowMajor};
@@ -56,6 +56,8 @@ struct OnnxFitArgs {
     #[command(flatten)]
     input: InputArgs,
     #[command(flatten)]
+    extract: ExtractArgs,
+    #[command(flatten)]
     fit: FitArgs,
 }
 
@@ -89,6 +91,8 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         input: InputArgs,
+        #[command(flatten)]
+        extract: ExtractArgs,
     },
     /// Fit from per-layer feature files (DIR/0.npy, 1.npy, … each N×d).
     FitFeatures {
@@ -180,8 +184,16 @@ fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
     let t0 = Instant::now();
     let notes = Notes::default();
     let p = extract::prepare(&onnx, &a.input, demo, &notes)?;
-    let loaded = extract::load_frames(&train, labels.as_deref(), a.classes.as_deref())?;
-    let ex = extract::extract(&p.network, &p.preprocess, &loaded.frames, &notes)?;
+    let source = extract::Source {
+        path: &train,
+        labels: labels.as_deref(),
+        classes: a.classes.as_deref(),
+    };
+    let extraction = extract::Extraction {
+        threads: a.extract.threads(),
+        logits: false,
+    };
+    let ex = extract::extract_source(&p.network, &p.preprocess, &source, &extraction, &notes)?;
     let extract_secs = t0.elapsed().as_secs_f64();
     let set = FeatureSet {
         names: p.network.taps.clone(),
@@ -252,7 +264,14 @@ fn layers(onnx: &Path, input_size: Option<(u32, u32)>, logits: Option<String>) -
     Ok(())
 }
 
-fn features(onnx: &Path, lsgm: Option<&Path>, data: &Path, out: &Path, input: &InputArgs) -> Result<()> {
+fn features(
+    onnx: &Path,
+    lsgm: Option<&Path>,
+    data: &Path,
+    out: &Path,
+    input: &InputArgs,
+    threads: Option<usize>,
+) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     check_output(&out.join("layers.txt"))?;
     let notes = Notes::default();
@@ -274,8 +293,11 @@ fn features(onnx: &Path, lsgm: Option<&Path>, data: &Path, out: &Path, input: &I
             (p.network, p.preprocess)
         }
     };
-    let frames = extract::load_frames(data, None, None)?.frames;
-    let ex = extract::extract(&net, &preprocess, &frames, &notes)?;
+    let opts = extract::Extraction {
+        threads,
+        logits: true,
+    };
+    let ex = extract::extract_source(&net, &preprocess, &extract::Source::all(data), &opts, &notes)?;
     let f32s = |m: &nalgebra::DMatrix<f64>| -> Vec<f32> {
         m.row_iter()
             .flat_map(|r| r.iter().map(|&v| v as f32).collect::<Vec<_>>())
@@ -287,7 +309,7 @@ fn features(onnx: &Path, lsgm: Option<&Path>, data: &Path, out: &Path, input: &I
             &npy_bytes(m.nrows(), m.ncols(), &f32s(m))?,
         )?;
     }
-    let l = &ex.logits;
+    let l = ex.logits.as_ref().expect("asked for");
     write_atomic(
         &out.join("logits.npy"),
         &npy_bytes(l.nrows(), l.ncols(), &f32s(l))?,
@@ -295,7 +317,7 @@ fn features(onnx: &Path, lsgm: Option<&Path>, data: &Path, out: &Path, input: &I
     write_atomic(&out.join("layers.txt"), (net.taps.join("\n") + "\n").as_bytes())?;
     say!(
         "wrote {} frames × {} layers to {}",
-        frames.len(),
+        ex.rows,
         net.taps.len(),
         out.display()
     );
@@ -402,7 +424,8 @@ fn run(cli: Cli) -> Result<()> {
             data,
             out,
             input,
-        } => features(&onnx, lsgm.as_deref(), &data, &out, &input),
+            extract,
+        } => features(&onnx, lsgm.as_deref(), &data, &out, &input, extract.threads()),
         Command::FitFeatures { features, out, fit } => {
             let opts = fit.options();
             opts.validate()?;

@@ -15,23 +15,30 @@ pub struct Pca {
     pub explained: f64,
 }
 
-impl Pca {
-    /// Fits the top `dim` axes. Each axis's sign is fixed (largest entry
-    /// positive) so the result is deterministic.
-    pub fn fit(x: &DMatrix<f64>, dim: usize) -> Pca {
+/// Every principal axis of the training rows, in decreasing variance.
+#[derive(Debug, Clone)]
+pub struct Spectrum {
+    /// Centring vector (`d_in`).
+    pub mean: DVector<f64>,
+    /// `d_in × d_in`, rows are unit principal axes in decreasing variance,
+    /// each signed so its largest entry is positive (deterministic).
+    pub axes: DMatrix<f64>,
+    /// Variance along each axis (`d_in`, decreasing, clipped at 0).
+    pub variances: Vec<f64>,
+}
+
+impl Spectrum {
+    /// Eigen-decomposes the sample covariance of `x` (`n × d_in`).
+    pub fn fit(x: &DMatrix<f64>) -> Spectrum {
         let (n, d) = (x.nrows() as f64, x.ncols());
         let mean = DVector::from_iterator(d, x.column_iter().map(|c| c.sum() / n));
-        let mut centred = x.clone();
-        for (j, mut col) in centred.column_iter_mut().enumerate() {
-            col.iter_mut().for_each(|v| *v -= mean[j]);
-        }
+        let centred = centre(x, &mean);
         let cov = centred.transpose() * &centred / (n - 1.0).max(1.0);
         let eig = SymmetricEigen::new(cov);
         let mut order: Vec<usize> = (0..d).collect();
         order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
-        let dim = dim.min(d);
-        let mut matrix = DMatrix::zeros(dim, d);
-        for (r, &i) in order.iter().take(dim).enumerate() {
+        let mut axes = DMatrix::zeros(d, d);
+        for (r, &i) in order.iter().enumerate() {
             let mut v = eig.eigenvectors.column(i).into_owned();
             let big = v
                 .iter()
@@ -40,24 +47,68 @@ impl Pca {
             if big < 0.0 {
                 v = -v;
             }
-            matrix.row_mut(r).copy_from(&v.transpose());
+            axes.row_mut(r).copy_from(&v.transpose());
         }
-        let total: f64 = eig.eigenvalues.iter().map(|v| v.max(0.0)).sum();
-        let kept: f64 = order.iter().take(dim).map(|&i| eig.eigenvalues[i].max(0.0)).sum();
-        Pca {
+        let variances = order.iter().map(|&i| eig.eigenvalues[i].max(0.0)).collect();
+        Spectrum {
             mean,
-            matrix,
+            axes,
+            variances,
+        }
+    }
+
+    /// For each `D = 1..=d_in`, the share of the squared deviation of the
+    /// rows `x` from the training mean that the top-`D` axes keep
+    /// (`out[D − 1]`). On held-out rows this measures what a projection
+    /// keeps of data it was not fitted on.
+    pub fn kept_share(&self, x: &DMatrix<f64>) -> Vec<f64> {
+        let centred = centre(x, &self.mean);
+        let total: f64 = centred.iter().map(|v| v * v).sum();
+        let projected = centred * self.axes.transpose();
+        let mut acc = 0.0;
+        projected
+            .column_iter()
+            .map(|c| {
+                acc += c.norm_squared();
+                if total > 0.0 {
+                    (acc / total).min(1.0)
+                } else {
+                    1.0
+                }
+            })
+            .collect()
+    }
+
+    /// The projection onto the top `dim` axes.
+    pub fn truncate(&self, dim: usize) -> Pca {
+        let dim = dim.min(self.variances.len());
+        let total: f64 = self.variances.iter().sum();
+        let kept: f64 = self.variances[..dim].iter().sum();
+        Pca {
+            mean: self.mean.clone(),
+            matrix: self.axes.rows(0, dim).into_owned(),
             explained: if total > 0.0 { kept / total } else { 1.0 },
         }
+    }
+}
+
+fn centre(x: &DMatrix<f64>, mean: &DVector<f64>) -> DMatrix<f64> {
+    let mut centred = x.clone();
+    for (j, mut col) in centred.column_iter_mut().enumerate() {
+        col.iter_mut().for_each(|v| *v -= mean[j]);
+    }
+    centred
+}
+
+impl Pca {
+    /// Fits the top `dim` axes of `x` (see [`Spectrum::truncate`]).
+    pub fn fit(x: &DMatrix<f64>, dim: usize) -> Pca {
+        Spectrum::fit(x).truncate(dim)
     }
 
     /// Projects rows: `(X − 1 meanᵀ) Wᵀ`.
     pub fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
-        let mut centred = x.clone();
-        for (j, mut col) in centred.column_iter_mut().enumerate() {
-            col.iter_mut().for_each(|v| *v -= self.mean[j]);
-        }
-        centred * self.matrix.transpose()
+        centre(x, &self.mean) * self.matrix.transpose()
     }
 
     /// The core's projection spec (f32). Projection is then applied to f32

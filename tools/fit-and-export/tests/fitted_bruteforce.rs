@@ -78,7 +78,7 @@ fn fitted_models_score_like_brute_force() {
             counting,
             pseudo_count: 0.5,
             holdout: 0.1,
-            max_dim: None,
+            max_dim: fit_and_export::dimension::DimRule::Keep,
             quantisation: Quantisation::U16,
             storage: Storage::F32,
         };

@@ -52,6 +52,9 @@ pub struct EvalArgs {
     /// Output directory for report.json, report.md and the plots.
     #[arg(long)]
     pub out: PathBuf,
+    /// `--threads`.
+    #[command(flatten)]
+    pub extract: crate::cli::ExtractArgs,
 }
 
 #[derive(Serialize)]
@@ -65,12 +68,22 @@ struct ResultRow {
 
 const ALL: [&str; 6] = ["lsgm", "msp", "energy", "mahalanobis", "mahalanobis-multi", "knn"];
 
-fn extract_set(net: &Network, p: &Preprocess, frames: &[Frame], notes: &Notes) -> Result<SetFeatures> {
-    let ex = extract::extract(net, p, frames, notes)?;
-    Ok(SetFeatures {
+fn extract_set(
+    net: &Network,
+    p: &Preprocess,
+    frames: &[Frame],
+    opts: &extract::Extraction,
+    notes: &Notes,
+) -> Result<SetFeatures> {
+    let ex = extract::extract(net, p, frames, opts, notes)?;
+    Ok(set_features(ex))
+}
+
+fn set_features(ex: extract::Extracted) -> SetFeatures {
+    SetFeatures {
         layers: ex.layers,
-        logits: ex.logits,
-    })
+        logits: ex.logits.expect("extracted with logits"),
+    }
 }
 
 /// Runs the evaluation and writes `report.json`, `report.md` and plots.
@@ -106,10 +119,19 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     }
 
     crate::say!("extracting in-distribution set {}", a.in_data.display());
-    let in_set = extract::load_frames(&a.in_data, a.in_labels.as_deref(), None)?;
-    let in_frames = &in_set.frames;
-    let id = extract_set(net, spec, in_frames, &notes)?;
-    let accuracy = match &in_set.labels {
+    let opts = extract::Extraction {
+        threads: a.extract.threads(),
+        logits: true,
+    };
+    let in_source = extract::Source {
+        path: &a.in_data,
+        labels: a.in_labels.as_deref(),
+        classes: None,
+    };
+    let mut in_set = extract::extract_source(net, spec, &in_source, &opts, &notes)?;
+    let in_labels = in_set.labels.take();
+    let id = set_features(in_set);
+    let accuracy = match &in_labels {
         Some(labels) => {
             let argmax = |r: &mut dyn Iterator<Item = &f64>| {
                 r.enumerate()
@@ -133,27 +155,31 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         "give at least one --ood NAME=PATH or --ood gaussian|rademacher|blobs"
     );
     for o in &a.ood {
-        let (name, frames) = match (o.split_once('='), Synthetic::parse(o)) {
-            (Some((name, path)), _) => (
-                name.to_string(),
-                extract::load_frames(Path::new(path), None, None)?.frames,
-            ),
-            (None, Some(kind)) => (
-                kind.name().to_string(),
-                synthetic::generate(
+        let (name, set) = match (o.split_once('='), Synthetic::parse(o)) {
+            (Some((name, path)), _) => {
+                crate::say!("extracting OOD set {name} ({path})");
+                let source = extract::Source::all(Path::new(path));
+                let set = extract::extract_source(net, spec, &source, &opts, &notes)?;
+                (name.to_string(), set_features(set))
+            }
+            (None, Some(kind)) => {
+                let frames = synthetic::generate(
                     kind,
                     a.synthetic,
                     spec.height as usize,
                     spec.width as usize,
                     spec.channels(),
                     a.seed,
-                ),
-            ),
+                );
+                let name = kind.name().to_string();
+                ensure!(!frames.is_empty(), "OOD set {name} is empty");
+                crate::say!("extracting OOD set {name} ({} frames)", frames.len());
+                let set = extract_set(net, spec, &frames, &opts, &notes)?;
+                (name, set)
+            }
             (None, None) => bail!("--ood {o:?}: expected NAME=PATH or one of gaussian, rademacher, blobs"),
         };
-        ensure!(!frames.is_empty(), "OOD set {name} is empty");
-        crate::say!("extracting OOD set {name} ({} frames)", frames.len());
-        oods.push((name, extract_set(net, spec, &frames, &notes)?));
+        oods.push((name, set));
     }
 
     // Baselines that need training features.
@@ -163,8 +189,14 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         match &a.train {
             Some(p) => {
                 crate::say!("extracting training set {}", p.display());
-                let set = extract::load_frames(p, a.train_labels.as_deref(), a.classes.as_deref())?;
-                train = Some((extract_set(net, spec, &set.frames, &notes)?, set.labels));
+                let source = extract::Source {
+                    path: p,
+                    labels: a.train_labels.as_deref(),
+                    classes: a.classes.as_deref(),
+                };
+                let mut set = extract::extract_source(net, spec, &source, &opts, &notes)?;
+                let labels = set.labels.take();
+                train = Some((set_features(set), labels));
             }
             None => {
                 crate::say!("warning: mahalanobis, mahalanobis-multi and knn need --train; skipping them");
@@ -249,7 +281,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let report = serde_json::json!({
         "model": {"onnx": a.onnx.display().to_string(), "lsgm": a.lsgm.display().to_string(), "source": model.source()},
         "convention": "in-distribution is the positive class; higher score = more in-distribution",
-        "in": {"name": a.in_data.display().to_string(), "n": in_frames.len(), "accuracy": accuracy},
+        "in": {"name": a.in_data.display().to_string(), "n": id.logits.nrows(), "accuracy": accuracy},
         "results": rows,
     });
     write_atomic(
