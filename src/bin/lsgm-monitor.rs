@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 use lsgm::frames::{self, FrameSource, Notes};
 use lsgm::model::InputBuffer;
-use lsgm::onnx::{bind, Bound, Output};
+use lsgm::onnx::{bind, Bound, Output, Runner};
 use lsgm::{Model, Verdict};
 use serde::Serialize;
 use std::io::Write;
@@ -122,6 +122,8 @@ struct ErrorLine<'a> {
 struct Monitor<'m> {
     model: Model<'m>,
     bound: Bound,
+    /// One tract state and input tensor, kept for the whole run.
+    runner: Runner,
     threshold: f32,
     input: InputBuffer,
     out: Output,
@@ -155,6 +157,7 @@ impl<'m> Monitor<'m> {
             (None, None) => model.threshold(),
         };
         Ok(Monitor {
+            runner: bound.network.runner()?,
             input: bound.preprocess.buffer(),
             scratch: vec![0.0; model.scratch_len()],
             contributions: vec![0.0; model.num_layers()],
@@ -172,7 +175,7 @@ impl<'m> Monitor<'m> {
         for n in adjusted.notes(&self.bound.preprocess) {
             self.notes.say(&n);
         }
-        self.bound.network.run(&self.input, &mut self.out)?;
+        self.runner.run(&self.input, &mut self.out)?;
         let t0 = Instant::now();
         let refs: [&[f32]; lsgm::MAX_LAYERS] =
             std::array::from_fn(|i| self.out.features.get(i).map_or(&[][..], Vec::as_slice));

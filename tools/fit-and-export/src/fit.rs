@@ -426,15 +426,14 @@ pub fn fit(
         );
         &train_idx
     };
-    let held: Vec<DMatrix<f64>> = features.layers.iter().map(|x| rows(x, calib_idx)).collect();
-    let scored = score_all(&model, &RowMajor::from_matrices(&held)).context("scoring the held-out rows")?;
-    let scores: Vec<f64> = scored.iter().map(|s| s.score as f64).collect();
+    // Every row is scored once; the held-out and training scores are picked
+    // from that pass (a row's score does not depend on the others).
+    let all_rows = RowMajor::from_matrices(&features.layers);
+    let all = score_all(&model, &all_rows).context("scoring the rows")?;
+    let pick = |idx: &[usize]| -> Vec<f64> { idx.iter().map(|&i| all[i].score as f64).collect() };
+    let scores = pick(calib_idx);
     let score_check = if n_hold > 0 {
-        let train: Vec<DMatrix<f64>> = features.layers.iter().map(|x| rows(x, &train_idx)).collect();
-        let train =
-            score_all(&model, &RowMajor::from_matrices(&train)).context("scoring the training rows")?;
-        let train: Vec<f64> = train.iter().map(|s| s.score as f64).collect();
-        HeldOutCheck::of(&train, Some(&scores))
+        HeldOutCheck::of(&pick(&train_idx), Some(&scores))
     } else {
         HeldOutCheck::of(&scores, None)
     };
@@ -450,7 +449,10 @@ pub fn fit(
     spec.calibration_tpr = tpr as f32;
     spec.quantiles = quantiles.iter().map(|&(q, s)| (q as f32, s as f32)).collect();
     for (l, layer) in spec.layers.iter_mut().enumerate() {
-        let mut c: Vec<f64> = scored.iter().map(|s| s.contributions[l] as f64).collect();
+        let mut c: Vec<f64> = calib_idx
+            .iter()
+            .map(|&i| all[i].contributions[l] as f64)
+            .collect();
         c.sort_by(f64::total_cmp);
         layer.median_contribution = crate::calibrate::quantile(&c, 0.5) as f32;
     }
@@ -460,11 +462,14 @@ pub fn fit(
         let mut exact = spec.clone();
         exact.layers.iter_mut().for_each(|l| l.storage = Storage::F32);
         let exact = exact.encode().context("encoding the f32 reference model")?;
-        let exact = score_all(&Model::from_bytes(&exact)?, &RowMajor::from_matrices(&held))
-            .context("scoring the held-out rows with f32 storage")?;
+        let exact =
+            score_all(&Model::from_bytes(&exact)?, &all_rows).context("scoring the rows with f32 storage")?;
         Some(storage_effect(
             &scores,
-            &exact.iter().map(|s| s.score as f64).collect::<Vec<_>>(),
+            &calib_idx
+                .iter()
+                .map(|&i| exact[i].score as f64)
+                .collect::<Vec<_>>(),
             threshold,
         ))
     };

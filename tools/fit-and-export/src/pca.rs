@@ -1,5 +1,6 @@
-//! PCA projection per layer (`--max-dim D`): the top-D principal axes of the
-//! training features, stored in the model as `z = W (x − mean)`.
+//! PCA projection per layer (`--max-dim`, see [`crate::dimension`]): the
+//! top-D principal axes of the training features, stored in the model as
+//! `z = W (x − mean)`.
 
 use lsgm::ProjectionSpec;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
@@ -101,11 +102,6 @@ fn centre(x: &DMatrix<f64>, mean: &DVector<f64>) -> DMatrix<f64> {
 }
 
 impl Pca {
-    /// Fits the top `dim` axes of `x` (see [`Spectrum::truncate`]).
-    pub fn fit(x: &DMatrix<f64>, dim: usize) -> Pca {
-        Spectrum::fit(x).truncate(dim)
-    }
-
     /// Projects rows: `(X − 1 meanᵀ) Wᵀ`.
     pub fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
         centre(x, &self.mean) * self.matrix.transpose()
@@ -146,14 +142,14 @@ mod tests {
             })
             .collect();
         let x = DMatrix::from_row_slice(200, 2, &rows);
-        let p = Pca::fit(&x, 2);
+        let p = Spectrum::fit(&x).truncate(2);
         assert!(
             (p.matrix[(0, 0)] - 0.6).abs() < 1e-9 && (p.matrix[(0, 1)] - 0.8).abs() < 1e-9,
             "{}",
             p.matrix
         );
         assert!((p.mean[0] - 1.0).abs() < 0.1 && (p.mean[1] + 2.0).abs() < 0.1);
-        let one = Pca::fit(&x, 1);
+        let one = Spectrum::fit(&x).truncate(1);
         assert!(one.explained > 0.999 && one.explained < 1.0);
         assert_eq!(one.apply(&x).ncols(), 1);
     }
