@@ -324,6 +324,15 @@ pub fn fit(
         }
         let x_hold = rows(x, &hold_idx);
         let choice = dimension::choose(opts.max_dim, &x_train, &x_hold, opts.gmm.k(), opts.gmm.covariance);
+        if choice.projection.is_some() && choice.held_out_share < dimension::AUTO_SHARE {
+            crate::say!(
+                "warning: layer {name}: the projection keeps {:.1} % of the held-out variance; the mixture \
+                 does not see how a frame departs from the training frames along the other axes (no \
+                 residual term), so other taps must catch such frames. Fit on more frames so the rows \
+                 support more dimensions, or give a larger --max-dim",
+                choice.held_out_share * 100.0
+            );
+        }
         let pca = choice.projection;
         let project = |m: &DMatrix<f64>| pca.as_ref().map_or_else(|| m.clone(), |p| p.apply(m));
         let z = project(&x_train);
