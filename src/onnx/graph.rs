@@ -23,6 +23,11 @@ pub struct LoadOptions {
     /// The tensor to use as class logits, when the graph has several
     /// candidate outputs (an output name, a node name, or any tensor).
     pub logits: Option<String>,
+    /// An LSGM model's record of the network it was fitted for (its
+    /// `source`): compared with this file's identity before anything else,
+    /// so a model used with another network is told so, whatever else
+    /// differs (see [`Graph::check_fitted_for`]).
+    pub fitted_for: Option<String>,
 }
 
 /// The network's image input.
@@ -292,11 +297,35 @@ fn analyse_input(path: &Path, model: &InferenceModel, opts: &LoadOptions) -> Res
     })
 }
 
+/// Errors if `source` (a model file's record of its network) names
+/// another network than the one whose identity is `identity`.
+fn check_identity(identity: &str, source: &str) -> Result<()> {
+    let crc = |s: &str| {
+        s.split_whitespace()
+            .find_map(|w| w.strip_prefix("crc32:"))
+            .map(str::to_owned)
+    };
+    if let Some(want) = crc(source) {
+        let got = crc(identity).unwrap_or_default();
+        if want != got {
+            bail!(
+                "the LSGM file was fitted for another network ({source}) than this one ({}); \
+                     fit one for this network with `fit-and-export --onnx …`",
+                identity
+            );
+        }
+    }
+    Ok(())
+}
+
 impl Graph {
     /// Loads `path` (with its external weights), fixes the input to one
     /// frame, infers every shape, finds the logits and lists the taps.
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Graph> {
         let loaded = load(path)?;
+        if let Some(source) = &opts.fitted_for {
+            check_identity(&loaded.identity, source)?;
+        }
         let mut model = loaded.model;
         make_names_unique(&mut model);
         let proto = loaded.proto;
@@ -367,22 +396,7 @@ impl Graph {
     /// another ONNX file than this one, by CRC-32. Sources without a CRC
     /// (models fitted from feature files) pass.
     pub fn check_fitted_for(&self, source: &str) -> Result<()> {
-        let crc = |s: &str| {
-            s.split_whitespace()
-                .find_map(|w| w.strip_prefix("crc32:"))
-                .map(str::to_owned)
-        };
-        if let Some(want) = crc(source) {
-            let got = crc(&self.identity).unwrap_or_default();
-            if want != got {
-                bail!(
-                    "the LSGM file was fitted for another network ({source}) than this one ({}); \
-                     fit one for this network with `fit-and-export --onnx …`",
-                    self.identity
-                );
-            }
-        }
-        Ok(())
+        check_identity(&self.identity, source)
     }
 
     /// Every tensor that could be tapped, in graph order: 4-D maps with a

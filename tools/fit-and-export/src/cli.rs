@@ -314,6 +314,7 @@ impl InputArgs {
         lsgm::onnx::LoadOptions {
             input_size: self.input_size,
             logits: self.logits.clone(),
+            fitted_for: None,
         }
     }
 }

@@ -208,7 +208,14 @@ fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
 }
 
 fn layers(onnx: &Path, input_size: Option<(u32, u32)>, logits: Option<String>) -> Result<()> {
-    let graph = Graph::load(onnx, &LoadOptions { input_size, logits })?;
+    let graph = Graph::load(
+        onnx,
+        &LoadOptions {
+            input_size,
+            logits,
+            fitted_for: None,
+        },
+    )?;
     let auto = graph.auto_taps();
     let i = &graph.input;
     let dynamic = if i.dynamic_size {
