@@ -6,7 +6,9 @@
 //! densities of −300 are ordinary), so each step works relative to its own
 //! largest log-density `M_i` and keeps `α` normalised:
 //!
-//! 1. `ℓ_k = log N(x_i|k) [+ log φ_i(k)]`, `M_i = max_k ℓ_k` — K densities;
+//! 1. `ℓ_k = log N(x_i|k) [+ log φ_i(k)]`, `M_i = max_k ℓ_k` — K densities
+//!    (a projected layer's `N(x_i|k)` includes its residual term, see
+//!    [`crate::density::Projection`]);
 //! 2. `b = αᵀ A_{i−1}` — the K×K product, in linear space (`b = 1` at layer 1);
 //! 3. `u_k = exp(ℓ_k − M_i) · b_k`, `c_i = Σ_k u_k`, `α = u / c_i` — K `exp`s;
 //! 4. the layer's contribution is `M_i + ln c_i`; the score is their sum.
@@ -119,19 +121,18 @@ struct Buffers<'s> {
 #[inline]
 fn log_densities(model: &Model<'_>, i: usize, x: &[f32], bufs: &mut Buffers<'_>) -> Result<f32, Error> {
     let layer = &model.layers[i];
-    let z: &[f32] = match layer.projection() {
+    let (z, residual): (&[f32], f32) = match layer.projection() {
         Some(p) => {
-            p.apply(x, bufs.centred, &mut bufs.z[..layer.dim()]);
-            &bufs.z[..layer.dim()]
+            let r = p.apply(x, bufs.centred, &mut bufs.z[..layer.dim()]);
+            (&bufs.z[..layer.dim()], r)
         }
-        None => x,
+        None => (x, 0.0),
     };
     let ld = &mut bufs.ld[..layer.components()];
     layer.gaussians().log_densities(z, bufs.diff, ld);
-    if model.chain().uses_weights(i) {
-        for (c, v) in ld.iter_mut().enumerate() {
-            *v += layer.log_weight(c);
-        }
+    let weights = model.chain().uses_weights(i);
+    for (c, v) in ld.iter_mut().enumerate() {
+        *v += residual + if weights { layer.log_weight(c) } else { 0.0 };
     }
     let max = ld.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if max.is_finite() {

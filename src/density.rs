@@ -295,11 +295,29 @@ impl<'a> Gaussians<'a> {
 }
 
 /// An optional per-layer linear map `z = W (x − m)` (e.g. PCA) applied before
-/// the mixture. `W` is row-major `dim × dim_in`.
+/// the mixture, with a term for what it drops. `W` is row-major
+/// `dim × dim_in` with orthonormal rows.
+///
+/// The residual `r = (x − m) − Wᵀz` lies in the `dim_in − dim` dropped
+/// directions; without a term for it, a frame far out only along those
+/// directions would look normal. The term is the log-density of an isotropic
+/// Gaussian with `ν` degrees of freedom and variance `σ²` at `r`:
+/// `−(ν/2) ln(2π σ²) − ‖r‖² / (2σ²)`, with `‖r‖² = ‖x − m‖² − ‖z‖²`
+/// (Pythagoras, since the rows are orthonormal). With `ν = dim_in − dim` it
+/// is probabilistic PCA's noise model (Tipping & Bishop 1999, Eq. 6); the
+/// fitter matches `ν` and `σ²` to held-out residuals (Box 1954, see
+/// `fit-and-export`'s `pca.rs`). It is the same for every component, so it
+/// adds to the layer's contribution.
 #[derive(Debug, Clone, Copy)]
 pub struct Projection<'a> {
     pub(crate) mean: LeF32<'a>,
     pub(crate) matrix: LeF32<'a>,
+    pub(crate) residual_variance: f32,
+    pub(crate) residual_dof: f32,
+    /// `−(ν/2) ln(2π σ²)`.
+    pub(crate) residual_log_norm: f32,
+    /// `1 / (2σ²)`.
+    pub(crate) residual_half_precision: f32,
 }
 
 impl<'a> Projection<'a> {
@@ -313,9 +331,27 @@ impl<'a> Projection<'a> {
         self.matrix
     }
 
-    /// `z = W (x − m)`; `centred` is scratch of `x.len()` values.
+    /// Variance `σ²` of each dropped direction (feature units squared).
+    pub fn residual_variance(&self) -> f32 {
+        self.residual_variance
+    }
+
+    /// Degrees of freedom `ν` of the residual term (at most `dim_in − dim`).
+    pub fn residual_dof(&self) -> f32 {
+        self.residual_dof
+    }
+
+    /// The residual log-density for a squared residual norm `r2`.
     #[inline]
-    pub fn apply(&self, x: &[f32], centred: &mut [f32], z: &mut [f32]) {
+    pub fn residual_log_density(&self, r2: f32) -> f32 {
+        self.residual_log_norm - self.residual_half_precision * r2
+    }
+
+    /// `z = W (x − m)`; `centred` is scratch of `x.len()` values. Returns the
+    /// residual log-density (see the type's docs); `‖r‖²` is clamped at 0
+    /// against rounding.
+    #[inline]
+    pub fn apply(&self, x: &[f32], centred: &mut [f32], z: &mut [f32]) -> f32 {
         let n = x.len();
         let centred = &mut centred[..n];
         for ((c, &v), m) in centred.iter_mut().zip(x).zip(self.mean.iter()) {
@@ -324,7 +360,24 @@ impl<'a> Projection<'a> {
         for (r, o) in z.iter_mut().enumerate() {
             *o = dot(centred, self.matrix.slice(r * n, n));
         }
+        let r2 = sum_of_squares(centred) - sum_of_squares(z);
+        self.residual_log_density(r2.max(0.0))
     }
+}
+
+/// `Σ v²` with eight independent accumulators (pairwise-like rounding, and
+/// vectorisable).
+#[inline]
+fn sum_of_squares(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|x| x * x).sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x * x;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -77,18 +77,26 @@ impl<'m, 'a> Reference<'m, 'a> {
     pub fn log_densities(&self, i: usize, x: &[f32]) -> Vec<f64> {
         let layer = self.model.layer(i);
         let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-        let z: Vec<f64> = match layer.projection() {
+        let (z, residual): (Vec<f64>, f64) = match layer.projection() {
             Some(p) => {
                 let n = x.len();
-                (0..layer.dim())
-                    .map(|r| {
-                        (0..n)
-                            .map(|c| p.matrix().get(r * n + c) as f64 * (x[c] - p.mean().get(c) as f64))
-                            .sum()
+                let w = |r: usize, c: usize| p.matrix().get(r * n + c) as f64;
+                let centred: Vec<f64> = (0..n).map(|c| x[c] - p.mean().get(c) as f64).collect();
+                let z: Vec<f64> = (0..layer.dim())
+                    .map(|r| (0..n).map(|c| w(r, c) * centred[c]).sum())
+                    .collect();
+                // The residual explicitly, r = (x − m) − Wᵀz, not by Pythagoras.
+                let r2: f64 = (0..n)
+                    .map(|c| {
+                        let back: f64 = (0..z.len()).map(|r| w(r, c) * z[r]).sum();
+                        (centred[c] - back).powi(2)
                     })
-                    .collect()
+                    .sum();
+                let (var, dof) = (p.residual_variance() as f64, p.residual_dof() as f64);
+                let log_density = -0.5 * dof * (2.0 * core::f64::consts::PI * var).ln() - r2 / (2.0 * var);
+                (z, log_density)
             }
-            None => x,
+            None => (x, 0.0),
         };
         let d = z.len();
         self.components[i]
@@ -103,7 +111,7 @@ impl<'m, 'a> Reference<'m, 'a> {
                     let maha: f64 = (0..d)
                         .map(|r| diff[r] * (0..d).map(|c| p[r * d + c] * diff[c]).sum::<f64>())
                         .sum();
-                    log_det_u - 0.5 * d as f64 * LN_2PI - 0.5 * maha
+                    residual + log_det_u - 0.5 * d as f64 * LN_2PI - 0.5 * maha
                 },
             )
             .collect()

@@ -7,7 +7,8 @@ use lsgm::model::preprocess::{Colour, Datum, Layout, PixelRange, Resize};
 use lsgm::model::wire::Pooling;
 use lsgm::quant::quantise;
 use lsgm::{
-    Chain, ComponentSpec, Covariance, Error, LayerSpec, Model, ModelSpec, Preprocess, Quantisation, Storage,
+    Chain, ComponentSpec, Covariance, Error, LayerSpec, Model, ModelSpec, Preprocess, ProjectionSpec,
+    Quantisation, Storage,
 };
 use proptest::prelude::*;
 
@@ -42,8 +43,15 @@ fn tiny_stored(quant: Quantisation, storage: [Storage; 2]) -> ModelSpec {
             LayerSpec {
                 name: "a".into(),
                 pooling: Pooling::GlobalAverageNhwc,
-                dim_in: 1,
-                projection: None,
+                dim_in: 2,
+                // z = 0.6 (x₀ − 0.5) + 0.8 (x₁ + 0.5); the dropped direction
+                // (−0.8, 0.6) has variance 0.25 and one degree of freedom.
+                projection: Some(ProjectionSpec {
+                    mean: vec![0.5, -0.5],
+                    matrix: vec![0.6, 0.8],
+                    residual_variance: 0.25,
+                    residual_dof: 1.0,
+                }),
                 covariance: Covariance::Diag,
                 storage: storage[0],
                 components: vec![ComponentSpec {
@@ -118,7 +126,7 @@ fn tiny_model_encodes_to_the_golden_bytes() {
     golden(&bytes, GOLDEN, "tiny.hex");
     // The header, read by hand.
     assert_eq!(&bytes[..4], b"LSGM");
-    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 3);
+    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 4);
     let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
     assert_eq!(len, bytes.len() - 16);
     let crc = u32::from_le_bytes(bytes[12..16].try_into().unwrap());
@@ -140,10 +148,15 @@ fn tiny_hand_computation(storage: Storage) {
     let model = Model::from_bytes(&bytes).unwrap();
     let mut scratch = vec![0.0; model.scratch_len()];
     let mut c = [0.0f32; 2];
-    let s = model.score(&[&[1.0], &[0.0, 0.0]], &mut scratch, &mut c).unwrap() as f64;
-    // Layer a: N(1 | 1, σ=1/2) = log 2 − ½ log 2π.
+    // Layer a: x = m + 1·(0.6, 0.8) + 1·(−0.8, 0.6), so z = 1 and ‖r‖² = 1.
+    let s = model
+        .score(&[&[0.3, 0.9], &[0.0, 0.0]], &mut scratch, &mut c)
+        .unwrap() as f64;
+    // Layer a: N(z = 1 | 1, σ=1/2) = log 2 − ½ log 2π, times the residual's
+    // N(r | 0, 0.25) in one dimension: −½ log(2π · 0.25) − 1 / (2 · 0.25).
     let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
-    let a = 2f64.ln() - half_ln_2pi;
+    let residual = -0.5 * (2.0 * std::f64::consts::PI * 0.25).ln() - 2.0;
+    let a = 2f64.ln() - half_ln_2pi + residual;
     // Layer b at x = 0: comp 0 has |U| = 2 and y = 0; comp 1 has y = (−1, 1).
     let b0 = 0.5f64.ln() + 2f64.ln() - 2.0 * half_ln_2pi;
     let b1 = 0.5f64.ln() - 2.0 * half_ln_2pi - 1.0;
@@ -201,6 +214,10 @@ fn header_errors_are_specific() {
     let e = Model::from_bytes(&b).unwrap_err();
     assert_eq!(e, Error::UnsupportedVersion(2));
     assert!(e.to_string().contains("fit and export the model again"), "{e}");
+    // Version 3 projections had no residual term: refused, not read as if
+    // the dropped directions did not matter.
+    b[4] = 3;
+    assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::UnsupportedVersion(3));
     let mut b = bytes.clone();
     let last = b.len() - 1;
     b[last] ^= 1;
@@ -226,6 +243,20 @@ fn validation_rejects_inconsistent_models() {
         bad(&|s| s.layers[1].components[0].precision_cholesky[2] = -1.0),
         Error::Invalid { layer: Some(1), .. }
     ));
+    // The residual term needs orthonormal projection rows, a positive
+    // variance and 0 ≤ ν ≤ dim_in − dim.
+    type Edit = fn(&mut lsgm::ProjectionSpec);
+    let edits: [(&str, Edit); 5] = [
+        ("not orthonormal", |p| p.matrix = vec![0.6, 0.6]),
+        ("variance 0", |p| p.residual_variance = 0.0),
+        ("variance NaN", |p| p.residual_variance = f32::NAN),
+        ("dof 2 > 1", |p| p.residual_dof = 2.0),
+        ("dof < 0", |p| p.residual_dof = -0.5),
+    ];
+    for (what, edit) in edits {
+        let e = bad(&|s| edit(s.layers[0].projection.as_mut().unwrap()));
+        assert!(matches!(e, Error::Invalid { layer: Some(0), .. }), "{what}: {e}");
+    }
     assert!(matches!(
         bad(&|s| s.layers[0].components[0].mean[0] = f32::NAN),
         Error::Invalid { layer: Some(0), .. }

@@ -89,7 +89,7 @@ fn densities_equal_explicit_inverse_and_determinant() {
                 let mut diff = vec![0.0; d];
                 let mut out = vec![0.0; 4];
                 g.log_densities(x, &mut diff, &mut out);
-                let z = project(&case, 0, x);
+                let (z, _) = project(&case, 0, x);
                 for (k, c) in case.layers[0].iter().enumerate() {
                     let want = log_normal(&z, c);
                     assert!(

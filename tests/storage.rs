@@ -166,7 +166,7 @@ fn score_change_stays_within_the_bound_derived_from_the_contract() {
                 let x = sample_features(&case, &mut rng, spread);
                 let mut bound = 0.0;
                 for (i, (exact, st)) in case.spec.layers.iter().zip(&stored.layers).enumerate() {
-                    let z: Vec<f64> = project(&case, i, &x[i]).iter().copied().collect();
+                    let z: Vec<f64> = project(&case, i, &x[i]).0.iter().copied().collect();
                     let d = z.len();
                     let mut worst: f64 = 0.0;
                     for (c, s) in exact.components.iter().zip(&st.components) {

@@ -16,7 +16,7 @@ use crate::Error;
 /// First four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSGM";
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// Length of the header.
 pub const HEADER_LEN: usize = 16;
 

@@ -21,8 +21,13 @@ use alloc::vec::Vec;
 pub struct ProjectionSpec {
     /// Centring vector.
     pub mean: Vec<f32>,
-    /// Row-major matrix.
+    /// Row-major matrix with orthonormal rows.
     pub matrix: Vec<f32>,
+    /// Variance `σ²` of each dropped direction (see
+    /// [`crate::density::Projection`]).
+    pub residual_variance: f32,
+    /// Degrees of freedom `ν` of the residual term, `0 ≤ ν ≤ dim_in − dim`.
+    pub residual_dof: f32,
 }
 
 /// One Gaussian component.
@@ -110,7 +115,7 @@ fn le(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
 }
 
 struct LayerBytes {
-    proj: Option<(Vec<u8>, Vec<u8>)>,
+    proj: Option<(Vec<u8>, Vec<u8>, f32, f32)>,
     log_weights: Vec<u8>,
     log_norms: Vec<u8>,
     means: MeansBytes,
@@ -135,10 +140,14 @@ impl LayerBytes {
         }
         let (factor_bytes, decoded) = pack::factors(i, &factors, l.covariance, d, l.storage)?;
         Ok(LayerBytes {
-            proj: l
-                .projection
-                .as_ref()
-                .map(|p| (le(p.mean.iter().copied()), le(p.matrix.iter().copied()))),
+            proj: l.projection.as_ref().map(|p| {
+                (
+                    le(p.mean.iter().copied()),
+                    le(p.matrix.iter().copied()),
+                    p.residual_variance,
+                    p.residual_dof,
+                )
+            }),
             log_weights: le(l.components.iter().map(|c| c.log_weight)),
             log_norms: le(decoded.iter().map(|f| log_norm(f, d, l.covariance))),
             means: pack::means(i, &means, l.storage)?,
@@ -194,7 +203,14 @@ impl ModelSpec {
                 projection: b
                     .proj
                     .as_ref()
-                    .map(|(mean, matrix)| wire::Projection { mean, matrix }),
+                    .map(
+                        |(mean, matrix, residual_variance, residual_dof)| wire::Projection {
+                            mean,
+                            matrix,
+                            residual_variance: *residual_variance,
+                            residual_dof: *residual_dof,
+                        },
+                    ),
                 dim: count(l.dim())?,
                 covariance: l.covariance,
                 components: count(l.components.len())?,
@@ -266,6 +282,8 @@ impl ModelSpec {
                     projection: l.projection().map(|p| ProjectionSpec {
                         mean: p.mean().iter().collect(),
                         matrix: p.matrix().iter().collect(),
+                        residual_variance: p.residual_variance(),
+                        residual_dof: p.residual_dof(),
                     }),
                     covariance: g.covariance(),
                     storage: g.storage(),

@@ -105,6 +105,20 @@ fn dim(v: u32, layer: u8, what: &'static str) -> Result<usize, Error> {
     Ok(v as usize)
 }
 
+/// Whether the `rows × cols` matrix has orthonormal rows (`W Wᵀ = I` to
+/// 1e-4, far above `f32` rounding of unit rows): the residual term's
+/// `‖r‖² = ‖x − m‖² − ‖z‖²` needs it. `rows²·cols / 2` operations, once.
+fn orthonormal_rows(w: LeF32<'_>, rows: usize, cols: usize) -> bool {
+    (0..rows).all(|a| {
+        (0..=a).all(|b| {
+            let g: f64 = (0..cols)
+                .map(|c| w.get(a * cols + c) as f64 * w.get(b * cols + c) as f64)
+                .sum();
+            (g - if a == b { 1.0 } else { 0.0 }).abs() <= 1e-4
+        })
+    })
+}
+
 fn layer_view<'a>(i: u8, l: &wire::Layer<'a>) -> Result<LayerView<'a>, Error> {
     let at = Some(i);
     let dim_in = dim(l.dim_in, i, "dim_in must be in 1..=16384")?;
@@ -113,15 +127,39 @@ fn layer_view<'a>(i: u8, l: &wire::Layer<'a>) -> Result<LayerView<'a>, Error> {
     let projection = match &l.projection {
         None if d != dim_in => return Err(invalid(at, "dim differs from dim_in without a projection")),
         None => None,
-        Some(p) => Some(Projection {
-            mean: f32s(p.mean, dim_in, at, "projection mean: wrong length or non-finite")?,
-            matrix: f32s(
+        Some(p) => {
+            let (var, dof) = (p.residual_variance, p.residual_dof);
+            if !(var > 0.0 && var.is_finite()) {
+                return Err(invalid(
+                    at,
+                    "projection residual variance must be positive and finite",
+                ));
+            }
+            if !(dof >= 0.0 && dof <= (dim_in - d.min(dim_in)) as f32) {
+                return Err(invalid(
+                    at,
+                    "projection residual degrees of freedom must be in 0..=dim_in - dim",
+                ));
+            }
+            let log_norm = -0.5 * dof as f64 * libm::log(2.0 * core::f64::consts::PI * var as f64);
+            let matrix = f32s(
                 p.matrix,
                 d * dim_in,
                 at,
                 "projection matrix: wrong length or non-finite",
-            )?,
-        }),
+            )?;
+            if !orthonormal_rows(matrix, d, dim_in) {
+                return Err(invalid(at, "projection matrix rows are not orthonormal"));
+            }
+            Some(Projection {
+                mean: f32s(p.mean, dim_in, at, "projection mean: wrong length or non-finite")?,
+                matrix,
+                residual_variance: var,
+                residual_dof: dof,
+                residual_log_norm: log_norm as f32,
+                residual_half_precision: (0.5 / var as f64) as f32,
+            })
+        }
     };
     let log_weights = f32s(l.log_weights, k, at, "log weights: wrong length or non-finite")?;
     let total: f64 = log_weights.iter().map(|w| libm::exp(w as f64)).sum();

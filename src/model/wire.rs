@@ -8,7 +8,8 @@
 //! [`Means`] and [`Factors`] storage enums (version 1 had bare `f32` arrays);
 //! version 3 the full input description ([`Preprocess`]: colour order,
 //! resize policy, datum type, range), an optional preprocessing for models
-//! fitted from features, and the tap layout in [`Pooling`].
+//! fitted from features, and the tap layout in [`Pooling`]; version 4 the
+//! residual term of a [`Projection`] (two `f32`s after its arrays).
 //!
 //! Field order is the wire order. Arrays (all `f32` little-endian unless noted):
 //!
@@ -74,13 +75,18 @@ pub struct Preprocess<'a> {
     pub std: &'a [u8],
 }
 
-/// Optional linear projection before a layer's mixture.
+/// Optional linear projection before a layer's mixture, with the isotropic
+/// Gaussian on the dropped directions (see [`crate::density::Projection`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Projection<'a> {
     /// Centring vector (`dim_in`).
     pub mean: &'a [u8],
-    /// Row-major `dim × dim_in` matrix.
+    /// Row-major `dim × dim_in` matrix with orthonormal rows.
     pub matrix: &'a [u8],
+    /// Variance `σ² > 0` of each dropped direction.
+    pub residual_variance: f32,
+    /// Degrees of freedom `ν` of the residual term, `0 ≤ ν ≤ dim_in − dim`.
+    pub residual_dof: f32,
 }
 
 /// A layer's component means, component-major.

@@ -418,6 +418,17 @@ impl Graph {
         self.auto.clone()
     }
 
+    /// Position of the tap `name` in the network's node order (ONNX lists
+    /// nodes topologically, so a tap computed from another comes after it).
+    pub fn position(&self, name: &str) -> Result<usize> {
+        let tap = self.find(name)?;
+        Ok(self
+            .taps
+            .iter()
+            .position(|t| std::ptr::eq(t, tap))
+            .unwrap_or(usize::MAX))
+    }
+
     /// The tap called `name` (its tap name or tensor name), or an error
     /// that names the closest candidates.
     pub fn find(&self, name: &str) -> Result<&Tap> {

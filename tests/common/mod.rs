@@ -18,11 +18,20 @@ pub struct TrueComponent {
 }
 
 /// A model plus everything needed to score it independently.
+/// A layer's projection `z = W (x − mean)` and its residual Gaussian
+/// (variance per dropped direction, degrees of freedom), as the file stores them.
+pub struct Residualised {
+    pub w: DMatrix<f64>,
+    pub mean: DVector<f64>,
+    pub variance: f64,
+    pub dof: f64,
+}
+
 pub struct Case {
     pub spec: ModelSpec,
     pub layers: Vec<Vec<TrueComponent>>,
     /// Projection (W, m) per layer in f64, if any.
-    pub projections: Vec<Option<(DMatrix<f64>, DVector<f64>)>>,
+    pub projections: Vec<Option<Residualised>>,
     /// Dequantised transitions as the model stores them, row-major.
     pub transitions: Vec<Vec<f64>>,
     /// The transitions before quantisation.
@@ -97,20 +106,27 @@ pub fn random_case(
             })
             .collect();
         let projection = (project && i % 2 == 1).then(|| {
-            let w = DMatrix::from_fn(d, d + 1, |_, _| normal(rng) * 0.7);
-            let m = DVector::from_fn(d + 1, |_, _| normal(rng));
-            (w, m)
+            // Orthonormal rows (the format requires them): Q of a random
+            // (d + 2) × d matrix, transposed.
+            let q = DMatrix::from_fn(d + 2, d, |_, _| normal(rng)).qr().q();
+            let w = q.transpose();
+            let m = DVector::from_fn(d + 2, |_, _| normal(rng));
+            let variance = 0.3 + rng.gen::<f64>();
+            let dof = 2.0 * rng.gen::<f64>();
+            (w, m, variance as f32 as f64, dof as f32 as f64)
         });
         specs.push(LayerSpec {
             name: format!("layer{i}"),
             pooling: Pooling::Precomputed,
-            dim_in: projection.as_ref().map_or(d, |(w, _)| w.ncols()),
-            projection: projection.as_ref().map(|(w, m)| ProjectionSpec {
+            dim_in: projection.as_ref().map_or(d, |(w, ..)| w.ncols()),
+            projection: projection.as_ref().map(|(w, m, variance, dof)| ProjectionSpec {
                 mean: m.iter().map(|&v| v as f32).collect(),
                 matrix: (0..w.nrows())
                     .flat_map(|r| (0..w.ncols()).map(move |c| (r, c)))
                     .map(|(r, c)| w[(r, c)] as f32)
                     .collect(),
+                residual_variance: *variance as f32,
+                residual_dof: *dof as f32,
             }),
             covariance,
             storage: lsgm::Storage::F32,
@@ -133,7 +149,12 @@ pub fn random_case(
             })
             .collect();
         layers.push(comps);
-        projections.push(projection.map(|(w, m)| (w.map(|v| v as f32 as f64), m.map(|v| v as f32 as f64))));
+        projections.push(projection.map(|(w, m, variance, dof)| Residualised {
+            w: w.map(|v| v as f32 as f64),
+            mean: m.map(|v| v as f32 as f64),
+            variance,
+            dof,
+        }));
     }
     let mut transitions = Vec::new();
     let mut exact = Vec::new();
@@ -190,12 +211,21 @@ pub fn log_normal(x: &DVector<f64>, c: &TrueComponent) -> f64 {
     -0.5 * maha - 0.5 * c.cov.determinant().ln() - 0.5 * d * (2.0 * std::f64::consts::PI).ln()
 }
 
-/// The mixture-space input of layer `i` for raw features `x`.
-pub fn project(case: &Case, i: usize, x: &[f32]) -> DVector<f64> {
+/// The mixture-space input of layer `i` for raw features `x`, and the
+/// residual's log-density `−(ν/2) ln(2πσ²) − ‖r‖²/(2σ²)` with the residual
+/// `r = (x − m) − Wᵀz` formed explicitly (0 without a projection).
+pub fn project(case: &Case, i: usize, x: &[f32]) -> (DVector<f64>, f64) {
     let x = DVector::from_iterator(x.len(), x.iter().map(|&v| v as f64));
     match &case.projections[i] {
-        Some((w, m)) => w * (x - m),
-        None => x,
+        Some(p) => {
+            let centred = x - &p.mean;
+            let z = &p.w * &centred;
+            let r = &centred - p.w.transpose() * &z;
+            let log_density = -0.5 * p.dof * (2.0 * std::f64::consts::PI * p.variance).ln()
+                - r.norm_squared() / (2.0 * p.variance);
+            (z, log_density)
+        }
+        None => (x, 0.0),
     }
 }
 
@@ -207,10 +237,12 @@ pub fn brute_force(case: &Case, features: &[Vec<f32>], transitions: &[Vec<f64>])
         .iter()
         .enumerate()
         .map(|(i, comps)| {
-            let z = project(case, i, &features[i]);
+            let (z, residual) = project(case, i, &features[i]);
             comps
                 .iter()
-                .map(|c| log_normal(&z, c) + if chain.uses_weights(i) { c.log_weight } else { 0.0 })
+                .map(|c| {
+                    residual + log_normal(&z, c) + if chain.uses_weights(i) { c.log_weight } else { 0.0 }
+                })
                 .collect()
         })
         .collect();

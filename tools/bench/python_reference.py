@@ -39,7 +39,8 @@ class Lsgm:
             comps = l["components"]
             proj = l["projection"]
             self.layers.append({
-                "proj": None if proj is None else (np.array(proj["mean"]), np.array(proj["matrix"])),
+                "proj": None if proj is None else (np.array(proj["mean"]), np.array(proj["matrix"]),
+                                                   proj["residual_variance"], proj["residual_dof"]),
                 "full": l["covariance"] == "full",
                 "logw": np.array([c["log_weight"] for c in comps]),
                 "mean": np.array([c["mean"] for c in comps]),
@@ -52,11 +53,17 @@ class Lsgm:
     def score(self, feats):
         la = None
         for i, (l, x) in enumerate(zip(self.layers, feats)):
+            residual = 0.0
             if l["proj"] is not None:
-                x = l["proj"][1] @ (x - l["proj"][0])
+                m, w, var, dof = l["proj"]
+                c = x - m
+                x = w @ c
+                # The dropped part's isotropic Gaussian (format version 4).
+                r2 = max(float(c @ c - x @ x), 0.0)
+                residual = -0.5 * dof * np.log(2 * np.pi * var) - r2 / (2 * var)
             diff = x[None, :] - l["mean"]
             y = np.einsum("kd,kde->ke", diff, l["U"]) if l["full"] else diff * l["U"]
-            ld = l["lognorm"] - 0.5 * (y * y).sum(1)
+            ld = l["lognorm"] - 0.5 * (y * y).sum(1) + residual
             if self.chain == "paper" or i == 0:
                 ld = ld + l["logw"]
             if la is None:

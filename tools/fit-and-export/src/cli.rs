@@ -89,8 +89,8 @@ pub struct FitArgs {
     /// Added to every transition count before normalising.
     #[arg(long, default_value_t = 1.0)]
     pub pseudo_count: f64,
-    /// Fraction of rows held out (never fitted) to calibrate the threshold.
-    #[arg(long, default_value_t = 0.1)]
+    /// Fraction of rows held out (never fitted) to calibrate the threshold, in [0, 0.9).
+    #[arg(long, default_value_t = 0.1, value_parser = holdout_fraction)]
     pub holdout: f64,
     /// Iteration cap [default: 100 for EM, 500 for DP].
     #[arg(long)]
@@ -180,13 +180,33 @@ pub struct ExtractArgs {
     /// Worker threads running the network on frames [default: every core]. Frames are read in
     /// chunks of 64 per thread and dropped once run, so memory grows with N (one inference's
     /// activations per thread), not with the number of frames.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// At most 256; more threads than cores only add memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+}
+
+/// `--holdout`: a fraction in [0, 0.9), checked as a usage error (exit 2).
+fn holdout_fraction(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..0.9).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is outside [0, 0.9) (default 0.1: a tenth of the rows calibrate the threshold)"
+        ))
+    }
 }
 
 impl ExtractArgs {
     /// `--threads` as [`crate::extract::Extraction::threads`] takes it.
     pub fn threads(&self) -> Option<usize> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        if let Some(n) = self.threads.filter(|&n| usize::from(n) > cores) {
+            crate::say!(
+                "warning: --threads {n} on {cores} cores: threads beyond the cores run no faster and each \
+                 holds its own tract state and frame chunk"
+            );
+        }
         self.threads.map(usize::from)
     }
 }

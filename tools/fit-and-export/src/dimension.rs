@@ -129,7 +129,11 @@ pub fn choose(
         held_out_share: 1.0,
         reason,
     };
-    let check = if held_out.nrows() > 0 { held_out } else { train };
+    let (check, rows) = if held_out.nrows() > 0 {
+        (held_out, "held-out")
+    } else {
+        (train, "training")
+    };
     match rule {
         DimRule::Keep => full("--max-dim none: fitted at full width".into()),
         DimRule::AtMost(d) if d >= d_in => full(format!("--max-dim {d}: {d_in} dimensions fit as they are")),
@@ -137,7 +141,7 @@ pub fn choose(
             let spectrum = Spectrum::fit(train);
             let share = spectrum.kept_share(check)[d - 1];
             Choice {
-                projection: Some(spectrum.truncate(d).rounded()),
+                projection: Some(spectrum.projection(d, check)),
                 held_out_share: share,
                 reason: format!("--max-dim {d}"),
             }
@@ -159,13 +163,13 @@ pub fn choose(
             let d = by_share.min(by_rows).min(AUTO_CAP).min(d_in);
             let binding = if d == by_share {
                 format!(
-                    "the fewest axes keeping {:.0} % of the held-out variance",
+                    "the fewest axes keeping {:.0} % of the {rows} variance",
                     AUTO_SHARE * 100.0
                 )
             } else if d == by_rows {
                 format!(
                     "the most {} training rows support for {k} {} components \
-                     (K·p(d) ≤ {:.0}·n; {:.0} % of the held-out variance needs {by_share})",
+                     (K·p(d) ≤ {:.0}·n; {:.0} % of the {rows} variance needs {by_share})",
                     train.nrows(),
                     covariance_name(covariance),
                     1.0 / ROWS_PER_PARAMETER,
@@ -173,7 +177,7 @@ pub fn choose(
                 )
             } else {
                 format!(
-                    "the cap {AUTO_CAP} ({:.0} % of the held-out variance needs {by_share}, the rows support {by_rows})",
+                    "the cap {AUTO_CAP} ({:.0} % of the {rows} variance needs {by_share}, the rows support {by_rows})",
                     AUTO_SHARE * 100.0
                 )
             };
@@ -181,7 +185,7 @@ pub fn choose(
                 return full(format!("{d_in} dimensions kept: {binding}"));
             }
             Choice {
-                projection: Some(spectrum.truncate(d).rounded()),
+                projection: Some(spectrum.projection(d, check)),
                 held_out_share: shares[d - 1],
                 reason: format!("PCA {d_in} → {d}: {binding}"),
             }

@@ -47,12 +47,22 @@ pub fn select_taps(graph: &Graph, a: &InputArgs) -> Result<Vec<String>> {
         "no layers to tap: the automatic rule found no 4-D feature map (with a known channel axis) after a \
          convolution; name the taps with --layers a,b,c (see `fit-and-export layers --onnx …`)"
     );
+    let mut previous: Option<(usize, &String)> = None;
     for (i, t) in taps.iter().enumerate() {
-        graph.find(t)?;
+        let at = graph.position(t)?;
         ensure!(
             !taps[..i].contains(t),
             "tap {t:?} is given twice; give each tap once"
         );
+        if let Some((before, p)) = previous {
+            ensure!(
+                at > before,
+                "tap {t:?} comes before {p:?} in the network, but is listed after it: LSGM chains the taps in \
+                 network order (each transition runs from one tap to the next deeper one); list them \
+                 shallowest first (`fit-and-export layers --onnx …` lists them in network order)"
+            );
+        }
+        previous = Some((at, t));
     }
     Ok(taps)
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lsgm::quant::quantise;
 use lsgm::{Chain, LayerSpec, Model, ModelSpec, Preprocess, Quantisation, Storage};
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -86,6 +86,9 @@ pub struct LayerReport {
     pub explained_variance: f64,
     /// Held-out variance kept by the projection (1 without one).
     pub held_out_variance: f64,
+    /// The projection's residual Gaussian: variance per dropped axis and
+    /// degrees of freedom (absent without a projection).
+    pub residual: Option<(f64, f64)>,
     /// Wall seconds of this layer's mixture fit (projection, k-means, EM/VI).
     pub seconds: f64,
 }
@@ -324,15 +327,6 @@ pub fn fit(
         }
         let x_hold = rows(x, &hold_idx);
         let choice = dimension::choose(opts.max_dim, &x_train, &x_hold, opts.gmm.k(), opts.gmm.covariance);
-        if choice.projection.is_some() && choice.held_out_share < dimension::AUTO_SHARE {
-            crate::say!(
-                "warning: layer {name}: the projection keeps {:.1} % of the held-out variance; the mixture \
-                 does not see how a frame departs from the training frames along the other axes (no \
-                 residual term), so other taps must catch such frames. Fit on more frames so the rows \
-                 support more dimensions, or give a larger --max-dim",
-                choice.held_out_share * 100.0
-            );
-        }
         let pca = choice.projection;
         let project = |m: &DMatrix<f64>| pca.as_ref().map_or_else(|| m.clone(), |p| p.apply(m));
         let z = project(&x_train);
@@ -352,15 +346,31 @@ pub fn fit(
         let (fitted, mixture) = fit_layer(&z, name, &opts.gmm)?;
         let secs = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
+        // A layer's log-likelihood includes its projection's residual term,
+        // as the core scores it.
+        let with_residual = |mut ll: DVector<f64>, x: &DMatrix<f64>| {
+            if let Some(p) = &pca {
+                ll += DVector::from_vec(p.residual_log_density(x));
+            }
+            ll
+        };
         let (ll, log_resp) = mixture.log_resp(&z);
+        let ll = with_residual(ll, &x_train);
         train_resp.push(log_resp.map(f64::exp));
         resp_seconds += t1.elapsed().as_secs_f64();
         phases.fit.push(secs);
-        let held_ll = (x_hold.nrows() > 0).then(|| mixture.log_resp(&project(&x_hold)).0);
+        let held_ll =
+            (x_hold.nrows() > 0).then(|| with_residual(mixture.log_resp(&project(&x_hold)).0, &x_hold));
         let check = HeldOutCheck::of(ll.as_slice(), held_ll.as_ref().map(|h| h.as_slice()));
         crate::say!(
-            "layer {name}: {}; {} components; median log-likelihood {:.1} training{}",
+            "layer {name}: {}{}; {} components; median log-likelihood {:.1} training{}",
             choice.reason,
+            pca.as_ref().map_or(String::new(), |p| format!(
+                " (residual term: σ² {:.3e}, ν {:.1} for the {} dropped axes)",
+                p.residual.0,
+                p.residual.1,
+                p.matrix.ncols() - p.matrix.nrows()
+            )),
             mixture.k(),
             check.train_median,
             match (check.held_out_median, check.held_out_below_train_p5) {
@@ -387,6 +397,7 @@ pub fn fit(
             held_out: check,
             explained_variance: pca.as_ref().map_or(1.0, |p| p.explained),
             held_out_variance: choice.held_out_share,
+            residual: pca.as_ref().map(|p| p.residual),
             seconds: secs,
         });
         layer_specs.push(LayerSpec {

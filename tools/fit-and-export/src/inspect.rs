@@ -65,8 +65,14 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
     }
     let _ = writeln!(s, "layers:");
     for (i, l) in model.layers().iter().enumerate() {
-        let proj = if l.projection().is_some() {
-            format!("{} → {} (projection)", l.dim_in(), l.dim())
+        let proj = if let Some(p) = l.projection() {
+            format!(
+                "{} → {} (projection; residual σ² {:.4e}, ν {:.2})",
+                l.dim_in(),
+                l.dim(),
+                p.residual_variance(),
+                p.residual_dof()
+            )
         } else {
             format!("{}", l.dim())
         };
@@ -136,6 +142,8 @@ pub fn json(model: &Model<'_>, bytes: usize) -> Value {
                 json!({
                     "mean": p.mean().iter().collect::<Vec<_>>(),
                     "matrix": (0..d).map(|r| p.matrix().slice(r * n, n).iter().collect::<Vec<_>>()).collect::<Vec<_>>(),
+                    "residual_variance": p.residual_variance(),
+                    "residual_dof": p.residual_dof(),
                 })
             });
             let components: Vec<Value> = (0..g.components())

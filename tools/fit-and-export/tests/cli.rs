@@ -263,3 +263,80 @@ fn bad_input_fails_clearly_without_output() {
         stderr(&a)
     );
 }
+
+/// A projected layer scores what it drops: frames displaced only along the
+/// axes `--max-dim` removes must be flagged (before format version 4 the
+/// projection had no residual term and such frames passed), while held-in
+/// frames still pass at about the calibrated rate.
+#[test]
+fn departures_along_dropped_axes_are_flagged() {
+    use rand::{Rng, SeedableRng};
+    let (n, d, kept) = (2000, 24, 3);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut normal = move || {
+        // Box–Muller: the test does not depend on a distribution crate.
+        let (u, v): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    // Axis j has standard deviation 3 for the first `kept` axes, 0.1 after.
+    let sd = |j: usize| if j < kept { 3.0 } else { 0.1 };
+    let mut rows = |count: usize, shift: Option<(usize, f64)>| -> Vec<f32> {
+        (0..count)
+            .flat_map(|_| (0..d).map(|j| (normal() * sd(j)) as f32).collect::<Vec<_>>())
+            .enumerate()
+            .map(|(i, v)| match shift {
+                Some((axis, by)) if i % d == axis => v + by as f32,
+                _ => v,
+            })
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train");
+    write_dir(&train, &[rows(n, None)], &[d]);
+    let model = dir.path().join("m.lsgm");
+    let a = fit(
+        &train,
+        &model,
+        &["--components", "2", "--max-dim", &kept.to_string()],
+    )
+    .success();
+    assert!(stderr(&a).contains("residual"), "{}", stderr(&a));
+    let j: serde_json::Value = serde_json::from_slice(
+        &tool()
+            .args(["inspect", "--json"])
+            .arg(&model)
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    let threshold = j["threshold"].as_f64().unwrap();
+    let p = &j["layers"][0]["projection"];
+    // The residual is isotropic here, so Box's moment match recovers
+    // probabilistic PCA's ν = 21 dropped axes of variance 0.01, to the
+    // sampling error of 200 held-out rows.
+    let (dof, var) = (
+        p["residual_dof"].as_f64().unwrap(),
+        p["residual_variance"].as_f64().unwrap(),
+    );
+    assert!(
+        dof > 0.75 * (d - kept) as f64 && dof <= (d - kept) as f64,
+        "{dof}"
+    );
+    assert!((0.008..0.0125).contains(&var), "{var}");
+
+    let pass = |features: &Path| {
+        let s = scores(&model, features);
+        s.iter().filter(|&&v| v >= threshold).count() as f64 / s.len() as f64
+    };
+    let held_in = dir.path().join("held-in");
+    write_dir(&held_in, &[rows(500, None)], &[d]);
+    let p_in = pass(&held_in);
+    assert!((0.9..=0.99).contains(&p_in), "held-in pass rate {p_in}");
+    // 1 unit along dropped axis 10 is 10 of its standard deviations but only
+    // a third of one along the kept axes: the mixture alone cannot see it.
+    let shifted = dir.path().join("shifted");
+    write_dir(&shifted, &[rows(500, Some((10, 1.0)))], &[d]);
+    assert_eq!(pass(&shifted), 0.0, "frames 10σ out along a dropped axis passed");
+}

@@ -210,6 +210,12 @@ fn bad_onnx_and_image_inputs_fail_clearly() {
         &["--layers", "/stage2/stage2.1/Relu_2"],
         "closest: /stage2/stage2.1/Relu_1",
     );
+    // The chain runs from each tap to the next deeper one: a list out of
+    // network order is refused, not fitted as a scrambled chain.
+    fail(
+        &["--layers", "/stage2/stage2.1/Relu_1,/stage1/stage1.1/Relu_1"],
+        "\"/stage1/stage1.1/Relu_1\" comes before \"/stage2/stage2.1/Relu_1\" in the network",
+    );
 }
 
 #[test]
