@@ -211,6 +211,11 @@ fn usage_errors_exit_2() {
         (&["--resize", "fit"], "resize policy"),
         (&["--channel-order", "rgba"], "rgb or bgr"),
         (&["--input-range", "0-2"], "input range"),
+        (&["--holdout", "0.95"], "outside [0, 0.9)"),
+        (&["--holdout", "-0.1"], "outside [0, 0.9)"),
+        (&["--holdout", "a"], "not a number"),
+        (&["--threads", "300"], "--threads"),
+        (&["--max-dim", "0"], "--max-dim"),
     ] {
         fails(args, 2, needle);
     }
