@@ -96,7 +96,9 @@ impl fmt::Display for Error {
             Error::BadMagic => f.write_str("not an LSGM model file (bad magic bytes)"),
             Error::UnsupportedVersion(v) if v < crate::model::FORMAT_VERSION => write!(
                 f,
-                "model format version {v} is older than this build's version {}; fit and export the model again with this release's fit-and-export",
+                "model format version {v} is older than this build's version {} and cannot be read \
+                 (version 4 added the residual term of projected layers; version-3 files without \
+                 projections are still read); fit and export the model again with this release's fit-and-export",
                 crate::model::FORMAT_VERSION
             ),
             Error::UnsupportedVersion(v) => write!(

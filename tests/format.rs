@@ -217,7 +217,21 @@ fn header_errors_are_specific() {
     // Version 3 projections had no residual term: refused, not read as if
     // the dropped directions did not matter.
     b[4] = 3;
-    assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::UnsupportedVersion(3));
+    let e = Model::from_bytes(&b).unwrap_err();
+    assert_eq!(e, Error::UnsupportedVersion(3));
+    assert!(e.to_string().contains("residual term"), "{e}");
+    // A version-3 file without projections has the version-4 body: read.
+    let mut unprojected = tiny(Quantisation::F32);
+    unprojected.layers[0].projection = None;
+    unprojected.layers[0].dim_in = 1;
+    let v4 = unprojected.encode().unwrap();
+    let mut v3 = v4.clone();
+    v3[4] = 3;
+    let (a, b3) = (Model::from_bytes(&v4).unwrap(), Model::from_bytes(&v3).unwrap());
+    let (mut s1, mut s2) = (vec![0.0; a.scratch_len()], vec![0.0; b3.scratch_len()]);
+    let (mut c1, mut c2) = ([0.0f32; 2], [0.0f32; 2]);
+    let x: [&[f32]; 2] = [&[1.0], &[0.5, -0.5]];
+    assert_eq!(a.score(&x, &mut s1, &mut c1), b3.score(&x, &mut s2, &mut c2));
     let mut b = bytes.clone();
     let last = b.len() - 1;
     b[last] ^= 1;

@@ -46,9 +46,17 @@ pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         has_image_extension(p) || super::source::head(p).is_ok_and(|h| image_format(&h).is_some())
     });
     if images.is_empty() {
+        let others = match skipped.first() {
+            Some(first) => format!(
+                "; {} other file(s), e.g. {}",
+                skipped.len(),
+                first.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            None => String::new(),
+        };
         bail!(
             "{}: no images in this directory (PNG, JPEG, BMP, GIF, TIFF or WebP; subdirectories are not \
-             searched)",
+             searched{others})",
             dir.display()
         );
     }

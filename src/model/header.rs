@@ -20,8 +20,13 @@ pub const FORMAT_VERSION: u16 = 4;
 /// Length of the header.
 pub const HEADER_LEN: usize = 16;
 
-/// Checks the header and checksum and returns the body.
-pub(crate) fn body(bytes: &[u8]) -> Result<&[u8], Error> {
+/// The oldest version still read: version 3 bodies are version 4 bodies
+/// as long as no layer has a projection (version 4 added the projection's
+/// residual term), and the reader refuses any version-3 file that has one.
+pub const OLDEST_READ_VERSION: u16 = 3;
+
+/// Checks the header and checksum and returns the format version and the body.
+pub(crate) fn body(bytes: &[u8]) -> Result<(u16, &[u8]), Error> {
     if bytes.len() < 4 {
         return Err(Error::Truncated);
     }
@@ -34,7 +39,7 @@ pub(crate) fn body(bytes: &[u8]) -> Result<&[u8], Error> {
     let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
     let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let version = u16_at(4);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion(version));
     }
     if u16_at(6) != 0 {
@@ -51,7 +56,7 @@ pub(crate) fn body(bytes: &[u8]) -> Result<&[u8], Error> {
     if crc32fast::hash(rest) != u32_at(12) {
         return Err(Error::Checksum);
     }
-    Ok(rest)
+    Ok((version, rest))
 }
 
 /// The header for `body`.

@@ -10,7 +10,7 @@ mod spec;
 mod view;
 pub mod wire;
 
-pub use header::{FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use header::{FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_READ_VERSION};
 #[cfg(feature = "alloc")]
 pub use preprocess::{InputBuffer, Preprocess};
 #[cfg(feature = "alloc")]

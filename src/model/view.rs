@@ -297,8 +297,21 @@ impl<'a> Model<'a> {
     /// Decodes and validates a model file. Never panics: any byte string gives
     /// a model or a typed error.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
-        let body = header::body(bytes)?;
-        let (body, rest): (Body<'a>, _) = postcard::take_from_bytes(body).map_err(|_| Error::Decode)?;
+        let (version, body) = header::body(bytes)?;
+        // A version-3 body reads as version 4 up to the first projection
+        // (the Option tag comes before the fields version 4 added), so a
+        // version-3 file with any projection is refused here, whatever
+        // the decoder made of the bytes after it.
+        let decoded = postcard::take_from_bytes::<Body<'a>>(body);
+        if version < super::FORMAT_VERSION {
+            let projected = decoded
+                .as_ref()
+                .map_or(true, |(b, _)| b.layers.iter().any(|l| l.projection.is_some()));
+            if projected {
+                return Err(Error::UnsupportedVersion(version));
+            }
+        }
+        let (body, rest) = decoded.map_err(|_| Error::Decode)?;
         if !rest.is_empty() {
             return Err(invalid(None, "trailing bytes inside the body"));
         }

@@ -141,7 +141,7 @@ pub fn choose(
             let spectrum = Spectrum::fit(train);
             let share = spectrum.kept_share(check)[d - 1];
             Choice {
-                projection: Some(spectrum.projection(d, check)),
+                projection: Some(spectrum.projection(d, train, held_out)),
                 held_out_share: share,
                 reason: format!("--max-dim {d}"),
             }
@@ -185,7 +185,7 @@ pub fn choose(
                 return full(format!("{d_in} dimensions kept: {binding}"));
             }
             Choice {
-                projection: Some(spectrum.projection(d, check)),
+                projection: Some(spectrum.projection(d, train, held_out)),
                 held_out_share: shares[d - 1],
                 reason: format!("PCA {d_in} → {d}: {binding}"),
             }

@@ -86,11 +86,25 @@ pub struct LayerReport {
     pub explained_variance: f64,
     /// Held-out variance kept by the projection (1 without one).
     pub held_out_variance: f64,
-    /// The projection's residual Gaussian: variance per dropped axis and
-    /// degrees of freedom (absent without a projection).
-    pub residual: Option<(f64, f64)>,
+    /// The projection's residual term (absent without a projection).
+    pub residual: Option<ResidualReport>,
     /// Wall seconds of this layer's mixture fit (projection, k-means, EM/VI).
     pub seconds: f64,
+}
+
+/// A projected layer's residual term, as the fit report gives it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResidualReport {
+    /// `σ²`, the variance of each dropped direction (feature units squared).
+    pub variance: f64,
+    /// `ν`, its degrees of freedom (at most `dropped_axes`).
+    pub dof: f64,
+    /// Directions the projection drops (`dim_in − dim`).
+    pub dropped_axes: usize,
+    /// Held-out rows `σ²` and `ν` were matched to.
+    pub held_out_rows: usize,
+    /// Training rows they were matched to (0 with 200 or more held-out rows).
+    pub training_rows: usize,
 }
 
 /// Where held-out in-distribution values (log-likelihoods or scores) sit
@@ -366,10 +380,14 @@ pub fn fit(
             "layer {name}: {}{}; {} components; median log-likelihood {:.1} training{}",
             choice.reason,
             pca.as_ref().map_or(String::new(), |p| format!(
-                " (residual term: σ² {:.3e}, ν {:.1} for the {} dropped axes)",
+                " (residual term for the {} dropped axes: σ² {:.3e}, ν {:.1}, from {})",
+                p.matrix.ncols() - p.matrix.nrows(),
                 p.residual.0,
                 p.residual.1,
-                p.matrix.ncols() - p.matrix.nrows()
+                match p.residual_rows {
+                    (h, 0) => format!("{h} held-out rows"),
+                    (h, t) => format!("{h} held-out and {t} training rows"),
+                }
             )),
             mixture.k(),
             check.train_median,
@@ -397,7 +415,13 @@ pub fn fit(
             held_out: check,
             explained_variance: pca.as_ref().map_or(1.0, |p| p.explained),
             held_out_variance: choice.held_out_share,
-            residual: pca.as_ref().map(|p| p.residual),
+            residual: pca.as_ref().map(|p| ResidualReport {
+                variance: p.residual.0,
+                dof: p.residual.1,
+                dropped_axes: p.matrix.ncols() - p.matrix.nrows(),
+                held_out_rows: p.residual_rows.0,
+                training_rows: p.residual_rows.1,
+            }),
             seconds: secs,
         });
         layer_specs.push(LayerSpec {

@@ -152,11 +152,14 @@ fn input_size(s: &str) -> Result<(u32, u32), String> {
 
 fn read_model(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read model file {}", path.display()))?;
-    Model::from_bytes(&bytes).with_context(|| {
-        format!(
-            "{} is not a usable LSGM model file; write one with `fit-and-export`",
-            path.display()
-        )
+    Model::from_bytes(&bytes).map_err(|e| {
+        let hint = match e {
+            lsgm::Error::BadMagic | lsgm::Error::Decode => {
+                " (is it an .lsgm file written by fit-and-export?)"
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("{}: {e}{hint}", path.display())
     })?;
     Ok(bytes)
 }

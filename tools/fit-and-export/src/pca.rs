@@ -21,7 +21,12 @@ pub struct Pca {
     /// noise from the training spectrum (Tipping & Bishop 1999, Eq. 8) until
     /// [`Pca::fit_residual`] re-estimates it on other rows.
     pub residual: (f64, f64),
+    /// Held-out and training rows the residual term was fitted to.
+    pub residual_rows: (usize, usize),
 }
+
+/// Fewest held-out rows the residual term is fitted to on their own.
+pub const MIN_RESIDUAL_ROWS: usize = 200;
 
 /// The residual variance is at least this share of the total variance
 /// (spread over the dropped axes), so `f32` rounding of
@@ -95,11 +100,25 @@ impl Spectrum {
     }
 
     /// The projection onto the top `dim` axes as the file stores it (`f32`
-    /// rounded), its residual Gaussian fitted to `residual_rows` (see
-    /// [`Pca::fit_residual`]).
-    pub fn projection(&self, dim: usize, residual_rows: &DMatrix<f64>) -> Pca {
+    /// rounded), its residual term fitted (see [`Pca::fit_residual`]) to
+    /// the `held_out` rows if there are at least [`MIN_RESIDUAL_ROWS`],
+    /// else to the held-out and `train` rows together: the variance of
+    /// `‖r‖²` that sets `ν` is too noisy on a few dozen rows, and the
+    /// training rows' slightly smaller residuals (the axes were fitted to
+    /// them) matter less than that noise. The threshold is calibrated on
+    /// held-out scores either way.
+    pub fn projection(&self, dim: usize, train: &DMatrix<f64>, held_out: &DMatrix<f64>) -> Pca {
         let mut p = self.truncate(dim).rounded();
-        p.fit_residual(residual_rows);
+        if held_out.nrows() >= MIN_RESIDUAL_ROWS {
+            p.fit_residual(held_out);
+            p.residual_rows = (held_out.nrows(), 0);
+        } else {
+            let mut both = DMatrix::zeros(held_out.nrows() + train.nrows(), train.ncols());
+            both.rows_mut(0, held_out.nrows()).copy_from(held_out);
+            both.rows_mut(held_out.nrows(), train.nrows()).copy_from(train);
+            p.fit_residual(&both);
+            p.residual_rows = (held_out.nrows(), train.nrows());
+        }
         p
     }
 
@@ -115,6 +134,7 @@ impl Spectrum {
             explained: if total > 0.0 { kept / total } else { 1.0 },
             total_variance: total,
             residual: residual_gaussian(total - kept, dof, total),
+            residual_rows: (0, 0),
         }
     }
 }
@@ -220,6 +240,7 @@ impl Pca {
             explained: self.explained,
             total_variance: self.total_variance,
             residual: self.residual,
+            residual_rows: self.residual_rows,
         }
     }
 }

@@ -258,7 +258,9 @@ fn bad_input_fails_clearly_without_output() {
     std::fs::write(&out, b"not a model").unwrap();
     let a = tool().arg("inspect").arg(&out).assert().failure();
     assert!(
-        stderr(&a).contains("not a usable LSGM model file"),
+        stderr(&a).contains(
+            "not an LSGM model file (bad magic bytes) (is it an .lsgm file written by fit-and-export?)"
+        ),
         "{}",
         stderr(&a)
     );
