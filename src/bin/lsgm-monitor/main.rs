@@ -4,21 +4,31 @@
 //! With no arguments it runs the shipped demo model on the shipped sample
 //! frames. Output fields (stable): `source`, `index`, `class`, `confidence`,
 //! `score`, `threshold`, `ood`, `worst_layer`, `worst_tap`, `layers`,
-//! `latency_us` (`inference`, `score`), and `reason` when the frame's
-//! density overflowed; a frame that fails has `source`, `index`, `error`.
+//! `latency_us` (`inference`, `score`, `total`), and `reason` when the
+//! frame's density overflowed; a frame that fails has `source`, `index`,
+//! `error`.
+//!
+//! Frames are judged by `--threads` workers (default: every core), each
+//! with its own tract state over the one optimised plan; a reader thread
+//! reads and decodes frames ahead of them and this thread writes the lines
+//! in input order ([`pipeline`]), with a bounded number of frames in
+//! flight so memory stays flat on an endless stream.
 //! Exit codes: 0 success, 1 fatal error or no frame could be read, 2 usage
 //! error, 3 (`--fail-on-ood`) at least one frame was OOD.
 
+mod judge;
+mod pipeline;
+mod report;
+
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
-use lsgm::frames::{self, FrameSource, Notes};
-use lsgm::model::InputBuffer;
-use lsgm::onnx::{bind, Bound, Output, Runner};
-use lsgm::{Model, Verdict};
-use serde::Serialize;
-use std::io::Write;
+use judge::{Judged, Shared};
+use lsgm::frames::{self, FrameSource};
+use lsgm::Model;
+use pipeline::Ended;
+use report::{emit, ErrorLine, Latency, Line, Tally};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// `eprintln!` that never panics: a closed or full stderr loses the line.
 macro_rules! say {
@@ -41,6 +51,15 @@ fn fraction(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
         _ => Err(format!("expected a fraction strictly between 0 and 1, got {s:?}")),
+    }
+}
+
+fn at_least_one(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!(
+            "expected a whole number of frames, at least 1, got {s:?}"
+        )),
     }
 }
 
@@ -79,229 +98,159 @@ struct Args {
     /// Exit with code 3 if any frame is OOD.
     #[arg(long)]
     fail_on_ood: bool,
+    /// Worker threads judging frames [default: every core]. Each holds its own tract state and
+    /// buffers; lines still come out in input order. 1 judges one frame at a time.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
     /// Benchmark: repeat the inputs (whole passes) to at least this many frames and print median
     /// latencies and frames/s as JSON.
-    #[arg(long, value_name = "FRAMES", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "FRAMES", value_parser = at_least_one)]
     bench: Option<u64>,
     /// Images (PNG, JPEG, BMP, GIF, TIFF, WebP), directories of them, IDX or .npy files, or `-` for
     /// raw frames on stdin [default: models/samples/frames].
     inputs: Vec<PathBuf>,
 }
 
-#[derive(Serialize)]
-struct Latency {
-    inference: u64,
-    score: u64,
-}
-
-#[derive(Serialize)]
-struct Line<'a> {
-    source: &'a str,
+/// A frame as the reader hands it to the workers.
+struct Item {
+    source: String,
     index: usize,
-    class: usize,
-    confidence: f32,
-    score: f32,
-    threshold: f32,
-    ood: bool,
-    worst_layer: u8,
-    worst_tap: &'a str,
-    layers: &'a [f32],
-    latency_us: Latency,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+    frame: Result<frames::Frame>,
+    read_at: Instant,
 }
 
-#[derive(Serialize)]
-struct ErrorLine<'a> {
-    source: &'a str,
+/// A worker's result for one frame.
+struct Outcome {
+    source: String,
     index: usize,
-    error: String,
+    judged: Result<Judged>,
+    read_at: Instant,
 }
 
-/// Everything built once at start-up.
-struct Monitor<'m> {
-    model: Model<'m>,
-    bound: Bound,
-    /// One tract state and input tensor, kept for the whole run.
-    runner: Runner,
-    threshold: f32,
-    input: InputBuffer,
-    out: Output,
-    scratch: Vec<f32>,
-    contributions: Vec<f32>,
-    notes: Notes,
-}
+/// Frames in flight per worker thread (read, queued, judged or waiting for
+/// an earlier frame): enough to keep every worker busy, few enough that
+/// memory does not grow with the stream.
+const IN_FLIGHT_PER_THREAD: usize = 4;
 
-/// One judged frame.
-struct Judged {
-    class: usize,
-    confidence: f32,
-    verdict: Verdict,
-    inference: Duration,
-    scoring: Duration,
-}
-
-impl<'m> Monitor<'m> {
-    fn new(model: Model<'m>, onnx: &std::path::Path, args: &Args) -> Result<Self> {
-        let bound = bind(&model, onnx)?;
-        let notes = Notes::default();
-        for n in &bound.notes {
-            notes.say(n);
-        }
-        let threshold = match (args.threshold, args.fpr) {
-            (Some(t), _) => t,
-            (None, Some(f)) => model.threshold_for_fpr(f).with_context(|| {
-                let qs: Vec<f32> = model.quantiles().map(|q| q.0).collect();
-                format!("--fpr {f} is outside the stored quantiles {qs:?}")
-            })?,
-            (None, None) => model.threshold(),
-        };
-        Ok(Monitor {
-            runner: bound.network.runner()?,
-            input: bound.preprocess.buffer(),
-            scratch: vec![0.0; model.scratch_len()],
-            contributions: vec![0.0; model.num_layers()],
-            out: Output::default(),
-            model,
-            bound,
-            threshold,
-            notes,
-        })
-    }
-
-    /// Classifies and judges one frame.
-    fn frame(&mut self, frame: &frames::Frame) -> Result<Judged> {
-        let adjusted = frames::to_input(frame, &self.bound.preprocess, &mut self.input)?;
-        for n in adjusted.notes(&self.bound.preprocess) {
-            self.notes.say(&n);
-        }
-        self.runner.run(&self.input, &mut self.out)?;
-        let t0 = Instant::now();
-        let refs: [&[f32]; lsgm::MAX_LAYERS] =
-            std::array::from_fn(|i| self.out.features.get(i).map_or(&[][..], Vec::as_slice));
-        let verdict = self
-            .model
-            .judge(
-                &refs[..self.model.num_layers()],
-                &mut self.scratch,
-                &mut self.contributions,
-                Some(self.threshold),
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let scoring = t0.elapsed() + self.out.pooling;
-        let (class, confidence) = self.out.top_class();
-        Ok(Judged {
-            class,
-            confidence,
-            verdict,
-            inference: self.out.inference,
-            scoring,
-        })
-    }
-}
-
-fn median(v: &mut [u64]) -> u64 {
-    if v.is_empty() {
-        return 0;
-    }
-    v.sort_unstable();
-    v[v.len() / 2]
-}
-
-/// Writes one line and flushes it, so a camera feeding one frame a second
-/// sees one line a second. `Ok(false)`: stdout was closed (e.g. `| head`).
-fn emit(out: &mut impl Write, line: &impl Serialize) -> Result<bool> {
-    let text = serde_json::to_string(line)?;
-    match writeln!(out, "{text}").and_then(|()| out.flush()) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e).context("writing to stdout"),
-    }
-}
-
-/// What a run has seen so far.
-#[derive(Default)]
-struct Tally {
-    frames: usize,
-    errors: usize,
-    ood: usize,
-    inference_us: Vec<u64>,
-    score_us: Vec<u64>,
-}
-
-impl Monitor<'_> {
-    /// The JSON line of one judged frame (see the crate docs for the fields).
-    fn line<'a>(&'a self, source: &'a str, index: usize, j: &Judged) -> Line<'a> {
-        let tap = |l: u8| self.model.layer(l as usize).name();
-        Line {
-            source,
-            index,
-            class: j.class,
-            confidence: j.confidence,
-            score: j.verdict.score,
-            threshold: j.verdict.threshold,
-            ood: j.verdict.ood,
-            worst_layer: j.verdict.worst_layer,
-            worst_tap: tap(j.verdict.worst_layer),
-            layers: &self.contributions,
-            latency_us: Latency {
-                inference: j.inference.as_micros() as u64,
-                score: j.scoring.as_micros() as u64,
-            },
-            reason: j.verdict.overflow.map(|l| {
-                format!(
-                    "the density of layer {l} ({}) overflowed: the frame is farther from every \
-                     in-distribution component than f32 can express",
-                    tap(l)
-                )
-            }),
-        }
-    }
-
-    /// Runs every frame of `expanded` (repeated up to `--bench` frames),
-    /// writing a line per frame unless `print` is off. Stops early, quietly,
-    /// when stdout is closed; returns whether it still was open.
-    fn run(
-        &mut self,
-        args: &Args,
-        expanded: &[frames::Input],
-        print: bool,
-        tally: &mut Tally,
-    ) -> Result<bool> {
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let target = args.bench.unwrap_or(0) as usize;
+/// Judges every frame of `expanded` (repeated up to `--bench` frames) on
+/// `threads` workers and writes a line per frame, in input order, unless
+/// `print` is off. Stops early, quietly, when stdout is closed; returns
+/// whether it still was open.
+fn run_frames(
+    shared: &Shared<'_>,
+    args: &Args,
+    expanded: &[frames::Input],
+    threads: usize,
+    print: bool,
+    tally: &mut Tally,
+) -> Result<bool> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let target = args.bench.unwrap_or(0) as usize;
+    let raw = args.raw;
+    let mut write_error = None;
+    let source = |push: &mut dyn FnMut(Item) -> bool| -> Result<()> {
+        let mut read = 0usize;
         loop {
-            for (index, (source, item)) in FrameSource::new(expanded.to_vec(), args.raw)?.enumerate() {
-                tally.frames += 1;
-                let open = match item.and_then(|f| self.frame(&f)) {
-                    Ok(j) => {
-                        tally.ood += j.verdict.ood as usize;
-                        tally.inference_us.push(j.inference.as_micros() as u64);
-                        tally.score_us.push(j.scoring.as_micros() as u64);
-                        !print || emit(&mut out, &self.line(&source, index, &j))?
-                    }
-                    Err(e) => {
-                        tally.errors += 1;
-                        let error = format!("{e:#}");
-                        !print
-                            || emit(
-                                &mut out,
-                                &ErrorLine {
-                                    source: &source,
-                                    index,
-                                    error,
-                                },
-                            )?
-                    }
-                };
-                if !open {
-                    return Ok(false);
+            let before = read;
+            for (index, (source, frame)) in FrameSource::new(expanded.to_vec(), raw)?.enumerate() {
+                read += 1;
+                let read_at = Instant::now();
+                if !push(Item {
+                    source,
+                    index,
+                    frame,
+                    read_at,
+                }) {
+                    return Ok(());
                 }
             }
-            if tally.frames >= target || tally.frames == 0 {
-                return Ok(true);
+            if read >= target || read == before {
+                return Ok(());
             }
         }
+    };
+    let work = |judge: &mut judge::Judge<'_, '_>, item: Item| Outcome {
+        judged: item.frame.and_then(|f| judge.frame(&f)),
+        source: item.source,
+        index: item.index,
+        read_at: item.read_at,
+    };
+    let write = |o: Outcome| {
+        tally.frames += 1;
+        let total = o.read_at.elapsed();
+        let emitted = match &o.judged {
+            Ok(j) => {
+                tally.ood += j.verdict.ood as usize;
+                tally.inference.record(j.inference);
+                tally.score.record(j.scoring);
+                tally.total.record(total);
+                print.then(|| emit(&mut out, &line(shared, &o.source, o.index, j, total)))
+            }
+            Err(e) => {
+                tally.errors += 1;
+                let (source, index, error) = (&o.source, o.index, format!("{e:#}"));
+                print.then(|| emit(&mut out, &ErrorLine { source, index, error }))
+            }
+        };
+        match emitted {
+            None | Some(Ok(true)) => true,
+            Some(Ok(false)) => false, // stdout was closed
+            Some(Err(e)) => {
+                write_error = Some(e);
+                false
+            }
+        }
+    };
+    let ended = pipeline::ordered(
+        threads,
+        IN_FLIGHT_PER_THREAD * threads,
+        source,
+        || shared.judge(),
+        work,
+        write,
+    );
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    match ended {
+        Ended::Done => Ok(true),
+        Ended::Stopped => Ok(false),
+        Ended::Failed(e) => Err(e),
+    }
+}
+
+/// The JSON line of a judged frame (see the crate docs for the fields).
+fn line<'a>(
+    shared: &'a Shared<'_>,
+    source: &'a str,
+    index: usize,
+    j: &'a Judged,
+    total: std::time::Duration,
+) -> Line<'a> {
+    let tap = |l: u8| shared.model.layer(l as usize).name();
+    Line {
+        source,
+        index,
+        class: j.class,
+        confidence: j.confidence,
+        score: j.verdict.score,
+        threshold: j.verdict.threshold,
+        ood: j.verdict.ood,
+        worst_layer: j.verdict.worst_layer,
+        worst_tap: tap(j.verdict.worst_layer),
+        layers: &j.contributions,
+        latency_us: Latency {
+            inference: j.inference.as_micros() as u64,
+            score: j.scoring.as_micros() as u64,
+            total: total.as_micros() as u64,
+        },
+        reason: j.verdict.overflow.map(|l| {
+            format!(
+                "the density of layer {l} ({}) overflowed: the frame is farther from every \
+                 in-distribution component than f32 can express",
+                tap(l)
+            )
+        }),
     }
 }
 
@@ -331,32 +280,41 @@ fn run(args: Args) -> Result<i32> {
     };
     let expanded = frames::expand_inputs(&inputs);
     let bytes = std::fs::read(&lsgm_path).with_context(|| format!("cannot read {}", lsgm_path.display()))?;
-    let mut mon = Monitor::new(load_model(&lsgm_path, &bytes)?, &onnx, &args)?;
+    let shared = Shared::new(load_model(&lsgm_path, &bytes)?, &onnx, args.threshold, args.fpr)?;
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
 
     let print = !args.summary_only && args.bench.is_none();
     let mut t = Tally::default();
     let started = Instant::now();
-    let open = mon.run(&args, &expanded, print, &mut t)?;
+    let open = run_frames(&shared, &args, &expanded, threads, print, &mut t)?;
     let wall = started.elapsed().as_secs_f64();
-    let (mi, ms) = (median(&mut t.inference_us), median(&mut t.score_us));
+    let (mi, ms) = (t.inference.quantile(0.5), t.score.quantile(0.5));
+    let (total50, total99) = (t.total.quantile(0.5), t.total.quantile(0.99));
     let scored = t.frames - t.errors;
     if scored > 0 {
         say!(
-            "lsgm-monitor: {} frames, {} errors, {} OOD ({:.1} %), median latency: inference {mi} µs, \
-             LSGM score {ms} µs; {:.0} frames/s",
+            "lsgm-monitor: {} frames, {} errors, {} OOD ({:.1} %); {:.0} frames/s on {threads} thread{}; \
+             median latency: inference {mi} µs, LSGM score {ms} µs, frame to verdict {total50} µs \
+             (99th percentile {total99} µs)",
             t.frames,
             t.errors,
             t.ood,
             100.0 * t.ood as f64 / scored as f64,
-            t.frames as f64 / wall
+            t.frames as f64 / wall,
+            if threads == 1 { "" } else { "s" },
         );
     } else {
         say!("lsgm-monitor: {} frames, {} errors", t.frames, t.errors);
     }
     if args.bench.is_some() {
         let summary = serde_json::json!({
-            "frames": t.frames, "errors": t.errors, "median_inference_us": mi, "median_score_us": ms,
+            "frames": t.frames, "errors": t.errors, "threads": threads,
+            "median_inference_us": mi, "median_score_us": ms,
             "score_over_inference": ms as f64 / mi.max(1) as f64, "frames_per_second": t.frames as f64 / wall,
+            "median_total_us": total50, "p99_total_us": total99,
         });
         emit(&mut std::io::stdout().lock(), &summary)?;
     }
