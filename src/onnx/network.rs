@@ -171,6 +171,46 @@ impl Runner {
         Ok(TValue::from_const(Arc::clone(shared)))
     }
 
+    /// Where tract spends the time: every node of the optimised plan timed
+    /// over `runs` inferences of `input` (tract's own plan executor, with
+    /// a timing wrapper around its `eval`), as `(node name, operator,
+    /// median µs)`, slowest first. For profiling (`examples/tract_profile.rs`),
+    /// not the hot path.
+    pub fn profile(&mut self, input: &InputBuffer, runs: usize) -> Result<Vec<(String, String, f64)>> {
+        use tract_onnx::tract_core::ops::OpState;
+        use tract_onnx::tract_core::plan::{eval, EvalContext};
+        let mut times: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
+        for _ in 0..runs.max(1) {
+            let tensor = self.input(input)?;
+            self.state.run_plan_with_eval(
+                tvec!(tensor),
+                |ctx: &EvalContext<'_>,
+                 state: Option<&mut (dyn OpState + 'static)>,
+                 node: &TypedNode,
+                 inputs: TVec<TValue>| {
+                    let t0 = std::time::Instant::now();
+                    let r = eval(ctx, state, node, inputs);
+                    times
+                        .entry(node.id)
+                        .or_default()
+                        .push(t0.elapsed().as_secs_f64() * 1e6);
+                    r
+                },
+            )?;
+        }
+        let model = self.state.model();
+        let mut rows: Vec<(String, String, f64)> = times
+            .into_iter()
+            .map(|(id, mut t)| {
+                t.sort_by(f64::total_cmp);
+                let node = model.node(id);
+                (node.name.clone(), node.op.name().to_string(), t[t.len() / 2])
+            })
+            .collect();
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+        Ok(rows)
+    }
+
     /// Runs one frame, as [`Network::run`] does (same results, bit for bit).
     pub fn run(&mut self, input: &InputBuffer, out: &mut Output) -> Result<()> {
         let t0 = std::time::Instant::now();

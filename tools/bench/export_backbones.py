@@ -10,7 +10,7 @@ time or in tests.
     python3 tools/bench/export_backbones.py --out /tmp/backbones
 
 writes resnet18-224.onnx, mobilenet_v2-224.onnx, mobilenet_v3_small-224.onnx,
-efficientnet_b0-224.onnx and resnet18-96.onnx (legacy exporter, opset 17,
+efficientnet_b0-224.onnx, resnet18-96.onnx and mobilenet_v2-96.onnx (legacy exporter, opset 17,
 1×3×H×W float input named "input", 1000 logits named "logits").
 """
 
@@ -26,6 +26,7 @@ NETWORKS = [
     ("mobilenet_v3_small", 224),
     ("efficientnet_b0", 224),
     ("resnet18", 96),
+    ("mobilenet_v2", 96),
 ]
 
 
