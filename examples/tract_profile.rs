@@ -27,6 +27,9 @@ fn main() -> Result<()> {
         bail!("usage: tract_profile NET.onnx MODEL.lsgm FRAMES [RUNS]");
     };
     let runs: usize = rest.first().map_or(Ok(300), |r| r.parse()).context("RUNS")?;
+    if runs == 0 {
+        bail!("RUNS must be at least 1");
+    }
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {model}"))?;
     let model = lsgm::Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{model}: {e}"))?;
     let bound = bind(&model, net.as_ref())?;

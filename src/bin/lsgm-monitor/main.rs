@@ -254,6 +254,11 @@ fn line<'a>(
     }
 }
 
+/// `1 frame`, `2 frames`.
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 fn load_model<'b>(path: &std::path::Path, bytes: &'b [u8]) -> Result<Model<'b>> {
     Model::from_bytes(bytes).map_err(|e| {
         let hint = match e {
@@ -296,25 +301,32 @@ fn run(args: Args) -> Result<i32> {
     let scored = t.frames - t.errors;
     if scored > 0 {
         say!(
-            "lsgm-monitor: {} frames, {} errors, {} OOD ({:.1} %); {:.0} frames/s on {threads} thread{}; \
+            "lsgm-monitor: {}, {}, {} OOD ({:.1} %); {:.0} frames/s on {}; \
              median latency: inference {mi} µs, LSGM score {ms} µs, frame to verdict {total50} µs \
              (99th percentile {total99} µs)",
-            t.frames,
-            t.errors,
+            count(t.frames, "frame"),
+            count(t.errors, "error"),
             t.ood,
             100.0 * t.ood as f64 / scored as f64,
             t.frames as f64 / wall,
-            if threads == 1 { "" } else { "s" },
+            count(threads, "thread"),
         );
     } else {
-        say!("lsgm-monitor: {} frames, {} errors", t.frames, t.errors);
+        say!(
+            "lsgm-monitor: {}, {}",
+            count(t.frames, "frame"),
+            count(t.errors, "error")
+        );
     }
     if args.bench.is_some() {
+        // Latencies exist only for judged frames: none when nothing was judged.
+        let judged = |v: serde_json::Value| if scored > 0 { v } else { serde_json::Value::Null };
         let summary = serde_json::json!({
             "frames": t.frames, "errors": t.errors, "threads": threads,
-            "median_inference_us": mi, "median_score_us": ms,
-            "score_over_inference": ms as f64 / mi.max(1) as f64, "frames_per_second": t.frames as f64 / wall,
-            "median_total_us": total50, "p99_total_us": total99,
+            "median_inference_us": judged(mi.into()), "median_score_us": judged(ms.into()),
+            "score_over_inference": judged((ms as f64 / mi.max(1) as f64).into()),
+            "frames_per_second": t.frames as f64 / wall,
+            "median_total_us": judged(total50.into()), "p99_total_us": judged(total99.into()),
         });
         emit(&mut std::io::stdout().lock(), &summary)?;
     }
