@@ -126,7 +126,8 @@ fn in_distribution_frames_pass_at_about_the_calibrated_rate() {
 }
 
 /// Workers judge frames in parallel, yet the lines come out in input order
-/// and equal (but for latencies) those of one thread, error lines included.
+/// and equal (but for latencies) those of one thread, error lines included;
+/// so do inferences split over a tract thread pool (`--intra-threads`).
 #[test]
 fn verdicts_are_the_same_and_in_order_for_any_thread_count() {
     let inputs = [
@@ -135,18 +136,26 @@ fn verdicts_are_the_same_and_in_order_for_any_thread_count() {
         "models/samples/mnist-100-images-idx3-ubyte.gz",
     ];
     let with = |threads: &str| {
-        let mut args = vec!["--threads", threads];
+        // "1+2": one worker whose inferences run on a 2-thread tract pool.
+        let mut args = match threads.split_once('+') {
+            Some((w, intra)) => vec!["--threads", w, "--intra-threads", intra],
+            None => vec!["--threads", threads],
+        };
         args.extend(inputs);
         let o = run(&args);
         assert!(o.status.success(), "{}", stderr(&o));
-        let threads_said = if threads == "1" { "1 thread;" } else { "threads;" };
+        let threads_said = if threads.starts_with('1') {
+            "1 thread;"
+        } else {
+            "threads;"
+        };
         assert!(stderr(&o).contains(threads_said), "{}", stderr(&o));
         lines(&o)
     };
     let one = with("1");
     assert_eq!(one.len(), 8 + 1 + 100);
     assert!(one[8]["error"].is_string(), "{}", one[8]);
-    for threads in ["2", "3"] {
+    for threads in ["2", "3", "1+2"] {
         let many = with(threads);
         assert_eq!(many.len(), one.len());
         for (a, b) in one.iter().zip(&many) {
@@ -311,6 +320,9 @@ fn usage_errors_exit_2_before_any_model_is_loaded() {
         ),
         (vec!["--raw", "28x28x1", "-", "-"], "can be read only once"),
         (vec!["--threshold", "-inf"], "finite number"),
+        (vec!["--threads", "0"], "--threads"),
+        (vec!["--threads", "257"], "--threads"),
+        (vec!["--intra-threads", "0"], "--intra-threads"),
     ] {
         let mut args = args.clone();
         args.extend(["--lsgm", missing]);

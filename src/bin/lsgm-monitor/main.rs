@@ -102,6 +102,10 @@ struct Args {
     /// buffers; lines still come out in input order. 1 judges one frame at a time.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
+    /// Threads inside each inference (tract's multithread-mm), one pool shared by the workers.
+    /// Lowers the latency of one frame on large networks; costs on small ones. 1 = off.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    intra_threads: u16,
     /// Benchmark: repeat the inputs (whole passes) to at least this many frames and print median
     /// latencies and frames/s as JSON.
     #[arg(long, value_name = "FRAMES", value_parser = at_least_one)]
@@ -285,6 +289,16 @@ fn run(args: Args) -> Result<i32> {
     };
     let expanded = frames::expand_inputs(&inputs);
     let bytes = std::fs::read(&lsgm_path).with_context(|| format!("cannot read {}", lsgm_path.display()))?;
+    if args.intra_threads > 1 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(args.intra_threads.into())
+            .thread_name(|i| format!("tract-{i}"))
+            .build()
+            .context("cannot start the --intra-threads pool")?;
+        tract_linalg::multithread::set_default_executor(tract_linalg::multithread::Executor::MultiThread(
+            std::sync::Arc::new(pool),
+        ));
+    }
     let shared = Shared::new(load_model(&lsgm_path, &bytes)?, &onnx, args.threshold, args.fpr)?;
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, usize::from),
