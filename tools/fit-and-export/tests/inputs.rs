@@ -25,7 +25,6 @@ fn reference(name: &str) -> Value {
 
 /// `n` frames of the fixture script's formula as a u8 `.npy` (N×H×W or N×H×W×C).
 fn formula_frames(path: &Path, n: usize, h: usize, w: usize, c: usize) {
-    use npyz::WriterBuilder;
     let mut data = Vec::with_capacity(n * h * w * c);
     for i in 0..n {
         for y in 0..h {
@@ -41,16 +40,7 @@ fn formula_frames(path: &Path, n: usize, h: usize, w: usize, c: usize) {
     } else {
         vec![n as u64, h as u64, w as u64, c as u64]
     };
-    let mut out = Vec::new();
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&shape)
-        .writer(&mut out)
-        .begin_nd()
-        .unwrap();
-    writer.extend(data).unwrap();
-    writer.finish().unwrap();
-    std::fs::write(path, out).unwrap();
+    common::write_npy(path, &shape, data);
 }
 
 fn stderr(a: &assert_cmd::assert::Assert) -> String {

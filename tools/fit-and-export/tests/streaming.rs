@@ -4,6 +4,8 @@
 //! gives, whatever the number of threads, the frame format, or the label
 //! filter.
 
+mod common;
+
 use assert_cmd::Command;
 use fit_and_export::cli::InputArgs;
 use fit_and_export::extract::{self, Extracted, Extraction, Source};
@@ -133,23 +135,12 @@ fn write_labels(path: &Path, labels: &[u8]) {
 
 /// `frames` (grey u8 `H×W`) as an N×H×W float32 `.npy` in [0, 1].
 fn write_npy_f32(path: &Path, frames: &[Frame]) {
-    use npyz::WriterBuilder;
     let f = &frames[0];
     let shape = [frames.len() as u64, f.height as u64, f.width as u64];
-    let mut out = Vec::new();
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&shape)
-        .writer(&mut out)
-        .begin_nd()
-        .unwrap();
-    for f in frames {
-        writer
-            .extend(f.pixels.as_u8().unwrap().iter().map(|&v| v as f32 / 255.0))
-            .unwrap();
-    }
-    writer.finish().unwrap();
-    std::fs::write(path, out).unwrap();
+    let values = frames
+        .iter()
+        .flat_map(|f| f.pixels.as_u8().unwrap().iter().map(|&v| v as f32 / 255.0));
+    common::write_npy(path, &shape, values);
 }
 
 #[test]

@@ -50,3 +50,19 @@ pub fn write_dir(dir: &Path, layers: &[Vec<f32>], dims: &[usize]) {
         .unwrap();
     }
 }
+
+/// Writes `data` (row-major, `shape` a frame stack such as N×H×W or
+/// N×H×W×C) as a `.npy` file of `T`.
+pub fn write_npy<T: npyz::AutoSerialize>(path: &Path, shape: &[u64], data: impl IntoIterator<Item = T>) {
+    use npyz::WriterBuilder;
+    let mut out = Vec::new();
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut out)
+        .begin_nd()
+        .unwrap();
+    writer.extend(data).unwrap();
+    writer.finish().unwrap();
+    std::fs::write(path, out).unwrap();
+}
