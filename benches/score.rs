@@ -34,14 +34,14 @@ fn model(dims: &[usize], chain: Chain, quant: Quantisation, storage: Storage) ->
             components: (0..K)
                 .map(|_| ComponentSpec {
                     log_weight: -(K as f32).ln(),
-                    mean: (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+                    mean: (0..d).map(|_| rng.random_range(-1.0..1.0)).collect(),
                     precision_cholesky: (0..d)
                         .flat_map(|j| (0..=j).map(move |i| (i, j)))
                         .map(|(i, j)| {
                             if i == j {
-                                rng.gen_range(0.5..2.0)
+                                rng.random_range(0.5..2.0)
                             } else {
-                                rng.gen_range(-0.05..0.05)
+                                rng.random_range(-0.05..0.05)
                             }
                         })
                         .collect(),
@@ -52,7 +52,7 @@ fn model(dims: &[usize], chain: Chain, quant: Quantisation, storage: Storage) ->
         .collect();
     let transitions = (1..dims.len())
         .map(|_| {
-            let mut t: Vec<f32> = (0..K * K).map(|_| rng.gen_range(0.001..1.0)).collect();
+            let mut t: Vec<f32> = (0..K * K).map(|_| rng.random_range(0.001..1.0)).collect();
             for row in t.chunks_mut(K) {
                 let s: f32 = row.iter().sum();
                 row.iter_mut().for_each(|v| *v /= s);
@@ -87,7 +87,7 @@ fn bench(c: &mut Criterion) {
         let mut rng = StdRng::seed_from_u64(2);
         let frame: Vec<Vec<f32>> = dims
             .iter()
-            .map(|&d| (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect())
+            .map(|&d| (0..d).map(|_| rng.random_range(-1.0..1.0)).collect())
             .collect();
         let refs: Vec<&[f32]> = frame.iter().map(Vec::as_slice).collect();
         let mut variants: Vec<(Chain, Quantisation, Storage)> = Vec::new();

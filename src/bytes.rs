@@ -58,7 +58,7 @@ impl<'a> LeF32<'a> {
 /// A borrowed, unaligned little-endian IEEE binary16 (`f16`) array, read as `f32`.
 ///
 /// Half precision halves the size of means and precision factors (see
-/// [`crate::density::Storage`]). The conversion is exact and branch-free (see
+/// [`crate::Storage`]). The conversion is exact and branch-free (see
 /// [`f16_bits_to_f32`]); infinities and NaNs are rejected by the validator.
 #[derive(Debug, Clone, Copy)]
 pub struct LeF16<'a>(&'a [u8]);

@@ -25,18 +25,12 @@
 //! `paper` applies `φ_i` at every layer (the paper's evaluated Eq. 4);
 //! `markov` only at the first (an HMM).
 
+use crate::density::Mixture;
+use crate::kind::Chain;
 use crate::math::{exp, ln};
-use crate::{Error, Model};
-
-/// How mixture weights enter the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Chain {
-    /// `Π_i φ_i(z_i) N(x_i|z_i) · Π_i A_i(z_i, z_{i+1})` (the paper's Eq. 4).
-    Paper,
-    /// `φ_1(z_1) N(x_1|z_1) Π_{i>1} A_{i−1}(z_{i−1}, z_i) N(x_i|z_i)` (an HMM).
-    Markov,
-}
+use crate::quant::Table;
+use crate::scratch::ScratchSizes;
+use crate::Error;
 
 impl Chain {
     /// Whether layer `i`'s mixture weights multiply its densities.
@@ -49,22 +43,35 @@ impl Chain {
 /// Below this `c_i`, lost subnormal `α` mass could matter: rescore in logs.
 const UNDERFLOW: f32 = 1e-20;
 
+/// The layers a frame's trace runs through, as the recursion reads them:
+/// the chain mode, one mixture per layer and the `m − 1` tables between them,
+/// with the scratch sizes the mixtures need. `L` is anything that holds a
+/// mixture (the model's layer views), so this file knows nothing of the model
+/// file around them.
+#[derive(Debug)]
+pub(crate) struct Layers<'m, L> {
+    pub chain: Chain,
+    pub mixtures: &'m [L],
+    pub tables: &'m [Table<'m>],
+    pub sizes: ScratchSizes,
+}
+
 /// Checks the caller's buffers, splits the scratch, runs the fast path and,
 /// if it reports underflow, the log-space path.
-pub(crate) fn forward(
-    model: &Model<'_>,
+pub(crate) fn forward<'a, L: AsRef<Mixture<'a>>>(
+    net: Layers<'_, L>,
     features: &[&[f32]],
     scratch: &mut [f32],
     contributions: &mut [f32],
 ) -> Result<f32, Error> {
-    let m = model.layers.len();
+    let m = net.mixtures.len();
     if features.len() != m {
         return Err(Error::LayerCount {
             expected: m as u16,
             got: features.len().min(u16::MAX as usize) as u16,
         });
     }
-    let needed = model.scratch_len();
+    let needed = net.sizes.len();
     if scratch.len() < needed {
         return Err(Error::ScratchTooSmall {
             needed: needed as u32,
@@ -74,11 +81,12 @@ pub(crate) fn forward(
     if contributions.len() < m {
         return Err(Error::ContributionsTooSmall);
     }
-    for (i, (layer, &x)) in model.layers.iter().zip(features).enumerate() {
-        if x.len() != layer.dim_in() {
+    for (i, (layer, &x)) in net.mixtures.iter().zip(features).enumerate() {
+        let dim_in = layer.as_ref().dim_in();
+        if x.len() != dim_in {
             return Err(Error::FeatureDim {
                 layer: i as u8,
-                expected: layer.dim_in() as u32,
+                expected: dim_in as u32,
                 got: x.len().min(u32::MAX as usize) as u32,
             });
         }
@@ -89,22 +97,23 @@ pub(crate) fn forward(
             });
         }
     }
-    let (centred, rest) = scratch.split_at_mut(model.max_dim_in_projected);
-    let (z, rest) = rest.split_at_mut(model.max_dim);
-    let (diff, rest) = rest.split_at_mut(model.max_dim);
-    let (ld, rest) = rest.split_at_mut(model.max_k);
-    let (b, rest) = rest.split_at_mut(model.max_k);
+    let sizes = net.sizes;
+    let (centred, rest) = scratch.split_at_mut(sizes.max_dim_in_projected);
+    let (z, rest) = rest.split_at_mut(sizes.max_dim);
+    let (diff, rest) = rest.split_at_mut(sizes.max_dim);
+    let (ld, rest) = rest.split_at_mut(sizes.max_k);
+    let (b, rest) = rest.split_at_mut(sizes.max_k);
     let mut bufs = Buffers {
         centred,
         z,
         diff,
         ld,
         b,
-        alpha: &mut rest[..model.max_k],
+        alpha: &mut rest[..sizes.max_k],
     };
-    match forward_linear(model, features, &mut bufs, contributions)? {
+    match forward_linear(&net, features, &mut bufs, contributions)? {
         Some(total) => Ok(total),
-        None => forward_log(model, features, &mut bufs, contributions),
+        None => forward_log(&net, features, &mut bufs, contributions),
     }
 }
 
@@ -119,22 +128,16 @@ struct Buffers<'s> {
 
 /// Step 1 for layer `i`: `ℓ` into `bufs.ld[..K]`; returns `M = max ℓ`.
 #[inline]
-fn log_densities(model: &Model<'_>, i: usize, x: &[f32], bufs: &mut Buffers<'_>) -> Result<f32, Error> {
-    let layer = &model.layers[i];
-    let (z, residual): (&[f32], f32) = match layer.projection() {
-        Some(p) => {
-            let r = p.apply(x, bufs.centred, &mut bufs.z[..layer.dim()]);
-            (&bufs.z[..layer.dim()], r)
-        }
-        None => (x, 0.0),
-    };
-    let ld = &mut bufs.ld[..layer.components()];
-    layer.gaussians().log_densities(z, bufs.diff, ld);
-    let weights = model.chain().uses_weights(i);
-    for (c, v) in ld.iter_mut().enumerate() {
-        *v += residual + if weights { layer.log_weight(c) } else { 0.0 };
-    }
-    let max = ld.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+fn log_densities<'a, L: AsRef<Mixture<'a>>>(
+    net: &Layers<'_, L>,
+    i: usize,
+    x: &[f32],
+    bufs: &mut Buffers<'_>,
+) -> Result<f32, Error> {
+    let scratch = (&mut *bufs.centred, &mut *bufs.z, &mut *bufs.diff);
+    let max = net.mixtures[i]
+        .as_ref()
+        .log_densities(x, net.chain.uses_weights(i), scratch, bufs.ld);
     if max.is_finite() {
         Ok(max)
     } else {
@@ -143,22 +146,22 @@ fn log_densities(model: &Model<'_>, i: usize, x: &[f32], bufs: &mut Buffers<'_>)
 }
 
 /// The hot path. `Ok(None)` means some `c_i` underflowed: use [`forward_log`].
-fn forward_linear(
-    model: &Model<'_>,
+fn forward_linear<'a, L: AsRef<Mixture<'a>>>(
+    net: &Layers<'_, L>,
     features: &[&[f32]],
     bufs: &mut Buffers<'_>,
     contributions: &mut [f32],
 ) -> Result<Option<f32>, Error> {
     let mut total = 0.0f32;
     for (i, &x) in features.iter().enumerate() {
-        let max = log_densities(model, i, x, bufs)?; // 1.
-        let k = model.layers[i].components();
+        let max = log_densities(net, i, x, bufs)?; // 1.
+        let k = net.mixtures[i].as_ref().components();
         let b = &mut bufs.b[..k];
         if i == 0 {
             b.fill(1.0);
         } else {
-            let prev = model.layers[i - 1].components();
-            model.tables[i - 1].propagate(&bufs.alpha[..prev], b); // 2.
+            let prev = net.mixtures[i - 1].as_ref().components();
+            net.tables[i - 1].propagate(&bufs.alpha[..prev], b); // 2.
         }
         let alpha = &mut bufs.alpha[..k];
         let mut c = 0.0f32;
@@ -189,20 +192,20 @@ fn log_sum_exp(v: impl Iterator<Item = f32> + Clone) -> f32 {
 /// The same recursion with `α` kept as normalised logarithms: exact for any
 /// finite input, `K²` `exp`s and `ln`s per layer. Only far-OOD frames get here.
 #[cold]
-fn forward_log(
-    model: &Model<'_>,
+fn forward_log<'a, L: AsRef<Mixture<'a>>>(
+    net: &Layers<'_, L>,
     features: &[&[f32]],
     bufs: &mut Buffers<'_>,
     contributions: &mut [f32],
 ) -> Result<f32, Error> {
     let mut total = 0.0f32;
     for (i, &x) in features.iter().enumerate() {
-        log_densities(model, i, x, bufs)?;
-        let k = model.layers[i].components();
+        log_densities(net, i, x, bufs)?;
+        let k = net.mixtures[i].as_ref().components();
         if i > 0 {
             // ln b_k = ln Σ_j α_j A(j, k), with α kept as logs in `alpha`.
-            let prev = model.layers[i - 1].components();
-            let table = &model.tables[i - 1];
+            let prev = net.mixtures[i - 1].as_ref().components();
+            let table = &net.tables[i - 1];
             let log_alpha = &bufs.alpha[..prev];
             for (col, lb) in bufs.b[..k].iter_mut().enumerate() {
                 let terms = log_alpha.iter().enumerate().map(|(j, &la)| {

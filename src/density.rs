@@ -17,7 +17,7 @@
 //! covariance stores `1/σ_i` (d values).
 //!
 //! **Storage.** Factors are 98 % of a full-covariance model file, so they can
-//! be stored smaller (see [`Storage`]): as `f16`, or as `i8` codes with one
+//! be stored smaller (see [`crate::Storage`]): as `f16`, or as `i8` codes with one
 //! `f16` scale per column — `U_ij = s_j · q_ij` — so that each `y_j` is an
 //! integer-weight dot product times one scale. The per-column scale follows
 //! the triangle's structure: column `j` produces `y_j = (x_j − x̂_j)/σ_j`, the
@@ -30,18 +30,18 @@
 //! slightly different one.
 
 use crate::bytes::{dot, dot_f16, dot_i8, Floats, LeF16, LeF32};
-
-/// Covariance structure of a layer's mixture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Covariance {
-    /// Full covariance: packed upper-triangular precision Cholesky factor.
-    Full,
-    /// Diagonal covariance: `1/σ` per dimension.
-    Diag,
-}
+use crate::kind::{Covariance, Storage};
 
 impl Covariance {
+    /// Free parameters of one component of dimension `d`: the mean plus the
+    /// covariance (what a rows-per-parameter rule counts).
+    pub const fn free_parameters(self, d: usize) -> usize {
+        match self {
+            Covariance::Full => d * (d + 3) / 2,
+            Covariance::Diag => 2 * d,
+        }
+    }
+
     /// Number of stored factor values per component of dimension `d`.
     pub const fn factor_len(self, d: usize) -> usize {
         match self {
@@ -49,26 +49,6 @@ impl Covariance {
             Covariance::Diag => d,
         }
     }
-}
-
-/// How a layer's means and precision factors are stored.
-///
-/// | storage | means | factors | bytes per full component of dim `d` |
-/// |---|---|---|---|
-/// | `F32` | `f32` | `f32` | `4d + 2d(d+1)` |
-/// | `F16` | `f16` | `f16` | `2d + d(d+1)` |
-/// | `I8` | `f16` | `i8` codes + one `f16` scale per column | `4d + d(d+1)/2` |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Storage {
-    /// Single precision: the fitted values, rounded once to `f32`.
-    #[default]
-    F32,
-    /// Half precision (relative rounding error ≤ 2⁻¹¹ per value).
-    F16,
-    /// `f16` means; factors as `i8` with per-column `f16` scales (relative
-    /// error ≤ 2⁻⁸ of the column's largest entry).
-    I8,
 }
 
 /// A layer's precision factors as stored: `K × factor_len` values, component-major.
@@ -127,6 +107,17 @@ impl<'a> Factor<'a> {
         match self.covariance {
             Covariance::Full => self.get(packed_index(j, j)),
             Covariance::Diag => self.get(j),
+        }
+    }
+
+    /// Entry `U_ij` of the upper-triangular factor as a dense `dim × dim`
+    /// matrix: 0 below the diagonal, and off the diagonal for diagonal
+    /// covariance.
+    pub fn entry(&self, i: usize, j: usize) -> f32 {
+        match self.covariance {
+            _ if i == j => self.diag(j),
+            Covariance::Full if i < j => self.get(packed_index(i, j)),
+            _ => 0.0,
         }
     }
 
@@ -291,6 +282,76 @@ impl<'a> Gaussians<'a> {
             let maha = self.factor(k).mahalanobis(diff);
             *o = self.log_norms.get(k) - 0.5 * maha;
         }
+    }
+}
+
+/// One layer's mixture as the scorer reads it: an optional projection, the
+/// Gaussian components and their log weights. Built only by
+/// [`crate::Model::from_bytes`], which has checked every length.
+#[derive(Debug, Clone, Copy)]
+pub struct Mixture<'a> {
+    pub(crate) dim_in: usize,
+    pub(crate) projection: Option<Projection<'a>>,
+    pub(crate) gaussians: Gaussians<'a>,
+    pub(crate) log_weights: LeF32<'a>,
+}
+
+impl<'a> Mixture<'a> {
+    /// Length of the feature vector the layer takes (before projection).
+    pub fn dim_in(&self) -> usize {
+        self.dim_in
+    }
+    /// Dimension the components live in (after projection).
+    pub fn dim(&self) -> usize {
+        self.gaussians.dim
+    }
+    /// Number of components `K`.
+    pub fn components(&self) -> usize {
+        self.gaussians.k
+    }
+    /// The projection, if any.
+    pub fn projection(&self) -> Option<Projection<'a>> {
+        self.projection
+    }
+    /// The components.
+    pub fn gaussians(&self) -> Gaussians<'a> {
+        self.gaussians
+    }
+    /// `log φ_k`.
+    pub fn log_weight(&self, k: usize) -> f32 {
+        self.log_weights.get(k)
+    }
+
+    /// `ℓ_k = log N(x | k) [+ log φ_k]` for every component into `out[..K]`,
+    /// where a projected layer's density includes its residual term. `x` has
+    /// `dim_in` values; `centred` (`dim_in` if projected), `z` and `diff`
+    /// (`dim`) are scratch. Returns `max_k ℓ_k`.
+    pub(crate) fn log_densities(
+        &self,
+        x: &[f32],
+        with_weights: bool,
+        (centred, z, diff): (&mut [f32], &mut [f32], &mut [f32]),
+        out: &mut [f32],
+    ) -> f32 {
+        let d = self.dim();
+        let (z, residual): (&[f32], f32) = match &self.projection {
+            Some(p) => {
+                let r = p.apply(x, centred, &mut z[..d]);
+                (&z[..d], r)
+            }
+            None => (x, 0.0),
+        };
+        let out = &mut out[..self.components()];
+        self.gaussians.log_densities(z, diff, out);
+        for (c, v) in out.iter_mut().enumerate() {
+            *v += residual
+                + if with_weights {
+                    self.log_weights.get(c)
+                } else {
+                    0.0
+                };
+        }
+        out.iter().copied().fold(f32::NEG_INFINITY, f32::max)
     }
 }
 

@@ -80,7 +80,7 @@ pub enum Error {
     /// The model could not be encoded (too large for the format's counters).
     Encode,
     /// A layer's means or precision factors do not fit the requested reduced
-    /// storage (`f16` or `i8`, see [`crate::density::Storage`]).
+    /// storage (`f16` or `i8`, see [`crate::Storage`]).
     Storage {
         /// Layer index.
         layer: u8,
@@ -98,12 +98,12 @@ impl fmt::Display for Error {
                 f,
                 "model format version {v} is older than this build's version {} and cannot be read \
                  (version 4 added the residual term of projected layers; version-3 files without \
-                 projections are still read); fit and export the model again with this release's fit-and-export",
+                 projections are still read); fit the model again with this release",
                 crate::model::FORMAT_VERSION
             ),
             Error::UnsupportedVersion(v) => write!(
                 f,
-                "model format version {v} is newer than this build's version {}; upgrade the monitor (or export with a matching fit-and-export)",
+                "model format version {v} is newer than this build's version {}; upgrade this program, or fit the model with the release that matches it",
                 crate::model::FORMAT_VERSION
             ),
             Error::Checksum => f.write_str("model file is corrupt (CRC-32 mismatch)"),

@@ -10,25 +10,33 @@
 //! This crate is the part that runs on the device. It is `no_std`, never
 //! allocates while scoring, and reads its model straight from the file bytes,
 //! so the same code runs beside tract on a Raspberry Pi and alone on a
-//! Cortex-M4. The layers, bottom up:
+//! Cortex-M4. The layers, bottom up; each uses only those above it in this
+//! list (the arrows the module imports follow):
 //!
 //! * [`bytes`] — unaligned little-endian `f32`, `f16` and `i8` arrays inside
 //!   the model bytes, and the dot products over them.
-//! * [`model`] — the file: a 16-byte header (magic, version, CRC-32) and a
-//!   postcard body ([`model::wire`]); [`Model::from_bytes`] validates it all
-//!   once; with `alloc`, [`ModelSpec`] builds and encodes one, and
-//!   [`Preprocess`] is the one description of how a frame becomes the
-//!   network's input ([`model::preprocess`]).
+//! * [`kind`] — the choices a model is built from, each with one name:
+//!   [`Chain`], [`Covariance`], [`Storage`], [`Quantisation`] (`Display`,
+//!   `FromStr`, and clap's `ValueEnum` with the `clap` feature).
 //! * [`density`] — component log-densities from precomputed precision
-//!   Cholesky factors (full or diagonal), with an optional projection;
-//!   means and factors stored as `f32`, `f16` or `i8` ([`Storage`]).
+//!   Cholesky factors (full or diagonal), with an optional projection and
+//!   its residual term; a layer's [`density::Mixture`].
 //! * [`quant`] — transition tables as `f32`, `u16` or `u8` codes with a
 //!   proven bound on the score error.
-//! * [`chain`] — the scaled forward recursion, the whole hot path.
-//! * [`pool`] — global average pooling of tapped tensors.
-//! * [`Verdict`] — score vs threshold and the layer to blame;
-//!   [`Model::judge`] makes a frame whose density overflows the most
-//!   out-of-distribution frame there is, not an error.
+//! * [`chain`] — the scaled forward recursion over mixtures and tables, the
+//!   whole hot path; it knows nothing of the file around them.
+//! * [`Verdict`] — score vs threshold and the layer to blame.
+//! * [`model`] — the file: a 16-byte header ([`model::field`], signed by
+//!   [`model::header`]) and a postcard body ([`model::wire`]);
+//!   [`Model::from_bytes`] validates it all once into the views the layers
+//!   above read; [`Model::judge`] makes a frame whose density overflows the
+//!   most out-of-distribution frame there is, not an error. With `alloc`,
+//!   [`ModelSpec`] builds and encodes one, and [`Preprocess`] is the one
+//!   description of how a frame becomes the network's input
+//!   ([`model::preprocess`]).
+//! * [`pool`] — global average pooling of tapped tensors (stands alone).
+//! * `reference` (`std`) — the plain `f64` scorer: a public baseline and the
+//!   tests' yardstick.
 //! * `onnx` (feature) — tract inference with tapped hidden layers, and
 //!   `onnx::bind`, which checks that a model belongs to a network;
 //!   `frames` (feature) — image, IDX, `.npy` and raw-stream loaders
@@ -45,8 +53,10 @@
 //! ```
 //!
 //! Features: `std` (implies `alloc`), `alloc` (the encoder), `onnx` and
-//! `frames` (the monitor's inference and loaders; these three are the
-//! default), `defmt` (`defmt::Format` on [`Error`] and [`Verdict`]). With
+//! `frames` (the monitor's inference and loaders), `monitor` (the
+//! `lsgm-monitor` binary; these four are the default), `clap` (`ValueEnum`
+//! on the [`kind`] enums), `defmt` (`defmt::Format` on [`Error`],
+//! [`Verdict`] and the [`kind`] enums). With
 //! `--no-default-features` the crate builds for `thumbv7em-none-eabihf`
 //! without any allocator.
 
@@ -63,6 +73,7 @@ pub mod density;
 mod error;
 #[cfg(feature = "frames")]
 pub mod frames;
+pub mod kind;
 mod math;
 pub mod model;
 #[cfg(feature = "onnx")]
@@ -74,13 +85,11 @@ pub mod reference;
 mod scratch;
 mod verdict;
 
-pub use chain::Chain;
-pub use density::{Covariance, Storage};
 pub use error::Error;
+pub use kind::{Chain, Covariance, ParseError, Quantisation, Storage};
 pub use model::Model;
 #[cfg(feature = "alloc")]
 pub use model::{ComponentSpec, LayerSpec, ModelSpec, Preprocess, ProjectionSpec};
-pub use quant::Quantisation;
 pub use scratch::{scratch_len_for, Scratch};
 pub use verdict::{Verdict, OVERFLOW_SCORE};
 

@@ -25,18 +25,7 @@
 //!   a 10⁵ spread, `r ≈ 2.3 %`, i.e. ≤ 0.023 nats per transition.
 
 use crate::bytes::LeF32;
-
-/// How a transition table is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Quantisation {
-    /// Plain little-endian `f32`, exact.
-    F32,
-    /// 16-bit truncated floats with a per-table exponent base (`r = 2⁻¹²`).
-    U16,
-    /// 8-bit codes into a per-table log-spaced codebook.
-    U8,
-}
+use crate::kind::Quantisation;
 
 /// Relative error of [`Quantisation::U16`]: half a unit in the 11th mantissa bit.
 pub const U16_RELATIVE_BOUND: f64 = 1.0 / 4096.0;

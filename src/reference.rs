@@ -1,12 +1,26 @@
-//! A deliberately naive `f64` scorer: the yardstick for tests and benchmarks.
+//! The plain `f64` scorer: a public baseline and the yardstick of the fast path.
 //!
-//! It rebuilds each precision matrix `P = U Uᵀ` densely, evaluates
-//! `(x − μ)ᵀ P (x − μ)` in `d²` operations, and runs the forward recursion
-//! in log space with a log-sum-exp per entry (`K²` `exp`s per layer). It
-//! shares only the model reader with the fast path, so agreement between the
-//! two checks the packing, the scaling and the `f32` arithmetic.
+//! [`Reference`] scores a validated [`Model`] the textbook way: it rebuilds
+//! each precision matrix `P = U Uᵀ` densely, evaluates
+//! `log N(x | μ, Σ) = log|U| − d/2·log 2π − ½ (x − μ)ᵀ P (x − μ)` in `d²`
+//! operations per component, and runs the forward recursion (the paper's
+//! Eq. 4, or the HMM chain) in log space with a log-sum-exp per entry
+//! (`K²` `exp`s per layer). It allocates, so it is for hosts (`std`).
+//!
+//! Two uses, one contract:
+//! * **baseline** — `fit-and-export eval` reports each layer's mixture on
+//!   its own ([`Reference::log_densities`] with the layer's weights) next to
+//!   the chained score;
+//! * **yardstick** — it shares only the model reader with the fast path
+//!   ([`Model::score`]), so the tests and the score benchmark check the
+//!   packing, the scaling and the `f32` arithmetic against it.
+//!
+//! Inputs are `features[i]` of length `layer(i).dim_in()` (projected layers
+//! are projected here too, with their residual term formed explicitly as
+//! `(x − m) − Wᵀz`); scores are natural-log likelihoods in nats, `f64`.
 
-use crate::density::{packed_index, Covariance, LN_2PI};
+use crate::density::{packed_index, LN_2PI};
+use crate::kind::Covariance;
 use crate::Model;
 use std::vec;
 use std::vec::Vec;

@@ -12,6 +12,24 @@ pub const fn scratch_len_for(max_dim_in_projected: usize, max_dim: usize, max_k:
     max_dim_in_projected + 2 * max_dim + 3 * max_k
 }
 
+/// The largest sizes a model's layers need, from which the scratch is carved.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ScratchSizes {
+    /// Largest `dim_in` among projected layers (0 if none is projected).
+    pub max_dim_in_projected: usize,
+    /// Largest mixture dimension.
+    pub max_dim: usize,
+    /// Largest component count.
+    pub max_k: usize,
+}
+
+impl ScratchSizes {
+    /// Scratch length in `f32`s: [`scratch_len_for`] of these sizes.
+    pub const fn len(&self) -> usize {
+        scratch_len_for(self.max_dim_in_projected, self.max_dim, self.max_k)
+    }
+}
+
 /// A fixed-capacity scratch buffer for `no_std` callers.
 #[derive(Debug, Clone)]
 pub struct Scratch<const N: usize> {

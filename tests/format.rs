@@ -213,7 +213,7 @@ fn header_errors_are_specific() {
     b[4] = 2;
     let e = Model::from_bytes(&b).unwrap_err();
     assert_eq!(e, Error::UnsupportedVersion(2));
-    assert!(e.to_string().contains("fit and export the model again"), "{e}");
+    assert!(e.to_string().contains("fit the model again"), "{e}");
     // Version 3 projections had no residual term: refused, not read as if
     // the dropped directions did not matter.
     b[4] = 3;
@@ -241,8 +241,7 @@ fn header_errors_are_specific() {
 /// Re-signs a corrupted body so that the CRC passes and the decoder and
 /// validator, not the checksum, must catch the damage.
 fn resign(mut bytes: Vec<u8>) -> Vec<u8> {
-    let crc = crc32fast::hash(&bytes[16..]);
-    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+    lsgm::model::resign(&mut bytes).unwrap();
     bytes
 }
 
@@ -351,11 +350,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let mut b = b"LSGM".to_vec();
-        b.extend_from_slice(&lsgm::model::FORMAT_VERSION.to_le_bytes());
-        b.extend_from_slice(&[0, 0]);
-        b.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        b.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        let mut b = lsgm::model::header(lsgm::model::FORMAT_VERSION, &body).unwrap().to_vec();
         b.extend_from_slice(&body);
         let _ = Model::from_bytes(&b);
         let _ = Model::from_bytes(&body);

@@ -23,9 +23,9 @@ fn quantised_scores_stay_within_the_documented_bound() {
         } else {
             Chain::Markov
         };
-        let m = rng.gen_range(2..=4);
-        let ks: Vec<usize> = (0..m).map(|_| rng.gen_range(2..=5)).collect();
-        let dims: Vec<usize> = (0..m).map(|_| rng.gen_range(1..=3)).collect();
+        let m = rng.random_range(2..=4);
+        let ks: Vec<usize> = (0..m).map(|_| rng.random_range(2..=5)).collect();
+        let dims: Vec<usize> = (0..m).map(|_| rng.random_range(1..=3)).collect();
         let case = random_case(&mut rng, &ks, &dims, Covariance::Full, chain, quant, false);
         let bound: f64 = case
             .exact_transitions

@@ -24,9 +24,9 @@ fn forward_recursion_equals_brute_force_enumeration_of_all_paths() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut checked = 0;
     for trial in 0..240 {
-        let m = rng.gen_range(1..=4);
-        let ks: Vec<usize> = (0..m).map(|_| rng.gen_range(1..=5)).collect();
-        let dims: Vec<usize> = (0..m).map(|_| rng.gen_range(1..=4)).collect();
+        let m = rng.random_range(1..=4);
+        let ks: Vec<usize> = (0..m).map(|_| rng.random_range(1..=5)).collect();
+        let dims: Vec<usize> = (0..m).map(|_| rng.random_range(1..=4)).collect();
         let covariance = if trial % 2 == 0 {
             Covariance::Full
         } else {

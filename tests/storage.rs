@@ -31,6 +31,7 @@ fn i8_errors(u: &[f32], covariance: Covariance, d: usize) -> Vec<f64> {
     let groups: Vec<(usize, usize)> = match covariance {
         Covariance::Full => (0..d).map(|j| (packed_index(0, j), j + 1)).collect(),
         Covariance::Diag => vec![(0, d)],
+        other => panic!("no reference for covariance {other}"),
     };
     let mut out = vec![0.0; u.len()];
     for (start, len) in groups {
@@ -60,11 +61,11 @@ fn random_spec(rng: &mut StdRng, trial: usize) -> (Case, Covariance) {
         Covariance::Diag
     };
     let project = trial.is_multiple_of(3);
-    let m = rng.gen_range(1..=3);
-    let ks: Vec<usize> = (0..m).map(|_| rng.gen_range(1..=4)).collect();
+    let m = rng.random_range(1..=3);
+    let ks: Vec<usize> = (0..m).map(|_| rng.random_range(1..=4)).collect();
     // Up to 20 dimensions: every remainder of the 8-lane kernels.
-    let dims: Vec<usize> = (0..m).map(|_| rng.gen_range(1..=20)).collect();
-    let chain = if rng.gen_bool(0.5) {
+    let dims: Vec<usize> = (0..m).map(|_| rng.random_range(1..=20)).collect();
+    let chain = if rng.random_bool(0.5) {
         Chain::Paper
     } else {
         Chain::Markov
@@ -133,10 +134,12 @@ fn maha_logdet(z: &[f64], mean: &[f32], u: &[f32], covariance: Covariance) -> (V
             .map(|j| (0..=j).map(|i| diff[i] * u[packed_index(i, j)] as f64).sum())
             .collect(),
         Covariance::Diag => (0..d).map(|j| diff[j] * u[j] as f64).collect(),
+        other => panic!("no reference for covariance {other}"),
     };
     let diag = |j: usize| match covariance {
         Covariance::Full => u[packed_index(j, j)] as f64,
         Covariance::Diag => u[j] as f64,
+        other => panic!("no reference for covariance {other}"),
     };
     (y, (0..d).map(|j| diag(j).ln()).sum())
 }
@@ -191,6 +194,7 @@ fn score_change_stays_within_the_bound_derived_from_the_contract() {
                             let rows: Vec<(usize, usize)> = match covariance {
                                 Covariance::Full => (0..=j).map(|r| (r, packed_index(r, j))).collect(),
                                 Covariance::Diag => vec![(j, j)],
+                                other => panic!("no reference for covariance {other}"),
                             };
                             let e: f64 = rows
                                 .iter()

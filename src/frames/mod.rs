@@ -13,6 +13,9 @@
 //! | `.npy` | `N×H×W`, `N×H×W×C`, `N×C×H×W` (C = 1 or 3), one `H×W×C` (a 3-D array whose last axis is 1 or 3) or `H×W` image; u8, or f32/f64 in `[0, 1]`; `3×H×W` is refused as ambiguous |
 //! | raw stream | fixed-size u8 `H×W×C` frames (`--raw WxHxC`) |
 //!
+//! [`NpyArray`] is the one `.npy` reader, of frame stacks here and of
+//! `fit-and-export`'s feature files.
+//!
 //! [`to_input`] turns a frame into the network's input exactly as the
 //! model's [`crate::Preprocess`] says.
 
@@ -28,7 +31,7 @@ pub use convert::{to_input, Adjusted};
 pub use idx::{idx_image_count, read_idx_images, read_idx_labels, IdxFrames};
 pub use images::{list_images, read_image};
 pub use notes::{stderr_line, Notes};
-pub use npy::{open_npy, read_npy_frames, NpyFrames};
+pub use npy::{read_npy_frames, NpyArray, NpyDtype, NpyFrames, NpyValues};
 pub use raw::{parse_raw_shape, RawReader};
 pub use source::{count_frames, expand_inputs, sniff, FrameSource, Input, Kind, Sourced};
 

@@ -1,11 +1,13 @@
-//! `.npy` image stacks, read one frame at a time.
+//! `.npy` arrays: the one reader ([`NpyArray`]) behind the frame loader
+//! here and `fit-and-export`'s feature files, and image stacks read through
+//! it one frame at a time ([`NpyFrames`]).
 //!
-//! Accepted layouts (C = 1 or 3): `N×H×W`, `N×H×W×C`, `N×C×H×W`, one
-//! `H×W×C` or `H×W` image. A 3-D array whose last axis is 1 or 3 is one
-//! `H×W×C` image (never frames 1 or 3 pixels wide: `28×28×3` is one RGB
-//! image, not 28 frames of 28×3). A shape that fits two layouts (`3×28×28`:
-//! three grey images, or one image stored channels-first as PyTorch does)
-//! is refused with both readings.
+//! Frame stacks: accepted layouts (C = 1 or 3): `N×H×W`, `N×H×W×C`,
+//! `N×C×H×W`, one `H×W×C` or `H×W` image. A 3-D array whose last axis is 1
+//! or 3 is one `H×W×C` image (never frames 1 or 3 pixels wide: `28×28×3` is
+//! one RGB image, not 28 frames of 28×3). A shape that fits two layouts
+//! (`3×28×28`: three grey images, or one image stored channels-first as
+//! PyTorch does) is refused with both readings.
 //! Values: `uint8` (0–255), or `float32`/`float64` in `[0, 1]` — the one
 //! range float frames have; a value outside it, NaN or infinite is an error
 //! naming the file and the frame, never clamped or rescaled.
@@ -18,16 +20,200 @@ use std::path::Path;
 
 type Reader<T> = npyz::NpyReader<T, BufReader<File>>;
 
+/// The element types [`NpyArray`] reads (either byte order): those image
+/// stacks and feature files are saved in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NpyDtype {
+    /// `uint8` (`|u1`).
+    U8,
+    /// `float32` (`<f4`, `>f4`).
+    F32,
+    /// `float64` (`<f8`, `>f8`).
+    F64,
+}
+
+/// Values read from an [`NpyArray`], in the type the file stores.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NpyValues {
+    /// From a `uint8` array.
+    U8(Vec<u8>),
+    /// From a `float32` array.
+    F32(Vec<f32>),
+    /// From a `float64` array.
+    F64(Vec<f64>),
+}
+
+impl NpyValues {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            NpyValues::U8(v) => v.len(),
+            NpyValues::F32(v) => v.len(),
+            NpyValues::F64(v) => v.len(),
+        }
+    }
+
+    /// True when there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values widened to `f64` (exactly: every u8 and f32 is an f64).
+    pub fn into_f64(self) -> Vec<f64> {
+        match self {
+            NpyValues::U8(v) => v.into_iter().map(f64::from).collect(),
+            NpyValues::F32(v) => v.into_iter().map(f64::from).collect(),
+            NpyValues::F64(v) => v,
+        }
+    }
+}
+
 enum Values {
     U8(Reader<u8>),
     F32(Reader<f32>),
     F64(Reader<f64>),
 }
 
+/// A `.npy` array opened for reading: its header checked, its values read
+/// in C order, as many at a time as the caller asks (a frame, or all).
+///
+/// [`NpyArray::open`] reads only the header and refuses, with an error
+/// naming the file and saying what to do:
+/// - a file that is not `.npy`, or whose header is not a plain array
+///   header (structured dtypes, nested brackets: `npyz`'s header parser
+///   takes exponential time on those, so they are refused before it runs);
+/// - Fortran order (save with `np.ascontiguousarray`);
+/// - a dtype other than `uint8`, `float32` or `float64`;
+/// - a header that claims more data than the file holds (a header may
+///   claim any shape: nothing is allocated for it before this check).
+///
+/// So whatever the file, opening and reading it return errors, never
+/// panic, and never allocate more than the file's size in values.
+pub struct NpyArray {
+    name: String,
+    shape: Vec<usize>,
+    dtype: NpyDtype,
+    values: Values,
+    taken: usize,
+}
+
+impl NpyArray {
+    /// Opens `path` and checks its header (see [`NpyArray`]); no value is
+    /// read yet.
+    pub fn open(path: &Path) -> Result<NpyArray> {
+        let name = path.display().to_string();
+        let mut file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+        let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+        check_header(&name, &mut file)?;
+        let npy = npyz::NpyFile::new(BufReader::new(file))
+            .with_context(|| format!("{name} is not a valid .npy file"))?;
+        ensure!(
+            npy.order() == npyz::Order::C,
+            "{name}: Fortran-order arrays are not supported; save with np.ascontiguousarray"
+        );
+        let dims = npy.shape().to_vec();
+        let descr = npy.dtype().descr();
+        let bytes = dims
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .zip(npy.dtype().num_bytes())
+            .and_then(|(n, item)| n.checked_mul(item as u64));
+        ensure!(
+            bytes.is_some_and(|b| b <= file_len),
+            "{name}: the header claims shape {dims:?} of {descr}, more data than the file's {file_len} bytes \
+             hold (truncated or corrupt)"
+        );
+        let dtype = match descr.trim_matches('\'') {
+            "|u1" | "<u1" | ">u1" => NpyDtype::U8,
+            "<f4" | ">f4" => NpyDtype::F32,
+            "<f8" | ">f8" => NpyDtype::F64,
+            other => bail!(
+                "{name}: unsupported dtype {other}; save the array as uint8, float32 or float64 \
+                 (arr.astype(np.float32); image frames: uint8 0–255, or floats in [0, 1])"
+            ),
+        };
+        // Each dimension is at most the file's length (checked above), but
+        // a usize may be narrower than the file's u64 length.
+        let shape = dims
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<Vec<usize>, _>>()
+            .ok()
+            .filter(|s| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_some())
+            .with_context(|| format!("{name}: shape {dims:?} is too large for this machine"))?;
+        let bad_type = |e: npyz::DTypeError| anyhow::anyhow!("{name}: {e}");
+        let values = match dtype {
+            NpyDtype::U8 => Values::U8(npy.data::<u8>().map_err(bad_type)?),
+            NpyDtype::F32 => Values::F32(npy.data::<f32>().map_err(bad_type)?),
+            NpyDtype::F64 => Values::F64(npy.data::<f64>().map_err(bad_type)?),
+        };
+        Ok(NpyArray {
+            name,
+            shape,
+            dtype,
+            values,
+            taken: 0,
+        })
+    }
+
+    /// The file, as errors name it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The shape the header gives (C order; `[]` for a scalar).
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> NpyDtype {
+        self.dtype
+    }
+
+    /// The number of values: the product of the shape.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True when the array holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next `count` values in C order, fewer at the end of the array.
+    /// An error means the file could not be read (it changed since it was
+    /// opened, or the disk failed); nothing more should be read after one.
+    pub fn read(&mut self, count: usize) -> std::io::Result<NpyValues> {
+        let values = match &mut self.values {
+            Values::U8(r) => NpyValues::U8(r.take(count).collect::<Result<_, _>>()?),
+            Values::F32(r) => NpyValues::F32(r.take(count).collect::<Result<_, _>>()?),
+            Values::F64(r) => NpyValues::F64(r.take(count).collect::<Result<_, _>>()?),
+        };
+        self.taken += values.len();
+        Ok(values)
+    }
+
+    /// Every value not read yet (all of them on a fresh array), widened to
+    /// `f64`: exactly `len()` minus those already read, or an error naming
+    /// the file.
+    pub fn read_to_end_f64(mut self) -> Result<Vec<f64>> {
+        let want = self.len() - self.taken;
+        let values = self
+            .read(want)
+            .with_context(|| format!("cannot read the data of {}", self.name))?;
+        ensure!(
+            values.len() == want,
+            "{}: the file ends before its last value (truncated or corrupt)",
+            self.name
+        );
+        Ok(values.into_f64())
+    }
+}
+
 /// Frames of a `.npy` stack, read lazily (one frame in memory at a time).
 pub struct NpyFrames {
-    name: String,
-    values: Values,
+    array: NpyArray,
     n: usize,
     h: usize,
     w: usize,
@@ -110,62 +296,15 @@ fn check_header(name: &str, file: &mut File) -> Result<()> {
     Ok(())
 }
 
-/// Opens a `.npy` array for reading, checked before any data is read: a
-/// plain array header, C order, and no more data than the file holds (a
-/// header may claim any shape). The frame reader and `fit-and-export`'s
-/// feature reader both open arrays here.
-pub fn open_npy(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
-    let name = path.display().to_string();
-    let mut file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-    let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-    check_header(&name, &mut file)?;
-    let npy = npyz::NpyFile::new(BufReader::new(file))
-        .with_context(|| format!("{name} is not a valid .npy file"))?;
-    ensure!(
-        npy.order() == npyz::Order::C,
-        "{name}: Fortran-order arrays are not supported; save with np.ascontiguousarray"
-    );
-    let shape = npy.shape().to_vec();
-    let bytes = shape
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(d))
-        .zip(npy.dtype().num_bytes())
-        .and_then(|(n, item)| n.checked_mul(item as u64));
-    ensure!(
-        bytes.is_some_and(|b| b <= file_len),
-        "{name}: the header claims shape {shape:?} of {}, more data than the file's {file_len} bytes hold \
-         (truncated or corrupt)",
-        npy.dtype().descr()
-    );
-    Ok(npy)
-}
-
 impl NpyFrames {
-    /// Opens `path` and checks its header: order, element type, layout, and
-    /// that the file is as long as the shape says (before reading any data).
+    /// Opens `path` as an [`NpyArray`] (header, order, element type, and
+    /// that the file is as long as the shape says) and checks its layout,
+    /// before reading any pixel.
     pub fn open(path: &Path) -> Result<NpyFrames> {
-        let name = path.display().to_string();
-        let npy = open_npy(path)?;
-        let descr = npy.dtype().descr();
-        let item = match descr.trim_matches('\'') {
-            "|u1" | "<u1" | ">u1" => 1,
-            "<f4" | ">f4" => 4,
-            "<f8" | ">f8" => 8,
-            other => bail!(
-                "{name}: unsupported dtype {other}; frames must be uint8 (0–255) or float32/float64 in [0, 1]"
-            ),
-        };
-        let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-        let (n, h, w, c, planar) = layout(&name, &shape)?;
-        let bad_type = |e: npyz::DTypeError| anyhow::anyhow!("{name}: {e}");
-        let values = match item {
-            1 => Values::U8(npy.data::<u8>().map_err(bad_type)?),
-            4 => Values::F32(npy.data::<f32>().map_err(bad_type)?),
-            _ => Values::F64(npy.data::<f64>().map_err(bad_type)?),
-        };
+        let array = NpyArray::open(path)?;
+        let (n, h, w, c, planar) = layout(array.name(), array.shape())?;
         Ok(NpyFrames {
-            name,
-            values,
+            array,
             n,
             h,
             w,
@@ -177,7 +316,7 @@ impl NpyFrames {
 
     /// The file, as frames name it.
     pub fn name(&self) -> &str {
-        &self.name
+        self.array.name()
     }
 
     /// The number of frames the file holds.
@@ -199,17 +338,12 @@ impl NpyFrames {
     /// frames can be read), the inner one that this frame is bad.
     fn read(&mut self, i: usize) -> Result<Result<Frame>> {
         let size = self.h * self.w * self.c;
-        let source = format!("{}#{i}", self.name);
-        let err = |e: std::io::Error| anyhow::anyhow!("{source}: cannot read the frame: {e}");
-        let stored: Pixels = match &mut self.values {
-            Values::U8(r) => Pixels::U8(r.take(size).collect::<Result<_, _>>().map_err(err)?),
-            Values::F32(r) => Pixels::F32(r.take(size).collect::<Result<_, _>>().map_err(err)?),
-            Values::F64(r) => Pixels::F32(
-                r.take(size)
-                    .map(|v| v.map(|v| v as f32))
-                    .collect::<Result<_, _>>()
-                    .map_err(err)?,
-            ),
+        let source = format!("{}#{i}", self.array.name());
+        let stored = match self.array.read(size) {
+            Ok(NpyValues::U8(v)) => Pixels::U8(v),
+            Ok(NpyValues::F32(v)) => Pixels::F32(v),
+            Ok(NpyValues::F64(v)) => Pixels::F32(v.into_iter().map(|v| v as f32).collect()),
+            Err(e) => bail!("{source}: cannot read the frame: {e}"),
         };
         ensure!(stored.len() == size, "{source}: the file ends inside this frame");
         if let Pixels::F32(v) = &stored {
@@ -278,6 +412,32 @@ pub fn read_npy_frames(path: &Path) -> Result<Vec<Frame>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrays_are_read_in_pieces_or_whole_in_their_stored_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        npyz::to_file_1d(&p, [1.5f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let mut a = NpyArray::open(&p).unwrap();
+        assert_eq!((a.shape(), a.dtype(), a.len()), (&[6][..], NpyDtype::F32, 6));
+        assert_eq!(a.read(4).unwrap(), NpyValues::F32(vec![1.5, 2.0, 3.0, 4.0]));
+        assert_eq!(a.read_to_end_f64().unwrap(), [5.0, 6.0]);
+        npyz::to_file_1d(&p, [0u8, 7, 255]).unwrap();
+        let a = NpyArray::open(&p).unwrap();
+        assert_eq!(a.dtype(), NpyDtype::U8);
+        assert_eq!(a.read_to_end_f64().unwrap(), [0.0, 7.0, 255.0]);
+        npyz::to_file_1d(&p, [0.25f64]).unwrap();
+        let mut a = NpyArray::open(&p).unwrap();
+        assert_eq!(a.read(9).unwrap(), NpyValues::F64(vec![0.25]));
+        assert!(a.read(9).unwrap().is_empty());
+        // Other element types are refused, naming the file and what to save.
+        npyz::to_file_1d(&p, [1i32, 2]).unwrap();
+        let e = NpyArray::open(&p).err().unwrap().to_string();
+        assert!(
+            e.contains("a.npy: unsupported dtype <i4") && e.contains("float32"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn layouts_are_read_or_refused_with_both_readings() {

@@ -10,9 +10,9 @@ mod spec;
 mod view;
 pub mod wire;
 
-pub use header::{FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_READ_VERSION};
+pub use header::{field, header, resign, FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_READ_VERSION};
 #[cfg(feature = "alloc")]
 pub use preprocess::{InputBuffer, Preprocess};
 #[cfg(feature = "alloc")]
-pub use spec::{ComponentSpec, LayerSpec, ModelSpec, ProjectionSpec};
+pub use spec::{ComponentSpec, LayerSpec, ModelSpec, PackedModel, ProjectionSpec};
 pub use view::{LayerView, Model};

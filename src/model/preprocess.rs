@@ -128,23 +128,7 @@ impl PixelRange {
     }
 }
 
-/// A name that did not parse as one of an enum's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParseError {
-    /// What was being parsed (`"layout"`, `"resize policy"`, …).
-    pub what: &'static str,
-    /// The accepted spellings.
-    pub expected: &'static str,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown {}; expected {}", self.what, self.expected)
-    }
-}
-
-#[cfg(feature = "std")]
-impl std::error::Error for ParseError {}
+pub use crate::kind::ParseError;
 
 impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -395,6 +379,24 @@ mod owned {
                 self.mean.iter().copied(),
                 self.std.iter().copied(),
             )
+        }
+
+        /// The wire form of this preprocessing, over `mean` and `std`
+        /// already packed as `f32` LE (the inverse of [`Preprocess::from_wire`]).
+        pub fn to_wire<'a>(&'a self, mean: &'a [u8], std: &'a [u8]) -> wire::Preprocess<'a> {
+            wire::Preprocess {
+                input: &self.input,
+                logits: &self.logits,
+                layout: self.layout,
+                colour: self.colour,
+                height: self.height,
+                width: self.width,
+                resize: self.resize,
+                datum: self.datum,
+                range: self.range,
+                mean,
+                std,
+            }
         }
 
         /// The owned form of a model file's preprocessing.

@@ -1,20 +1,28 @@
 //! [`ModelSpec`]: the owned, host-side form of a model, and its encoder.
 //!
-//! The fitter fills a `ModelSpec`; `encode` lays it out in the wire format,
-//! computes the per-component constants, and decodes the result once more with
-//! the same validating reader the board uses — so a file that `encode`
-//! returns is a file every monitor accepts.
+//! Encoding has two steps. [`ModelSpec::pack`] lays every array out in the
+//! wire format's bytes (the expensive part: `f16`/`i8` rounding, the
+//! per-component log norms, see [`super::pack`]) and returns a
+//! [`PackedModel`]; that one lends its buffers to the [`wire`] enums, gives
+//! the validated [`Model`] without serialising ([`PackedModel::model`]),
+//! takes the calibration ([`PackedModel::calibrate`]) and writes the file
+//! ([`PackedModel::to_bytes`]). Every file it writes has passed the same
+//! validation the board runs, so a file that `encode` returns is a file
+//! every monitor accepts.
 
 use super::header;
-use super::pack::{self, FactorBytes, MeansBytes};
+use super::pack::{self, GaussianBytes, SharedBytes};
 use super::preprocess::Preprocess;
 use super::view::Model;
 use super::wire::{self, Body, Pooling};
-use crate::density::{packed_index, Covariance, Storage, LN_2PI};
+use crate::error::invalid;
+use crate::kind::{Covariance, Storage};
 use crate::quant::{QuantisedTable, Table};
 use crate::{Chain, Error};
+use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 /// A projection `z = W (x − mean)`, `W` row-major `dim × dim_in`.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,24 +48,6 @@ pub struct ComponentSpec {
     /// Packed upper-triangular precision Cholesky factor (full, see
     /// [`crate::density`]) or `1/σ` per dimension (diag).
     pub precision_cholesky: Vec<f32>,
-}
-
-/// `log|U| − d/2 · log 2π` of a packed factor, computed in `f64`; NaN when
-/// the factor is too short or a diagonal is not positive (the encoder then
-/// rejects it). The encoder applies it to the factor as rounded for storage.
-fn log_norm(factor: &[f32], d: usize, covariance: Covariance) -> f32 {
-    let mut log_det = 0.0f64;
-    for j in 0..d {
-        let i = match covariance {
-            Covariance::Full => packed_index(j, j),
-            Covariance::Diag => j,
-        };
-        match factor.get(i) {
-            Some(&v) if v > 0.0 => log_det += libm::log(v as f64),
-            _ => return f32::NAN,
-        }
-    }
-    (log_det - 0.5 * d as f64 * LN_2PI) as f32
 }
 
 /// One tapped layer.
@@ -110,162 +100,70 @@ pub struct ModelSpec {
     pub transitions: Vec<QuantisedTable>,
 }
 
-fn le(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
-    values.into_iter().flat_map(f32::to_le_bytes).collect()
-}
-
-struct LayerBytes {
-    proj: Option<(Vec<u8>, Vec<u8>, f32, f32)>,
-    log_weights: Vec<u8>,
-    log_norms: Vec<u8>,
-    means: MeansBytes,
-    factors: FactorBytes,
-}
-
-impl LayerBytes {
-    /// Packs layer `i`; `log|U|` comes from the factors as a reader decodes them.
-    fn new(i: usize, l: &LayerSpec) -> Result<Self, Error> {
-        let d = l.dim();
-        let means: Vec<f32> = l.components.iter().flat_map(|c| c.mean.iter().copied()).collect();
-        let factors: Vec<&[f32]> = l
-            .components
-            .iter()
-            .map(|c| c.precision_cholesky.as_slice())
-            .collect();
-        if factors.iter().any(|f| f.len() != l.covariance.factor_len(d)) {
-            return Err(Error::Invalid {
-                layer: Some(i.min(u8::MAX as usize) as u8),
-                reason: "precision factor has the wrong length",
-            });
-        }
-        let (factor_bytes, decoded) = pack::factors(i, &factors, l.covariance, d, l.storage)?;
-        Ok(LayerBytes {
-            proj: l.projection.as_ref().map(|p| {
-                (
-                    le(p.mean.iter().copied()),
-                    le(p.matrix.iter().copied()),
-                    p.residual_variance,
-                    p.residual_dof,
-                )
-            }),
-            log_weights: le(l.components.iter().map(|c| c.log_weight)),
-            log_norms: le(decoded.iter().map(|f| log_norm(f, d, l.covariance))),
-            means: pack::means(i, &means, l.storage)?,
-            factors: factor_bytes,
-        })
-    }
-}
-
-enum TableBytes {
-    F32(Vec<u8>),
-    U16(u32, Vec<u8>),
-    U8(Vec<u8>, Vec<u8>),
-}
-
 fn count(v: usize) -> Result<u32, Error> {
     u32::try_from(v).map_err(|_| Error::Encode)
 }
 
+/// The calibration fields of a packed model (see [`PackedModel::calibrate`]).
+#[derive(Debug, Clone)]
+struct CalibrationBytes {
+    threshold: f32,
+    calibration_tpr: f32,
+    /// `(q, score)` pairs, `f32` LE.
+    quantiles: Vec<u8>,
+    /// One per layer.
+    median_contributions: Vec<f32>,
+}
+
+/// A [`ModelSpec`] with every array packed for its storage
+/// ([`ModelSpec::pack`]): the spec's model file short of its calibration
+/// and serialisation. It lends its buffers to the [`wire`] enums of the
+/// body it builds, gives the validated [`Model`] without serialising
+/// ([`PackedModel::model`]) and writes the file ([`PackedModel::to_bytes`]).
+/// It borrows the spec, so the spec cannot change under it; only the
+/// calibration can, through [`PackedModel::calibrate`].
+#[derive(Debug)]
+pub struct PackedModel<'s> {
+    spec: &'s ModelSpec,
+    /// Shared with the models [`PackedModel::with_storage`] makes.
+    shared: Cow<'s, SharedBytes>,
+    gaussians: Vec<GaussianBytes>,
+    calibration: CalibrationBytes,
+    /// Whether the arrays have passed the reader's validation.
+    checked: Cell<bool>,
+}
+
 impl ModelSpec {
-    /// Encodes the model file (header + postcard body) and checks it decodes.
-    pub fn encode(&self) -> Result<Vec<u8>, Error> {
-        let layer_bytes: Vec<LayerBytes> = self
+    /// Packs every array in the wire format, each layer's means and factors
+    /// at its [`LayerSpec::storage`] (see [`PackedModel`]). Fails on values
+    /// that storage cannot hold ([`Error::Storage`]) or factors of the wrong
+    /// length; everything else is checked when the packed model is first
+    /// validated.
+    pub fn pack(&self) -> Result<PackedModel<'_>, Error> {
+        let gaussians = self
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| LayerBytes::new(i, l))
+            .map(|(i, l)| GaussianBytes::pack(i, l, l.storage))
             .collect::<Result<_, _>>()?;
-        let table_bytes: Vec<TableBytes> = self
-            .transitions
-            .iter()
-            .map(|t| match t {
-                QuantisedTable::F32(v) => TableBytes::F32(le(v.iter().copied())),
-                QuantisedTable::U16 { base, codes } => {
-                    TableBytes::U16(*base, codes.iter().flat_map(|c| c.to_le_bytes()).collect())
-                }
-                QuantisedTable::U8 { codebook, codes } => {
-                    TableBytes::U8(le(codebook.iter().copied()), codes.clone())
-                }
-            })
-            .collect();
-        let quantiles = le(self.quantiles.iter().flat_map(|&(q, s)| [q, s]));
-        let pre = self
-            .preprocess
-            .as_ref()
-            .map(|p| (p, le(p.mean.iter().copied()), le(p.std.iter().copied())));
+        Ok(PackedModel {
+            spec: self,
+            shared: Cow::Owned(SharedBytes::pack(self)),
+            gaussians,
+            calibration: CalibrationBytes {
+                threshold: self.threshold,
+                calibration_tpr: self.calibration_tpr,
+                quantiles: pack::le32(self.quantiles.iter().flat_map(|&(q, s)| [q, s])),
+                median_contributions: self.layers.iter().map(|l| l.median_contribution).collect(),
+            },
+            checked: Cell::new(false),
+        })
+    }
 
-        let mut layers = heapless::Vec::new();
-        for (l, b) in self.layers.iter().zip(&layer_bytes) {
-            let layer = wire::Layer {
-                name: &l.name,
-                pooling: l.pooling,
-                dim_in: count(l.dim_in)?,
-                projection: b
-                    .proj
-                    .as_ref()
-                    .map(
-                        |(mean, matrix, residual_variance, residual_dof)| wire::Projection {
-                            mean,
-                            matrix,
-                            residual_variance: *residual_variance,
-                            residual_dof: *residual_dof,
-                        },
-                    ),
-                dim: count(l.dim())?,
-                covariance: l.covariance,
-                components: count(l.components.len())?,
-                log_weights: &b.log_weights,
-                log_norms: &b.log_norms,
-                means: match &b.means {
-                    MeansBytes::F32(values) => wire::Means::F32 { values },
-                    MeansBytes::F16(values) => wire::Means::F16 { values },
-                },
-                factors: match &b.factors {
-                    FactorBytes::F32(values) => wire::Factors::F32 { values },
-                    FactorBytes::F16(values) => wire::Factors::F16 { values },
-                    FactorBytes::I8 { scales, codes } => wire::Factors::I8 { scales, codes },
-                },
-                median_contribution: l.median_contribution,
-            };
-            layers.push(layer).map_err(|_| Error::TooManyLayers)?;
-        }
-        let mut transitions = heapless::Vec::new();
-        for t in &table_bytes {
-            let t = match t {
-                TableBytes::F32(values) => wire::Transition::F32 { values },
-                TableBytes::U16(base, codes) => wire::Transition::U16 { base: *base, codes },
-                TableBytes::U8(codebook, codes) => wire::Transition::U8 { codebook, codes },
-            };
-            transitions.push(t).map_err(|_| Error::TooManyLayers)?;
-        }
-        let body = Body {
-            source: &self.source,
-            chain: self.chain,
-            threshold: self.threshold,
-            calibration_tpr: self.calibration_tpr,
-            quantiles: &quantiles,
-            preprocess: pre.as_ref().map(|(p, mean, std)| wire::Preprocess {
-                input: &p.input,
-                logits: &p.logits,
-                layout: p.layout,
-                colour: p.colour,
-                height: p.height,
-                width: p.width,
-                resize: p.resize,
-                datum: p.datum,
-                range: p.range,
-                mean,
-                std,
-            }),
-            layers,
-            transitions,
-        };
-        let body = postcard::to_allocvec(&body).map_err(|_| Error::Encode)?;
-        let mut out = Vec::with_capacity(header::HEADER_LEN + body.len());
-        out.extend_from_slice(&header::header(&body)?);
-        out.extend_from_slice(&body);
-        Model::from_bytes(&out)?;
-        Ok(out)
+    /// Encodes the model file (header + postcard body), validated as the
+    /// board reads it: [`ModelSpec::pack`] then [`PackedModel::to_bytes`].
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.pack()?.to_bytes()
     }
 
     /// The owned form of a decoded model (what `inspect --json` dumps).
@@ -324,5 +222,142 @@ impl ModelSpec {
             layers,
             transitions,
         }
+    }
+}
+
+impl PackedModel<'_> {
+    /// The model as [`Model::from_bytes`] reads its file, validated the same
+    /// way but without serialising: what a fit scores its rows with before
+    /// it knows the calibration. Validates once; a later
+    /// [`PackedModel::to_bytes`] does not validate again.
+    pub fn model(&self) -> Result<Model<'_>, Error> {
+        let model = Model::from_body(self.body()?)?;
+        self.checked.set(true);
+        Ok(model)
+    }
+
+    /// The same model with every layer's means and factors packed at
+    /// `storage` instead; everything else is shared, not packed again (a
+    /// fit scores this f32 twin to report what reduced storage costs).
+    pub fn with_storage(&self, storage: Storage) -> Result<PackedModel<'_>, Error> {
+        let gaussians = (self.spec.layers.iter().zip(&self.gaussians))
+            .enumerate()
+            .map(|(i, (l, g))| {
+                if g.storage() == storage {
+                    Ok(g.clone())
+                } else {
+                    GaussianBytes::pack(i, l, storage)
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(PackedModel {
+            spec: self.spec,
+            shared: Cow::Borrowed(&*self.shared),
+            gaussians,
+            calibration: self.calibration.clone(),
+            checked: Cell::new(false),
+        })
+    }
+
+    /// Sets the calibration: the threshold, its TPR, the `(q, score)`
+    /// quantiles and one median contribution per layer (nothing else of the
+    /// model depends on them, so nothing is packed again). Checked as the
+    /// reader checks them: [`Error::Invalid`] for a non-finite value, a TPR
+    /// outside `[0, 1]` or a median count that is not the layer count.
+    pub fn calibrate(
+        &mut self,
+        threshold: f32,
+        calibration_tpr: f32,
+        quantiles: &[(f32, f32)],
+        median_contributions: &[f32],
+    ) -> Result<(), Error> {
+        if !threshold.is_finite() {
+            return Err(invalid(None, "threshold is not finite"));
+        }
+        if !(0.0..=1.0).contains(&calibration_tpr) {
+            return Err(invalid(None, "calibration TPR must be in [0, 1]"));
+        }
+        if !quantiles.iter().all(|(q, s)| q.is_finite() && s.is_finite()) {
+            return Err(invalid(None, "quantiles must be finite (q, score) pairs"));
+        }
+        if median_contributions.len() != self.gaussians.len() {
+            return Err(invalid(None, "need one median contribution per layer"));
+        }
+        if let Some(i) = median_contributions.iter().position(|m| !m.is_finite()) {
+            return Err(invalid(Some(i as u8), "median contribution is not finite"));
+        }
+        self.calibration = CalibrationBytes {
+            threshold,
+            calibration_tpr,
+            quantiles: pack::le32(quantiles.iter().flat_map(|&(q, s)| [q, s])),
+            median_contributions: median_contributions.to_vec(),
+        };
+        Ok(())
+    }
+
+    /// The model file: header and postcard body. Validated first unless
+    /// [`PackedModel::model`] already did.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+        let body = self.body()?;
+        let serialised = postcard::to_allocvec(&body).map_err(|_| Error::Encode)?;
+        let mut out = Vec::with_capacity(header::HEADER_LEN + serialised.len());
+        out.extend_from_slice(&header::header(header::FORMAT_VERSION, &serialised)?);
+        out.extend_from_slice(&serialised);
+        if !self.checked.get() {
+            Model::from_body(body)?;
+            self.checked.set(true);
+        }
+        Ok(out)
+    }
+
+    /// The wire body over the packed buffers.
+    fn body(&self) -> Result<Body<'_>, Error> {
+        let spec = self.spec;
+        let mut layers = heapless::Vec::new();
+        for i in 0..spec.layers.len() {
+            layers.push(self.layer(i)?).map_err(|_| Error::TooManyLayers)?;
+        }
+        let mut transitions = heapless::Vec::new();
+        for (t, bytes) in spec.transitions.iter().zip(&self.shared.tables) {
+            transitions
+                .push(pack::transition(t, bytes))
+                .map_err(|_| Error::TooManyLayers)?;
+        }
+        let preprocess = spec.preprocess.as_ref().zip(self.shared.preprocess.as_ref());
+        Ok(Body {
+            source: &spec.source,
+            chain: spec.chain,
+            threshold: self.calibration.threshold,
+            calibration_tpr: self.calibration.calibration_tpr,
+            quantiles: &self.calibration.quantiles,
+            preprocess: preprocess.map(|(p, (mean, std))| p.to_wire(mean, std)),
+            layers,
+            transitions,
+        })
+    }
+
+    /// Layer `i` of the wire body.
+    fn layer(&self, i: usize) -> Result<wire::Layer<'_>, Error> {
+        let (l, shared, g) = (&self.spec.layers[i], &self.shared.layers[i], &self.gaussians[i]);
+        let projection = l.projection.as_ref().zip(shared.projection.as_ref());
+        Ok(wire::Layer {
+            name: &l.name,
+            pooling: l.pooling,
+            dim_in: count(l.dim_in)?,
+            projection: projection.map(|(p, (mean, matrix))| wire::Projection {
+                mean,
+                matrix,
+                residual_variance: p.residual_variance,
+                residual_dof: p.residual_dof,
+            }),
+            dim: count(l.dim())?,
+            covariance: l.covariance,
+            components: count(l.components.len())?,
+            log_weights: &shared.log_weights,
+            log_norms: g.log_norms(),
+            means: g.means(),
+            factors: g.factors(),
+            median_contribution: self.calibration.median_contributions[i],
+        })
     }
 }

@@ -7,25 +7,25 @@
 use super::header;
 use super::wire::{self, Body, Pooling, Preprocess};
 use crate::bytes::{Floats, LeF16, LeF32};
-use crate::density::{Covariance, FactorData, Gaussians, Projection, LN_2PI};
+use crate::density::{FactorData, Gaussians, Mixture, Projection, LN_2PI};
 use crate::error::invalid;
+use crate::kind::Covariance;
 use crate::quant::Table;
+use crate::scratch::ScratchSizes;
 use crate::{Chain, Error, Verdict, MAX_LAYERS};
 
 /// Largest dimension or component count accepted, so size arithmetic cannot
 /// overflow even on 32-bit targets.
 const MAX_DIM: u32 = 1 << 14;
 
-/// One layer of a validated model.
+/// One layer of a validated model: its tap, pooling and reference
+/// contribution around the [`Mixture`] the scorer reads.
 #[derive(Debug, Clone, Copy)]
 pub struct LayerView<'a> {
     name: &'a str,
     pooling: Pooling,
-    dim_in: usize,
-    projection: Option<Projection<'a>>,
-    gaussians: Gaussians<'a>,
-    log_weights: LeF32<'a>,
     median_contribution: f32,
+    mixture: Mixture<'a>,
 }
 
 impl<'a> LayerView<'a> {
@@ -37,29 +37,33 @@ impl<'a> LayerView<'a> {
     pub fn pooling(&self) -> Pooling {
         self.pooling
     }
+    /// The layer's mixture.
+    pub fn mixture(&self) -> &Mixture<'a> {
+        &self.mixture
+    }
     /// Length of the feature vector `score` expects for this layer.
     pub fn dim_in(&self) -> usize {
-        self.dim_in
+        self.mixture.dim_in()
     }
     /// Dimension of the mixture (after projection).
     pub fn dim(&self) -> usize {
-        self.gaussians.dim
+        self.mixture.dim()
     }
     /// Number of components.
     pub fn components(&self) -> usize {
-        self.gaussians.k
+        self.mixture.components()
     }
     /// The projection, if any.
     pub fn projection(&self) -> Option<Projection<'a>> {
-        self.projection
+        self.mixture.projection()
     }
     /// The mixture's components.
     pub fn gaussians(&self) -> Gaussians<'a> {
-        self.gaussians
+        self.mixture.gaussians()
     }
     /// `log φ_k`.
     pub fn log_weight(&self, k: usize) -> f32 {
-        self.log_weights.get(k)
+        self.mixture.log_weight(k)
     }
     /// Median contribution on held-out in-distribution data.
     pub fn median_contribution(&self) -> f32 {
@@ -67,15 +71,24 @@ impl<'a> LayerView<'a> {
     }
 }
 
+impl<'a> AsRef<Mixture<'a>> for LayerView<'a> {
+    fn as_ref(&self) -> &Mixture<'a> {
+        &self.mixture
+    }
+}
+
 /// A validated model, borrowing its bytes. Build it once, score many frames.
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
-    pub(crate) body: Body<'a>,
-    pub(crate) layers: heapless::Vec<LayerView<'a>, MAX_LAYERS>,
-    pub(crate) tables: heapless::Vec<Table<'a>, MAX_LAYERS>,
-    pub(crate) max_dim_in_projected: usize,
-    pub(crate) max_dim: usize,
-    pub(crate) max_k: usize,
+    layers: heapless::Vec<LayerView<'a>, MAX_LAYERS>,
+    tables: heapless::Vec<Table<'a>, MAX_LAYERS>,
+    sizes: ScratchSizes,
+    chain: Chain,
+    threshold: f32,
+    calibration_tpr: f32,
+    quantiles: LeF32<'a>,
+    preprocess: Option<Preprocess<'a>>,
+    source: &'a str,
 }
 
 fn f32s<'a>(bytes: &'a [u8], len: usize, layer: Option<u8>, what: &'static str) -> Result<LeF32<'a>, Error> {
@@ -127,45 +140,70 @@ fn layer_view<'a>(i: u8, l: &wire::Layer<'a>) -> Result<LayerView<'a>, Error> {
     let projection = match &l.projection {
         None if d != dim_in => return Err(invalid(at, "dim differs from dim_in without a projection")),
         None => None,
-        Some(p) => {
-            let (var, dof) = (p.residual_variance, p.residual_dof);
-            if !(var > 0.0 && var.is_finite()) {
-                return Err(invalid(
-                    at,
-                    "projection residual variance must be positive and finite",
-                ));
-            }
-            if !(dof >= 0.0 && dof <= (dim_in - d.min(dim_in)) as f32) {
-                return Err(invalid(
-                    at,
-                    "projection residual degrees of freedom must be in 0..=dim_in - dim",
-                ));
-            }
-            let log_norm = -0.5 * dof as f64 * libm::log(2.0 * core::f64::consts::PI * var as f64);
-            let matrix = f32s(
-                p.matrix,
-                d * dim_in,
-                at,
-                "projection matrix: wrong length or non-finite",
-            )?;
-            if !orthonormal_rows(matrix, d, dim_in) {
-                return Err(invalid(at, "projection matrix rows are not orthonormal"));
-            }
-            Some(Projection {
-                mean: f32s(p.mean, dim_in, at, "projection mean: wrong length or non-finite")?,
-                matrix,
-                residual_variance: var,
-                residual_dof: dof,
-                residual_log_norm: log_norm as f32,
-                residual_half_precision: (0.5 / var as f64) as f32,
-            })
-        }
+        Some(p) => Some(projection(i, p, dim_in, d)?),
     };
     let log_weights = f32s(l.log_weights, k, at, "log weights: wrong length or non-finite")?;
     let total: f64 = log_weights.iter().map(|w| libm::exp(w as f64)).sum();
     if (total - 1.0).abs() > 1e-3 {
         return Err(invalid(at, "mixture weights do not sum to 1"));
     }
+    if !l.median_contribution.is_finite() {
+        return Err(invalid(at, "median contribution is not finite"));
+    }
+    Ok(LayerView {
+        name: l.name,
+        pooling: l.pooling,
+        median_contribution: l.median_contribution,
+        mixture: Mixture {
+            dim_in,
+            projection,
+            gaussians: gaussians(i, l, d, k)?,
+            log_weights,
+        },
+    })
+}
+
+/// A projection's arrays and residual term, checked for a `dim × dim_in` map.
+fn projection<'a>(i: u8, p: &wire::Projection<'a>, dim_in: usize, d: usize) -> Result<Projection<'a>, Error> {
+    let at = Some(i);
+    let (var, dof) = (p.residual_variance, p.residual_dof);
+    if !(var > 0.0 && var.is_finite()) {
+        return Err(invalid(
+            at,
+            "projection residual variance must be positive and finite",
+        ));
+    }
+    if !(dof >= 0.0 && dof <= (dim_in - d.min(dim_in)) as f32) {
+        return Err(invalid(
+            at,
+            "projection residual degrees of freedom must be in 0..=dim_in - dim",
+        ));
+    }
+    let log_norm = -0.5 * dof as f64 * libm::log(2.0 * core::f64::consts::PI * var as f64);
+    let matrix = f32s(
+        p.matrix,
+        d * dim_in,
+        at,
+        "projection matrix: wrong length or non-finite",
+    )?;
+    if !orthonormal_rows(matrix, d, dim_in) {
+        return Err(invalid(at, "projection matrix rows are not orthonormal"));
+    }
+    Ok(Projection {
+        mean: f32s(p.mean, dim_in, at, "projection mean: wrong length or non-finite")?,
+        matrix,
+        residual_variance: var,
+        residual_dof: dof,
+        residual_log_norm: log_norm as f32,
+        residual_half_precision: (0.5 / var as f64) as f32,
+    })
+}
+
+/// The `K` components of dimension `d`: means and factors of the right
+/// length in their storage, positive factor diagonals, and log norms that
+/// match the factors.
+fn gaussians<'a>(i: u8, l: &wire::Layer<'a>, d: usize, k: usize) -> Result<Gaussians<'a>, Error> {
+    let at = Some(i);
     const MEANS: &str = "means: wrong length or non-finite";
     let means = match l.means {
         wire::Means::F32 { values } => Floats::F32(f32s(values, k * d, at, MEANS)?),
@@ -191,14 +229,13 @@ fn layer_view<'a>(i: u8, l: &wire::Layer<'a>) -> Result<LayerView<'a>, Error> {
             FactorData::I8 { scales, codes }
         }
     };
-    let log_norms = f32s(l.log_norms, k, at, "log norms: wrong length or non-finite")?;
     let gaussians = Gaussians {
         dim: d,
         k,
         covariance: l.covariance,
         means,
         factors,
-        log_norms,
+        log_norms: f32s(l.log_norms, k, at, "log norms: wrong length or non-finite")?,
     };
     for c in 0..k {
         let f = gaussians.factor(c);
@@ -215,18 +252,7 @@ fn layer_view<'a>(i: u8, l: &wire::Layer<'a>) -> Result<LayerView<'a>, Error> {
             return Err(invalid(at, "log norm does not match the precision factor"));
         }
     }
-    if !l.median_contribution.is_finite() {
-        return Err(invalid(at, "median contribution is not finite"));
-    }
-    Ok(LayerView {
-        name: l.name,
-        pooling: l.pooling,
-        dim_in,
-        projection,
-        gaussians,
-        log_weights,
-        median_contribution: l.median_contribution,
-    })
+    Ok(gaussians)
 }
 
 fn table<'a>(i: u8, t: &wire::Transition<'a>, rows: usize, cols: usize) -> Result<Table<'a>, Error> {
@@ -334,10 +360,10 @@ impl<'a> Model<'a> {
         if !(0.0..=1.0).contains(&body.calibration_tpr) {
             return Err(invalid(None, "calibration TPR must be in [0, 1]"));
         }
-        match LeF32::new(body.quantiles) {
-            Some(q) if q.len().is_multiple_of(2) && q.iter().all(f32::is_finite) => {}
+        let quantiles = match LeF32::new(body.quantiles) {
+            Some(q) if q.len().is_multiple_of(2) && q.iter().all(f32::is_finite) => q,
             _ => return Err(invalid(None, "quantiles must be finite (q, score) pairs")),
-        }
+        };
         if let Some(p) = &body.preprocess {
             check_preprocess(p)?;
         }
@@ -355,21 +381,26 @@ impl<'a> Model<'a> {
                 .push(table(i as u8, t, rows, cols)?)
                 .map_err(|_| Error::TooManyLayers)?;
         }
-        let max_dim_in_projected = layers
-            .iter()
-            .filter(|l| l.projection.is_some())
-            .map(|l| l.dim_in)
-            .max()
-            .unwrap_or(0);
-        let max_dim = layers.iter().map(|l| l.dim()).max().unwrap_or(0);
-        let max_k = layers.iter().map(|l| l.components()).max().unwrap_or(0);
+        let sizes = ScratchSizes {
+            max_dim_in_projected: layers
+                .iter()
+                .filter(|l| l.projection().is_some())
+                .map(|l| l.dim_in())
+                .max()
+                .unwrap_or(0),
+            max_dim: layers.iter().map(|l| l.dim()).max().unwrap_or(0),
+            max_k: layers.iter().map(|l| l.components()).max().unwrap_or(0),
+        };
         Ok(Model {
-            body,
             layers,
             tables,
-            max_dim_in_projected,
-            max_dim,
-            max_k,
+            sizes,
+            chain: body.chain,
+            threshold: body.threshold,
+            calibration_tpr: body.calibration_tpr,
+            quantiles,
+            preprocess: body.preprocess,
+            source: body.source,
         })
     }
 
@@ -395,39 +426,39 @@ impl<'a> Model<'a> {
 
     /// Chain mode.
     pub fn chain(&self) -> Chain {
-        self.body.chain
+        self.chain
     }
 
     /// Calibrated threshold.
     pub fn threshold(&self) -> f32 {
-        self.body.threshold
+        self.threshold
     }
 
     /// Fraction of held-out in-distribution frames at or above the threshold.
     pub fn calibration_tpr(&self) -> f32 {
-        self.body.calibration_tpr
+        self.calibration_tpr
     }
 
     /// `(q, score)` quantiles of held-out in-distribution scores.
     pub fn quantiles(&self) -> impl Iterator<Item = (f32, f32)> + 'a {
-        let q = LeF32::new(self.body.quantiles).unwrap_or(LeF32::new(&[]).expect("empty is valid"));
+        let q = self.quantiles;
         (0..q.len() / 2).map(move |i| (q.get(2 * i), q.get(2 * i + 1)))
     }
 
     /// Input preprocessing; `None` for a model fitted from feature files
     /// (it scores features, not frames).
     pub fn preprocess(&self) -> Option<&Preprocess<'a>> {
-        self.body.preprocess.as_ref()
+        self.preprocess.as_ref()
     }
 
     /// Free-text name of the network the model was fitted for.
     pub fn source(&self) -> &'a str {
-        self.body.source
+        self.source
     }
 
     /// Length in `f32`s of the scratch buffer `score` needs.
     pub fn scratch_len(&self) -> usize {
-        crate::scratch_len_for(self.max_dim_in_projected, self.max_dim, self.max_k)
+        self.sizes.len()
     }
 
     /// Scores one frame. `features[i]` is layer `i`'s pooled feature vector
@@ -440,7 +471,13 @@ impl<'a> Model<'a> {
         scratch: &mut [f32],
         contributions: &mut [f32],
     ) -> Result<f32, Error> {
-        crate::chain::forward(self, features, scratch, contributions)
+        let layers = crate::chain::Layers {
+            chain: self.chain,
+            mixtures: &self.layers,
+            tables: &self.tables,
+            sizes: self.sizes,
+        };
+        crate::chain::forward(layers, features, scratch, contributions)
     }
 
     /// The verdict for a score and its contributions, against `threshold`
@@ -448,7 +485,7 @@ impl<'a> Model<'a> {
     pub fn verdict(&self, score: f32, contributions: &[f32], threshold: Option<f32>) -> Verdict {
         Verdict::new(
             score,
-            threshold.unwrap_or(self.body.threshold),
+            threshold.unwrap_or(self.threshold),
             contributions,
             self.layers.iter().map(|l| l.median_contribution),
         )
@@ -477,7 +514,7 @@ impl<'a> Model<'a> {
                 let l = layer as usize;
                 contributions[l] = crate::OVERFLOW_SCORE;
                 contributions[l + 1..m].fill(0.0);
-                Ok(Verdict::overflow(layer, threshold.unwrap_or(self.body.threshold)))
+                Ok(Verdict::overflow(layer, threshold.unwrap_or(self.threshold)))
             }
             Err(e) => Err(e),
         }

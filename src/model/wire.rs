@@ -26,12 +26,11 @@
 //! | `Transition::U16::codes` | `K_i × K_{i+1}` u16 LE |
 //! | `Transition::U8::codebook`, `codes` | 256, `K_i × K_{i+1}` u8 |
 
-use crate::density::Covariance;
 use crate::MAX_LAYERS;
 use serde::{Deserialize, Serialize};
 
 pub use super::preprocess::{Colour, Datum, Layout, PixelRange, Resize};
-pub use crate::chain::Chain;
+pub use crate::kind::{Chain, Covariance};
 
 /// How a tapped tensor becomes a feature vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +44,17 @@ pub enum Pooling {
     Vector,
     /// Fitted from feature files: the caller computes the features.
     Precomputed,
+}
+
+impl core::fmt::Display for Pooling {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Pooling::GlobalAverageNchw => "mean over H, W of NCHW",
+            Pooling::GlobalAverageNhwc => "mean over H, W of NHWC",
+            Pooling::Vector => "vector",
+            Pooling::Precomputed => "features given",
+        })
+    }
 }
 
 /// Input preprocessing the monitor must reproduce (see

@@ -29,7 +29,7 @@ pub fn bind(model: &Model<'_>, onnx: &Path) -> Result<Bound> {
     let Some(wire) = model.preprocess() else {
         bail!(
             "this LSGM model was fitted from feature files and stores no input preprocessing, so it \
-             scores features, not frames; fit one from images with `fit-and-export --onnx … --train …`"
+             scores features, not frames; fit one from images (with the network and training frames) instead"
         );
     };
     let preprocess = Preprocess::from_wire(wire);

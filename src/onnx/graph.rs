@@ -310,7 +310,7 @@ fn check_identity(identity: &str, source: &str) -> Result<()> {
         if want != got {
             bail!(
                 "the LSGM file was fitted for another network ({source}) than this one ({}); \
-                     fit one for this network with `fit-and-export --onnx …`",
+                     fit one for this network",
                 identity
             );
         }
@@ -469,8 +469,8 @@ impl Graph {
                 near.sort();
                 let list: Vec<&str> = near.iter().take(5).map(|n| n.1).collect();
                 bail!(
-                    "no tappable node named {name:?} in the ONNX model; closest: {}. List all with \
-                     `fit-and-export layers --onnx …`",
+                    "no tappable node named {name:?} in the ONNX model; closest: {} (the `layers` \
+                     command lists every tappable node)",
                     list.join(", ")
                 )
             }

@@ -40,14 +40,14 @@ pub struct Case {
 
 pub fn normal(rng: &mut StdRng) -> f64 {
     // Box–Muller; rand's distributions crate is not worth a dependency here.
-    let u1: f64 = rng.gen_range(1e-12..1.0);
-    let u2: f64 = rng.gen_range(0.0..1.0);
+    let u1: f64 = rng.random_range(1e-12..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 fn random_spd(rng: &mut StdRng, d: usize, diag: bool) -> DMatrix<f64> {
     if diag {
-        return DMatrix::from_diagonal(&DVector::from_fn(d, |_, _| rng.gen_range(0.2..3.0)));
+        return DMatrix::from_diagonal(&DVector::from_fn(d, |_, _| rng.random_range(0.2..3.0)));
     }
     let b = DMatrix::from_fn(d, d, |_, _| normal(rng));
     &b * b.transpose() + DMatrix::identity(d, d) * 0.3
@@ -72,11 +72,12 @@ pub fn pack(u: &DMatrix<f64>, covariance: Covariance) -> Vec<f32> {
             }
             out
         }
+        other => panic!("test helper: no packing for covariance {other}"),
     }
 }
 
 fn random_weights(rng: &mut StdRng, k: usize) -> Vec<f64> {
-    let w: Vec<f64> = (0..k).map(|_| rng.gen_range(0.05..1.0)).collect();
+    let w: Vec<f64> = (0..k).map(|_| rng.random_range(0.05..1.0)).collect();
     let s: f64 = w.iter().sum();
     w.iter().map(|v| v / s).collect()
 }
@@ -111,8 +112,8 @@ pub fn random_case(
             let q = DMatrix::from_fn(d + 2, d, |_, _| normal(rng)).qr().q();
             let w = q.transpose();
             let m = DVector::from_fn(d + 2, |_, _| normal(rng));
-            let variance = 0.3 + rng.gen::<f64>();
-            let dof = 2.0 * rng.gen::<f64>();
+            let variance = 0.3 + rng.random::<f64>();
+            let dof = 2.0 * rng.random::<f64>();
             (w, m, variance as f32 as f64, dof as f32 as f64)
         });
         specs.push(LayerSpec {
@@ -165,10 +166,10 @@ pub fn random_case(
         for _ in 0..r {
             let mut row: Vec<f64> = (0..c)
                 .map(|_| {
-                    if rng.gen_bool(0.2) {
+                    if rng.random_bool(0.2) {
                         0.0
                     } else {
-                        rng.gen_range(0.001..1.0)
+                        rng.random_range(0.001..1.0)
                     }
                 })
                 .collect();
@@ -282,7 +283,7 @@ pub fn sample_features(case: &Case, rng: &mut StdRng, spread: f64) -> Vec<Vec<f3
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let k = rng.gen_range(0..case.layers[i].len());
+            let k = rng.random_range(0..case.layers[i].len());
             match &case.projections[i] {
                 // Any input works through a projection; keep it moderate.
                 Some(_) => (0..l.dim_in).map(|_| (normal(rng) * spread) as f32).collect(),

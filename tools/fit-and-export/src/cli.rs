@@ -3,66 +3,8 @@
 use crate::fit::FitOptions;
 use crate::gmm::{GmmParams, MixtureKind};
 use crate::transitions::Counting;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use lsgm::{Chain, Covariance, Quantisation, Storage};
-
-/// `--covariance`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum CovArg {
-    /// Full covariance matrices.
-    Full,
-    /// Diagonal covariances.
-    Diag,
-}
-
-/// `--chain`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ChainArg {
-    /// Mixture weights at every layer (the paper's Eq. 4).
-    Paper,
-    /// Mixture weights at the first layer only (an HMM).
-    Markov,
-}
-
-/// `--quantise`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum QuantArg {
-    /// Plain f32 transition tables.
-    F32,
-    /// 16-bit codes (relative error ≤ 2⁻¹²).
-    U16,
-    /// 8-bit codes with a log-spaced codebook.
-    U8,
-}
-
-/// The core's quantisation for a `--quantise` value.
-pub fn quantisation(q: QuantArg) -> Quantisation {
-    match q {
-        QuantArg::F32 => Quantisation::F32,
-        QuantArg::U16 => Quantisation::U16,
-        QuantArg::U8 => Quantisation::U8,
-    }
-}
-
-/// `--storage`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StorageArg {
-    /// f32 means and precision factors.
-    F32,
-    /// f16 means and factors (half the size of f32).
-    F16,
-    /// f16 means, i8 factors with one f16 scale per column (about a quarter of f32).
-    I8,
-}
-
-/// The core's storage for a `--storage` value.
-pub fn storage(s: StorageArg) -> Storage {
-    match s {
-        StorageArg::F32 => Storage::F32,
-        StorageArg::F16 => Storage::F16,
-        StorageArg::I8 => Storage::I8,
-    }
-}
 
 /// Every flag that shapes a fit.
 #[derive(Debug, Clone, Args)]
@@ -74,23 +16,23 @@ pub struct FitArgs {
     /// Dirichlet-process mixture with truncation level KMAX (the default, KMAX = 40).
     #[arg(long, value_name = "KMAX")]
     pub dp: Option<usize>,
-    /// DP: prune components whose expected weight is below this.
-    #[arg(long, default_value_t = 1e-3)]
+    /// DP: prune components whose expected weight is below this, in [0, 1).
+    #[arg(long, default_value_t = 1e-3, value_parser = prune_cut, allow_negative_numbers = true)]
     pub dp_prune: f64,
     /// Covariance structure of every component.
     #[arg(long, value_enum, default_value = "full")]
-    pub covariance: CovArg,
+    pub covariance: Covariance,
     /// How mixture weights enter the chain.
     #[arg(long, value_enum, default_value = "paper")]
-    pub chain: ChainArg,
+    pub chain: Chain,
     /// How transitions are counted from training traces.
     #[arg(long, value_enum, default_value = "hard")]
     pub transitions: Counting,
     /// Added to every transition count before normalising.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = non_negative, allow_negative_numbers = true)]
     pub pseudo_count: f64,
     /// Fraction of rows held out (never fitted) to calibrate the threshold, in [0, 0.9).
-    #[arg(long, default_value_t = 0.1, value_parser = holdout_fraction)]
+    #[arg(long, default_value_t = 0.1, value_parser = holdout_fraction, allow_negative_numbers = true)]
     pub holdout: f64,
     /// Iteration cap [default: 100 for EM, 500 for DP].
     #[arg(long)]
@@ -98,10 +40,10 @@ pub struct FitArgs {
     /// Convergence threshold on the change of the per-row objective
     /// [default: 1e-3 for EM (scikit-learn's), 1e-5 for DP, whose bound
     /// keeps rising slowly while it empties surplus components].
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative, allow_negative_numbers = true)]
     pub tol: Option<f64>,
     /// Added to covariance diagonals.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, value_parser = non_negative, allow_negative_numbers = true)]
     pub reg_covar: f64,
     /// Mixture dimension per tap: `auto` projects (PCA) taps wider than 64 to the
     /// fewest axes keeping 99 % of the held-out variance, at most what the
@@ -115,11 +57,11 @@ pub struct FitArgs {
     pub seed: u64,
     /// Storage of the transition tables.
     #[arg(long, value_enum, default_value = "u16")]
-    pub quantise: QuantArg,
+    pub quantise: Quantisation,
     /// Storage of the means and precision factors (98 % of a full-covariance
     /// model); the threshold is calibrated on the stored model.
     #[arg(long, value_enum, default_value = "f32")]
-    pub storage: StorageArg,
+    pub storage: Storage,
 }
 
 /// Default DP truncation level, chosen on the near-OOD validation split
@@ -150,25 +92,19 @@ impl FitArgs {
         FitOptions {
             gmm: GmmParams {
                 kind,
-                covariance: match self.covariance {
-                    CovArg::Full => Covariance::Full,
-                    CovArg::Diag => Covariance::Diag,
-                },
+                covariance: self.covariance,
                 reg_covar: self.reg_covar,
                 tol: self.tol.unwrap_or(tol),
                 max_iter: self.max_iter.unwrap_or(max_iter),
                 seed: self.seed,
             },
-            chain: match self.chain {
-                ChainArg::Paper => Chain::Paper,
-                ChainArg::Markov => Chain::Markov,
-            },
+            chain: self.chain,
             counting: self.transitions,
             pseudo_count: self.pseudo_count,
             holdout: self.holdout,
             max_dim: self.max_dim,
-            quantisation: quantisation(self.quantise),
-            storage: storage(self.storage),
+            quantisation: self.quantise,
+            storage: self.storage,
         }
     }
 }
@@ -187,13 +123,33 @@ pub struct ExtractArgs {
 
 /// `--holdout`: a fraction in [0, 0.9), checked as a usage error (exit 2).
 fn holdout_fraction(s: &str) -> Result<f64, String> {
+    number_in(
+        s,
+        0.0..0.9,
+        "[0, 0.9) (default 0.1: a tenth of the rows calibrate the threshold)",
+    )
+}
+
+/// `--reg-covar`, `--tol`, `--pseudo-count`: a finite number ≥ 0 (usage error otherwise).
+fn non_negative(s: &str) -> Result<f64, String> {
+    number_in(
+        s,
+        0.0..f64::INFINITY,
+        "[0, ∞): it must be a non-negative finite number",
+    )
+}
+
+/// `--dp-prune`: a weight cut in [0, 1).
+fn prune_cut(s: &str) -> Result<f64, String> {
+    number_in(s, 0.0..1.0, "[0, 1) (default 1e-3)")
+}
+
+fn number_in(s: &str, range: std::ops::Range<f64>, what: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if (0.0..0.9).contains(&v) {
+    if range.contains(&v) {
         Ok(v)
     } else {
-        Err(format!(
-            "{v} is outside [0, 0.9) (default 0.1: a tenth of the rows calibrate the threshold)"
-        ))
+        Err(format!("{v} is outside {what}"))
     }
 }
 

@@ -82,19 +82,11 @@ impl fmt::Display for DimRule {
     }
 }
 
-/// Free parameters of one component of dimension `d`: mean plus covariance.
-pub fn parameters(d: usize, covariance: Covariance) -> usize {
-    match covariance {
-        Covariance::Full => d * (d + 3) / 2,
-        Covariance::Diag => 2 * d,
-    }
-}
-
 /// The largest `d ≥ 1` with `k · p(d) ≤ n / ROWS_PER_PARAMETER`.
 pub fn supported_dim(n: usize, k: usize, covariance: Covariance) -> usize {
     let budget = n as f64 / ROWS_PER_PARAMETER;
     let mut d = 1;
-    while (k * parameters(d + 1, covariance)) as f64 <= budget {
+    while (k * covariance.free_parameters(d + 1)) as f64 <= budget {
         d += 1;
     }
     d
@@ -168,10 +160,9 @@ pub fn choose(
                 )
             } else if d == by_rows {
                 format!(
-                    "the most {} training rows support for {k} {} components \
+                    "the most {} training rows support for {k} {covariance}-covariance components \
                      (K·p(d) ≤ {:.0}·n; {:.0} % of the {rows} variance needs {by_share})",
                     train.nrows(),
-                    covariance_name(covariance),
                     1.0 / ROWS_PER_PARAMETER,
                     AUTO_SHARE * 100.0
                 )
@@ -190,14 +181,6 @@ pub fn choose(
                 reason: format!("PCA {d_in} → {d}: {binding}"),
             }
         }
-    }
-}
-
-/// `full-covariance` or `diagonal`, for messages.
-pub fn covariance_name(c: Covariance) -> &'static str {
-    match c {
-        Covariance::Full => "full-covariance",
-        Covariance::Diag => "diagonal",
     }
 }
 

@@ -2,41 +2,11 @@
 //! parameter (dequantised exactly as the scorer uses them) so that anyone can
 //! re-score in numpy.
 
-use lsgm::density::packed_index;
 use lsgm::model::wire::Pooling;
-use lsgm::{Chain, Covariance, Model, Preprocess, Quantisation, Storage};
+use lsgm::model::LayerView;
+use lsgm::{Covariance, Model, Preprocess};
 use serde_json::{json, Value};
 use std::fmt::Write;
-
-fn chain_name(c: Chain) -> &'static str {
-    match c {
-        Chain::Paper => "paper",
-        Chain::Markov => "markov",
-    }
-}
-
-fn quant_name(q: Quantisation) -> &'static str {
-    match q {
-        Quantisation::F32 => "f32",
-        Quantisation::U16 => "u16",
-        Quantisation::U8 => "u8",
-    }
-}
-
-fn storage_name(s: Storage) -> &'static str {
-    match s {
-        Storage::F32 => "f32",
-        Storage::F16 => "f16",
-        Storage::I8 => "i8",
-    }
-}
-
-fn cov_name(c: Covariance) -> &'static str {
-    match c {
-        Covariance::Full => "full",
-        Covariance::Diag => "diag",
-    }
-}
 
 /// The human summary.
 pub fn summary(model: &Model<'_>, bytes: usize) -> String {
@@ -47,7 +17,7 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
         lsgm::model::FORMAT_VERSION
     );
     let _ = writeln!(s, "source:     {}", model.source());
-    let _ = writeln!(s, "chain:      {}", chain_name(model.chain()));
+    let _ = writeln!(s, "chain:      {}", model.chain().name());
     let _ = writeln!(
         s,
         "threshold:  {:.4} (held-out TPR {:.2} %)",
@@ -82,8 +52,8 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
             l.name(),
             pooling_name(l.pooling()),
             l.components(),
-            cov_name(l.gaussians().covariance()),
-            storage_name(l.gaussians().storage()),
+            l.gaussians().covariance().name(),
+            l.gaussians().storage().name(),
             l.median_contribution()
         );
     }
@@ -95,7 +65,7 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
             i + 1,
             model.layer(i).components(),
             model.layer(i + 1).components(),
-            quant_name(t.quantisation())
+            t.quantisation().name()
         );
     }
     let q: Vec<String> = model.quantiles().map(|(q, v)| format!("{q}:{v:.2}")).collect();
@@ -112,70 +82,8 @@ fn pooling_name(p: Pooling) -> &'static str {
     }
 }
 
-/// The full JSON dump.
+/// The full JSON dump: every parameter as the scorer reads it.
 pub fn json(model: &Model<'_>, bytes: usize) -> Value {
-    let preprocess = model.preprocess().map(Preprocess::from_wire).map(|p| {
-        json!({
-            "input": p.input,
-            "logits": p.logits,
-            "layout": p.layout.to_string().to_lowercase(),
-            "colour": p.colour.to_string(),
-            "channels": p.channels(),
-            "height": p.height,
-            "width": p.width,
-            "resize": p.resize.to_string(),
-            "datum": p.datum.to_string(),
-            "range": p.range.to_string(),
-            "scale": p.range.scale(),
-            "mean": p.mean,
-            "std": p.std,
-        })
-    });
-    let layers: Vec<Value> = model
-        .layers()
-        .iter()
-        .map(|l| {
-            let g = l.gaussians();
-            let d = g.dim();
-            let projection = l.projection().map(|p| {
-                let n = l.dim_in();
-                json!({
-                    "mean": p.mean().iter().collect::<Vec<_>>(),
-                    "matrix": (0..d).map(|r| p.matrix().slice(r * n, n).iter().collect::<Vec<_>>()).collect::<Vec<_>>(),
-                    "residual_variance": p.residual_variance(),
-                    "residual_dof": p.residual_dof(),
-                })
-            });
-            let components: Vec<Value> = (0..g.components())
-                .map(|k| {
-                    let f = g.factor(k);
-                    let factor = match g.covariance() {
-                        Covariance::Diag => json!(f.iter().collect::<Vec<_>>()),
-                        Covariance::Full => json!((0..d)
-                            .map(|i| (0..d).map(|j| if i <= j { f.get(packed_index(i, j)) } else { 0.0 }).collect::<Vec<_>>())
-                            .collect::<Vec<_>>()),
-                    };
-                    json!({
-                        "log_weight": l.log_weight(k),
-                        "mean": g.mean(k).iter().collect::<Vec<_>>(),
-                        "precision_cholesky": factor,
-                        "log_norm": g.log_norm(k),
-                    })
-                })
-                .collect();
-            json!({
-                "name": l.name(),
-                "pooling": format!("{:?}", l.pooling()),
-                "dim_in": l.dim_in(),
-                "dim": d,
-                "projection": projection,
-                "covariance": cov_name(g.covariance()),
-                "storage": storage_name(g.storage()),
-                "median_contribution": l.median_contribution(),
-                "components": components,
-            })
-        })
-        .collect();
     let transitions: Vec<Value> = (0..model.num_layers().saturating_sub(1))
         .map(|i| {
             let t = model.transition(i);
@@ -189,13 +97,76 @@ pub fn json(model: &Model<'_>, bytes: usize) -> Value {
         "format_version": lsgm::model::FORMAT_VERSION,
         "bytes": bytes,
         "source": model.source(),
-        "chain": chain_name(model.chain()),
+        "chain": model.chain().name(),
         "threshold": model.threshold(),
         "calibration_tpr": model.calibration_tpr(),
         "quantiles": model.quantiles().map(|(q, s)| [q, s]).collect::<Vec<_>>(),
-        "preprocess": preprocess,
-        "quantisation": (0..model.num_layers().saturating_sub(1)).map(|i| quant_name(model.transition(i).quantisation())).collect::<Vec<_>>(),
-        "layers": layers,
+        "preprocess": model.preprocess().map(Preprocess::from_wire).map(|p| preprocess_json(&p)),
+        "quantisation": (0..model.num_layers().saturating_sub(1)).map(|i| model.transition(i).quantisation().name()).collect::<Vec<_>>(),
+        "layers": model.layers().iter().map(layer_json).collect::<Vec<_>>(),
         "transitions": transitions,
+    })
+}
+
+fn preprocess_json(p: &Preprocess) -> Value {
+    json!({
+        "input": p.input,
+        "logits": p.logits,
+        "layout": p.layout.to_string().to_lowercase(),
+        "colour": p.colour.to_string(),
+        "channels": p.channels(),
+        "height": p.height,
+        "width": p.width,
+        "resize": p.resize.to_string(),
+        "datum": p.datum.to_string(),
+        "range": p.range.to_string(),
+        "scale": p.range.scale(),
+        "mean": p.mean,
+        "std": p.std,
+    })
+}
+
+/// One layer: its projection and every component, dequantised.
+fn layer_json(l: &LayerView<'_>) -> Value {
+    let g = l.gaussians();
+    let d = g.dim();
+    let projection = l.projection().map(|p| {
+        let n = l.dim_in();
+        json!({
+            "mean": p.mean().iter().collect::<Vec<_>>(),
+            "matrix": (0..d).map(|r| p.matrix().slice(r * n, n).iter().collect::<Vec<_>>()).collect::<Vec<_>>(),
+            "residual_variance": p.residual_variance(),
+            "residual_dof": p.residual_dof(),
+        })
+    });
+    let components: Vec<Value> = (0..g.components())
+        .map(|k| {
+            let f = g.factor(k);
+            // Diagonal factors as their `dim` values, others as dense matrices.
+            let factor = if g.covariance() == Covariance::Diag {
+                json!(f.iter().collect::<Vec<_>>())
+            } else {
+                json!((0..d)
+                    .map(|i| (0..d).map(|j| f.entry(i, j)).collect::<Vec<_>>())
+                    .collect::<Vec<_>>())
+            };
+            json!({
+                "log_weight": l.log_weight(k),
+                "mean": g.mean(k).iter().collect::<Vec<_>>(),
+                "precision_cholesky": factor,
+                "log_norm": g.log_norm(k),
+            })
+        })
+        .collect();
+    json!({
+        "name": l.name(),
+        "pooling": format!("{:?}", l.pooling()),
+        "dim_in": l.dim_in(),
+        "dim": d,
+        "projection": projection,
+        "covariance": g.covariance().name(),
+        "storage": g.storage().name(),
+        "median_contribution": l.median_contribution(),
+        "components": components,
     })
 }

@@ -5,72 +5,40 @@
 //! directory and a rename, so a failed run never leaves half a file behind.
 
 use anyhow::{bail, ensure, Context, Result};
+use lsgm::frames::NpyArray;
 use lsgm::model::wire::Pooling;
 use nalgebra::DMatrix;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// A numeric `.npy` array converted to `f64`, with its shape.
-pub struct Array {
-    /// Shape, C order.
-    pub shape: Vec<usize>,
-    /// Values in C order.
-    pub data: Vec<f64>,
-}
-
-/// Reads a C-order `.npy` of f32, f64 or u8 values.
-pub fn read_npy(path: &Path) -> Result<Array> {
-    let npy = lsgm::frames::open_npy(path)?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
-    let descr = npy.dtype().descr();
-    let what = || format!("cannot read the data of {}", path.display());
-    let data: Vec<f64> = match descr.as_str() {
-        "'<f4'" | "<f4" => npy
-            .into_vec::<f32>()
-            .with_context(what)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "'<f8'" | "<f8" => npy.into_vec::<f64>().with_context(what)?,
-        "'|u1'" | "|u1" | "'<u1'" | "<u1" => npy
-            .into_vec::<u8>()
-            .with_context(what)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        other => bail!(
-            "{}: unsupported dtype {other}; convert it with arr.astype(np.float32)",
+/// Reads an `N × d` feature matrix from a `.npy` file ([`NpyArray`]: `uint8`,
+/// `float32` or `float64`, C order); the shape is checked before the values
+/// are read, and every value must be finite.
+pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>> {
+    let npy = NpyArray::open(path)?;
+    let (n, d) = match *npy.shape() {
+        [n, d] => (n, d),
+        ref shape => bail!(
+            "{}: expected a 2-D array (rows × features), got shape {shape:?}",
             path.display()
         ),
     };
-    Ok(Array { shape, data })
-}
-
-/// Reads an `N × d` feature matrix; every value must be finite.
-pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>> {
-    let a = read_npy(path)?;
-    ensure!(
-        a.shape.len() == 2,
-        "{}: expected a 2-D array (rows × features), got shape {:?}",
-        path.display(),
-        a.shape
-    );
-    let (n, d) = (a.shape[0], a.shape[1]);
     ensure!(
         n > 0 && d > 0,
         "{}: the array is empty (shape {n} × {d})",
         path.display()
     );
-    if let Some(i) = a.data.iter().position(|v| !v.is_finite()) {
+    let data = npy.read_to_end_f64()?;
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
         bail!(
             "{}: row {}, column {} is {} — remove or impute non-finite rows before fitting",
             path.display(),
             i / d,
             i % d,
-            a.data[i]
+            data[i]
         );
     }
-    Ok(DMatrix::from_row_slice(n, d, &a.data))
+    Ok(DMatrix::from_row_slice(n, d, &data))
 }
 
 /// Per-layer feature matrices with rows aligned across layers.

@@ -1,18 +1,30 @@
 //! # fit-and-export — the host side of LSGM
 //!
 //! Fits a Latent Sequential Gaussian Mixture from per-layer features of
-//! in-distribution data and writes the `lsgm` core's model file. Layers:
+//! in-distribution data and writes the `lsgm` core's model file. Layers,
+//! bottom up:
 //!
-//! * [`io`] — `.npy` feature directories in, atomic file writes out;
-//! * [`gmm`] — per-layer mixtures: k-means++, EM ([`gmm::em`]) and the
-//!   variational Dirichlet-process mixture ([`gmm::dp`]), scikit-learn's
+//! * [`io`] — `.npy` feature directories in (through the core's one `.npy`
+//!   reader), atomic file writes out; [`extract`] — features from frames
+//!   through the core's tract taps;
+//! * [`gmm`] — per-layer mixtures: [`gmm::base`] holds what every mixture
+//!   fit shares (the k-means++ start, the convergence loop, the component
+//!   statistics) behind [`gmm::MixtureFit`]; EM ([`gmm::em`]) and the
+//!   variational Dirichlet-process mixture ([`gmm::dp`]) implement it, and
+//!   [`gmm::fit`] is the one place the kind is chosen; scikit-learn's
 //!   conventions throughout;
 //! * [`pca`] — per-layer projection; [`dimension`] — how wide each tap's
 //!   mixture is (the edge-sized `--max-dim auto` rule);
 //! * [`transitions`] — component-to-component tables from training traces;
 //! * [`calibrate`] — threshold and quantiles from held-out rows;
-//! * [`fit`] — the pipeline; [`scoring`] — bulk scoring with the core;
-//! * [`inspect`] — human and JSON views of a model file.
+//!   [`scoring`] — bulk scoring with the core;
+//! * [`fit`] — the pipeline as phases with typed results: split → per-layer
+//!   mixture → responsibilities → transitions → calibration → encode;
+//! * [`eval`] — the OOD benchmark harness: a [`eval::detector::Detector`]
+//!   trait and one table of detectors ([`eval::detectors::REGISTRY`]);
+//! * [`inspect`] — human and JSON views of a model file; [`cli`] — the
+//!   flags shared by the fitting commands (the core's named choices are
+//!   parsed by clap directly).
 
 #![deny(missing_docs)]
 

@@ -127,11 +127,11 @@ enum Command {
         model: PathBuf,
         /// New storage of the transition tables.
         #[arg(long, value_enum)]
-        quantise: Option<fit_and_export::cli::QuantArg>,
+        quantise: Option<lsgm::Quantisation>,
         /// New storage of every layer's means and precision factors. Rounds
         /// the stored values: going back to f32 does not restore precision.
         #[arg(long, value_enum)]
-        storage: Option<fit_and_export::cli::StorageArg>,
+        storage: Option<lsgm::Storage>,
         /// Output model file.
         #[arg(long)]
         out: PathBuf,
@@ -385,23 +385,21 @@ fn score(model: &Path, features: &Path, json: bool) -> Result<()> {
 
 fn requantise(
     model: &Path,
-    quantise: Option<fit_and_export::cli::QuantArg>,
-    storage: Option<fit_and_export::cli::StorageArg>,
+    quantise: Option<lsgm::Quantisation>,
+    storage: Option<lsgm::Storage>,
     out: &Path,
 ) -> Result<()> {
     check_output(out)?;
     let bytes = read_model(model)?;
     let m = Model::from_bytes(&bytes)?;
     let mut spec = lsgm::ModelSpec::from_model(&m);
-    if let Some(q) = quantise {
-        let kind = fit_and_export::cli::quantisation(q);
+    if let Some(kind) = quantise {
         for t in &mut spec.transitions {
             let values: Vec<f32> = (0..t.len()).map(|i| t.get(i)).collect();
             *t = lsgm::quant::quantise(&values, kind)?;
         }
     }
     if let Some(s) = storage {
-        let s = fit_and_export::cli::storage(s);
         if spec.layers.iter().any(|l| l.storage != s) {
             say!(
                 "warning: the threshold and quantiles were calibrated with the old storage; \

@@ -2,28 +2,13 @@
 
 mod common;
 
-use assert_cmd::Command;
-use common::{traces, write_dir};
+use common::{fails, scores, stderr, stdout, tool, traces, write_dir};
 use std::path::Path;
 
 const DIMS: [usize; 3] = [2, 3, 4];
 
-fn tool() -> Command {
-    Command::cargo_bin("fit-and-export").unwrap()
-}
-
 fn fit(features: &Path, out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
-    tool()
-        .args(["fit-features", "--features"])
-        .arg(features)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .assert()
-}
-
-fn stderr(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+    common::fit_features(features, out, extra).assert()
 }
 
 #[test]
@@ -53,9 +38,9 @@ fn fit_inspect_and_score_end_to_end() {
     ] {
         let out = dir.path().join(name);
         let a = fit(&features, &out, &extra).success();
-        let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
-        let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-        assert_eq!(report["layers"].as_array().unwrap().len(), 3, "{stdout}");
+        let printed = stdout(&a);
+        let report: serde_json::Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
+        assert_eq!(report["layers"].as_array().unwrap().len(), 3, "{printed}");
         assert_eq!(report["rows"][1], 300);
         let tpr = report["holdout_tpr"].as_f64().unwrap();
         assert!((tpr - 0.95).abs() < 0.01, "{tpr}");
@@ -67,7 +52,7 @@ fn fit_inspect_and_score_end_to_end() {
         }
 
         let a = tool().arg("inspect").arg(&out).assert().success();
-        let summary = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+        let summary = stdout(&a);
         assert!(
             summary.contains("K = 3") && summary.contains("threshold"),
             "{summary}"
@@ -85,20 +70,6 @@ fn fit_inspect_and_score_end_to_end() {
     }
 }
 
-fn scores(model: &Path, features: &Path) -> Vec<f64> {
-    let a = tool()
-        .arg("score")
-        .arg(model)
-        .arg("--features")
-        .arg(features)
-        .assert()
-        .success();
-    String::from_utf8_lossy(&a.get_output().stdout)
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect()
-}
-
 #[test]
 fn reduced_storage_fits_reports_its_effect_and_requantises() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,8 +78,8 @@ fn reduced_storage_fits_reports_its_effect_and_requantises() {
     let (f32_model, i8_model) = (dir.path().join("f32.lsgm"), dir.path().join("i8.lsgm"));
     fit(&features, &f32_model, &["--components", "3"]).success();
     let a = fit(&features, &i8_model, &["--components", "3", "--storage", "i8"]).success();
-    let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let printed = stdout(&a);
+    let report: serde_json::Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
     let effect = &report["storage_effect"];
     let (median, max) = (
         effect["median_abs"].as_f64().unwrap(),
@@ -117,7 +88,7 @@ fn reduced_storage_fits_reports_its_effect_and_requantises() {
     assert!(median > 0.0 && median <= max && max < 1.0, "{effect}");
 
     let a = tool().arg("inspect").arg(&i8_model).assert().success();
-    let summary = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    let summary = stdout(&a);
     assert_eq!(summary.matches("i8 storage").count(), 3, "{summary}");
 
     // The same mixtures, rounded: scores move by less than the report's max
@@ -152,16 +123,13 @@ fn reduced_storage_fits_reports_its_effect_and_requantises() {
     for (a, b) in exact.iter().zip(&half) {
         assert!((a - b).abs() < 1e-2 * (1.0 + a.abs()), "{a} vs {b}");
     }
-    // Nothing to do is an error, not a silent copy.
+    // Nothing to do is a usage error, not a silent copy.
     let out = dir.path().join("none.lsgm");
-    tool()
-        .arg("requantise")
-        .arg(&f32_model)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .failure();
-    assert!(!out.exists());
+    fails(
+        tool().arg("requantise").arg(&f32_model).arg("--out").arg(&out),
+        2,
+        &["--quantise", "--storage"],
+    );
 }
 
 #[test]
@@ -187,11 +155,7 @@ fn bad_input_fails_clearly_without_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.lsgm");
     let check = |features: &Path, extra: &[&str], needle: &str| {
-        let a = fit(features, &out, extra).failure();
-        let err = stderr(&a);
-        assert!(err.contains(needle), "expected {needle:?} in: {err}");
-        assert!(!out.exists(), "a failed fit left {}", out.display());
-        assert!(!err.contains("panicked"), "{err}");
+        fails(&mut common::fit_features(features, &out, extra), 1, &[needle]);
     };
     // Missing and empty directories.
     check(&dir.path().join("nope"), &[], "not a directory");
@@ -239,30 +203,32 @@ fn bad_input_fails_clearly_without_output() {
     // Invalid parameters are rejected before any work.
     let good = dir.path().join("good");
     write_dir(&good, &traces(500, &DIMS, 3), &DIMS);
-    check(&good, &["--holdout", "1.5"], "--holdout");
-    check(&good, &["--reg-covar=-1"], "--reg-covar");
+    // Numbers out of range are usage errors, found as the flags are parsed.
+    for bad in [
+        ["--holdout", "1.5"],
+        ["--reg-covar", "-1"],
+        ["--tol", "NaN"],
+        ["--pseudo-count", "inf"],
+        ["--dp-prune", "1"],
+    ] {
+        fails(
+            &mut common::fit_features(&good, &out, &bad),
+            2,
+            &[bad[0], "is outside"],
+        );
+    }
     // An output path that cannot be written.
-    let a = tool()
-        .args(["fit-features", "--features"])
-        .arg(&good)
-        .arg("--out")
-        .arg(dir.path().join("no/such/dir/m.lsgm"))
-        .assert()
-        .failure();
-    assert!(
-        stderr(&a).contains("does not exist or is not writable"),
-        "{}",
-        stderr(&a)
+    fails(
+        &mut common::fit_features(&good, &dir.path().join("no/such/dir/m.lsgm"), &[]),
+        1,
+        &["does not exist or is not writable"],
     );
     // A file that is not a model.
     std::fs::write(&out, b"not a model").unwrap();
-    let a = tool().arg("inspect").arg(&out).assert().failure();
-    assert!(
-        stderr(&a).contains(
-            "not an LSGM model file (bad magic bytes) (is it an .lsgm file written by fit-and-export?)"
-        ),
-        "{}",
-        stderr(&a)
+    fails(
+        tool().arg("inspect").arg(&out),
+        1,
+        &["not an LSGM model file (bad magic bytes) (is it an .lsgm file written by fit-and-export?)"],
     );
 }
 

@@ -1,17 +1,15 @@
 //! `fit-and-export eval` end to end on the shipped samples.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{fails, root};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn root(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
-}
-
-fn eval(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
-    Command::cargo_bin("fit-and-export")
-        .unwrap()
-        .arg("eval")
+fn eval_cmd(out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("fit-and-export").unwrap();
+    cmd.arg("eval")
         .arg("--onnx")
         .arg(root("models/fmnist-resnet.onnx"))
         .arg("--lsgm")
@@ -20,8 +18,12 @@ fn eval(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
         .arg(root("models/samples/fmnist-test-500-images-idx3-ubyte.gz"))
         .arg("--out")
         .arg(out)
-        .args(extra)
-        .assert()
+        .args(extra);
+    cmd
+}
+
+fn eval(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    eval_cmd(out, extra).assert()
 }
 
 #[test]
@@ -107,18 +109,98 @@ fn missing_training_data_skips_those_baselines_and_bad_sets_fail() {
     assert!(err.contains("need --train; skipping"), "{err}");
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let a = eval(
-        &dir.path().join("r2"),
-        &["--ood", &format!("x={}", empty.display())],
+    // A failed run leaves no report and no folder it created.
+    fails(
+        &mut eval_cmd(
+            &dir.path().join("r2"),
+            &["--ood", &format!("x={}", empty.display())],
+        ),
+        1,
+        &["no images in this directory"],
+    );
+    fails(
+        &mut eval_cmd(
+            &dir.path().join("r3"),
+            &["--ood", "gaussian", "--methods", "lsgm,nope"],
+        ),
+        2,
+        &["unknown method \"nope\""],
+    );
+    fails(
+        &mut eval_cmd(&dir.path().join("r4"), &["--ood", "pink-noise"]),
+        1,
+        &["expected NAME=PATH"],
+    );
+}
+
+#[test]
+fn an_unknown_method_is_a_usage_error_listing_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    // `gmm-layer-00` and `gmm-layer-+1` once reported tap 0's and tap 1's
+    // numbers under those names; `all,nope` silently dropped `nope`.
+    for methods in [
+        "nope",
+        "lsgm,nope",
+        "all,nope",
+        "gmm-layer-00",
+        "gmm-layer-+1",
+        "gmm-layer",
+        "LSGM",
+    ] {
+        let unknown = methods.rsplit(',').next().unwrap();
+        let err = fails(
+            &mut eval_cmd(
+                &dir.path().join("r"),
+                &["--ood", "gaussian", "--methods", methods],
+            ),
+            2,
+            &[&format!("unknown method {unknown:?}")],
+        );
+        for known in [
+            "all",
+            "lsgm",
+            "msp",
+            "energy",
+            "mahalanobis-multi",
+            "knn",
+            "gmm-layer-I",
+        ] {
+            assert!(err.contains(known), "{methods}: {known} not listed in {err}");
+        }
+    }
+    // A tap the model does not have (3 taps): an error naming the ones it has.
+    fails(
+        &mut eval_cmd(
+            &dir.path().join("r"),
+            &["--ood", "gaussian", "--methods", "gmm-layer-3"],
+        ),
+        1,
+        &["gmm-layer-3", "gmm-layer-0 to gmm-layer-2"],
+    );
+}
+
+#[test]
+fn chosen_methods_are_reported_once_in_the_order_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    eval(
+        &out,
+        &[
+            "--ood",
+            "gaussian",
+            "--synthetic",
+            "20",
+            "--methods",
+            "gmm-layer-1,msp,gmm-layer-1",
+        ],
     )
-    .failure();
-    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("no images in this directory"));
-    let a = eval(
-        &dir.path().join("r3"),
-        &["--ood", "gaussian", "--methods", "lsgm,nope"],
-    )
-    .failure();
-    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("unknown method \"nope\""));
-    let a = eval(&dir.path().join("r4"), &["--ood", "pink-noise"]).failure();
-    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("expected NAME=PATH"));
+    .success();
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let methods: Vec<&str> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["gmm-layer-1", "msp"]);
 }

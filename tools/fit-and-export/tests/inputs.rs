@@ -5,13 +5,9 @@
 
 mod common;
 
-use assert_cmd::Command;
+use common::{fails, fit_features, read_f32, scores, stderr, stdout, tool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-fn tool() -> Command {
-    Command::cargo_bin("fit-and-export").unwrap()
-}
 
 fn onnx(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -43,24 +39,6 @@ fn formula_frames(path: &Path, n: usize, h: usize, w: usize, c: usize) {
     common::write_npy(path, &shape, data);
 }
 
-fn stderr(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
-}
-
-/// Runs the tool, expects failure with `code`, and `needle` on stderr.
-fn fails(args: &[&str], code: i32, needle: &str) -> String {
-    let a = tool().args(args).assert().code(code);
-    let err = stderr(&a);
-    assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
-
-fn read_npy(p: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(p).unwrap();
-    npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap()
-}
-
 const FIT_FAST: [&str; 6] = ["--components", "2", "--max-iter", "20", "--reg-covar", "1e-3"];
 
 /// Fits `net` on `frames` into `model` with the input flags in `extra`.
@@ -77,28 +55,32 @@ fn fit(net: &str, frames: &Path, model: &Path, extra: &[&str]) -> assert_cmd::as
         .assert()
 }
 
-/// `features --lsgm`: the model's taps and preprocessing on `net`.
-fn features(net: &str, model: &Path, data: &Path, out: &Path) -> assert_cmd::assert::Assert {
-    tool()
-        .args(["features", "--onnx"])
+/// `features --lsgm`: the model's taps and preprocessing on `net`, to run.
+fn features_cmd(net: &str, model: &Path, data: &Path, out: &Path) -> assert_cmd::Command {
+    let mut cmd = tool();
+    cmd.args(["features", "--onnx"])
         .arg(onnx(net))
         .arg("--lsgm")
         .arg(model)
         .arg("--data")
         .arg(data)
         .arg("--out")
-        .arg(out)
-        .assert()
+        .arg(out);
+    cmd
+}
+
+/// Runs [`features_cmd`], which must succeed.
+fn features(net: &str, model: &Path, data: &Path, out: &Path) {
+    features_cmd(net, model, data, out).assert().success();
 }
 
 fn summary(model: &Path) -> String {
-    let a = tool().arg("inspect").arg(model).assert().success();
-    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+    stdout(&tool().arg("inspect").arg(model).assert().success())
 }
 
 /// The first rows of a row-major `.npy` against onnxruntime's rows, to 1e-4 relative.
 fn rows_match(file: &Path, want: &Value) {
-    let got = read_npy(file);
+    let got = read_f32(file);
     let want = want.as_array().unwrap();
     let k = want[0].as_array().unwrap().len();
     for (i, row) in want.iter().enumerate() {
@@ -134,9 +116,7 @@ fn what_a_network_needs_and_the_flags_do_not_say_is_an_error_naming_the_flag() {
         v
     };
     let check = |args: Vec<String>, needle: &str| {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        fails(&refs, 1, needle);
-        assert!(!out.exists());
+        fails(tool().args(args), 1, &[needle]);
     };
     check(fit("rgb.onnx", &[]), "--channel-order rgb");
     check(fit("rgb.onnx", &["--channel-order", "bgr"]), "--mean and --std");
@@ -207,14 +187,14 @@ fn usage_errors_exit_2() {
         (&["--threads", "300"], "--threads"),
         (&["--max-dim", "0"], "--max-dim"),
     ] {
-        fails(args, 2, needle);
+        fails(tool().args(args), 2, &[needle]);
     }
     // Negative numbers are plain option values.
-    let a = tool()
-        .args(["--mean", "-0.5", "--std", "2", "--out", "/nonexistent/x.lsgm"])
-        .assert()
-        .code(1);
-    assert!(stderr(&a).contains("/nonexistent"), "{}", stderr(&a));
+    fails(
+        tool().args(["--mean", "-0.5", "--std", "2", "--out", "/nonexistent/x.lsgm"]),
+        1,
+        &["/nonexistent"],
+    );
 }
 
 #[test]
@@ -239,28 +219,26 @@ fn external_weights_fit_and_the_model_refuses_any_other_weights() {
     );
     // features --lsgm with the model's own network matches onnxruntime …
     let feats = dir.path().join("feats");
-    features("ext_data/model.onnx", &model, &frames, &feats).success();
+    features("ext_data/model.onnx", &model, &frames, &feats);
     rows_match(&feats.join("logits.npy"), &reference("ext_data.json")["logits"]);
     // Flags that would contradict the model's preprocessing are refused.
-    let err = stderr(
-        &tool()
-            .args(["features", "--onnx"])
-            .arg(onnx("ext_data/model.onnx"))
-            .arg("--lsgm")
-            .arg(&model)
-            .args(["--mean", "0.3", "--data"])
-            .arg(&frames)
-            .arg("--out")
-            .arg(&feats)
-            .assert()
-            .failure(),
+    fails(
+        features_cmd("ext_data/model.onnx", &model, &frames, &feats).args(["--mean", "0.3"]),
+        1,
+        &["drop --mean"],
     );
-    assert!(err.contains("drop --mean"), "{err}");
     // … and any other network, even the same weights inline, is refused.
-    let err = stderr(&features("ext_data_inline.onnx", &model, &frames, &feats).failure());
-    assert!(err.contains("fitted for another network"), "{err}");
-    let err = stderr(
-        &tool()
+    fails(
+        &mut features_cmd("ext_data_inline.onnx", &model, &frames, &feats),
+        1,
+        &["fitted for another network"],
+    );
+    // eval makes its --out folder first (to check it can write there):
+    // what matters is that nothing is written into it.
+    let eval_out = dir.path().join("eval");
+    std::fs::create_dir(&eval_out).unwrap();
+    fails(
+        tool()
             .args(["eval", "--onnx"])
             .arg(onnx("ext_data_inline.onnx"))
             .arg("--lsgm")
@@ -268,11 +246,10 @@ fn external_weights_fit_and_the_model_refuses_any_other_weights() {
             .arg("--in")
             .arg(&frames)
             .args(["--ood", "gaussian", "--out"])
-            .arg(dir.path().join("eval"))
-            .assert()
-            .failure(),
+            .arg(&eval_out),
+        1,
+        &["fitted for another network"],
     );
-    assert!(err.contains("fitted for another network"), "{err}");
 }
 
 #[test]
@@ -300,7 +277,7 @@ fn the_stored_preprocessing_is_shown_and_reapplied_by_features() {
         "{summary}"
     );
     let feats = dir.path().join("feats");
-    features("rgb.onnx", &model, &frames, &feats).success();
+    features("rgb.onnx", &model, &frames, &feats);
     rows_match(&feats.join("logits.npy"), &reference("rgb.json")["logits_if_bgr"]);
 }
 
@@ -340,7 +317,7 @@ fn uint8_and_dynamic_size_networks_extract_what_onnxruntime_computes() {
     fit("dynamic_hw.onnx", &rgb, &model, &flags).success();
     assert!(summary(&model).contains("1×3×24×32"));
     let feats = dir.path().join("dyn");
-    features("dynamic_hw.onnx", &model, &rgb, &feats).success();
+    features("dynamic_hw.onnx", &model, &rgb, &feats);
     rows_match(&feats.join("logits.npy"), &reference("dynamic_hw.json")["logits"]);
 }
 
@@ -360,10 +337,10 @@ fn msp_and_energy_of_a_softmax_network_use_its_real_probabilities() {
     let note = "note: \"probs\" is the Softmax of \"logits_raw\"";
     assert!(stderr(&a).contains(note), "{}", stderr(&a));
     let feats = dir.path().join("feats");
-    features("softmax.onnx", &model, &frames, &feats).success();
+    features("softmax.onnx", &model, &frames, &feats);
     // logits.npy holds the pre-softmax logits, whose softmax is the network's output.
     let r = reference("softmax.json");
-    let logits = read_npy(&feats.join("logits.npy"));
+    let logits = read_f32(&feats.join("logits.npy"));
     for i in 0..4 {
         let row = &logits[i * 10..(i + 1) * 10];
         let m = row.iter().copied().fold(f32::MIN, f32::max) as f64;
@@ -381,29 +358,14 @@ fn overflowing_rows_are_scored_lowest_and_the_others_go_on() {
     let train = dir.path().join("train");
     common::write_dir(&train, &common::traces(400, &[4, 3], 26), &[4, 3]);
     let model = dir.path().join("m.lsgm");
-    tool()
-        .args(["fit-features", "--features"])
-        .arg(&train)
-        .arg("--out")
-        .arg(&model)
-        .args(["--components", "3"])
+    fit_features(&train, &model, &["--components", "3"])
         .assert()
         .success();
     let test = dir.path().join("test");
     let mut l0 = vec![0.5f32; 4 * 4];
     l0[8..12].fill(1e20); // row 2 explodes
     common::write_dir(&test, &[l0, vec![0.5f32; 4 * 3]], &[4, 3]);
-    let a = tool()
-        .arg("score")
-        .arg(&model)
-        .arg("--features")
-        .arg(&test)
-        .assert()
-        .success();
-    let scores: Vec<f64> = String::from_utf8_lossy(&a.get_output().stdout)
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
+    let scores = scores(&model, &test);
     assert_eq!(scores.len(), 4);
     assert_eq!(scores[2] as f32, f32::MIN);
     assert!(scores[3] > f32::MIN as f64);
@@ -415,7 +377,7 @@ fn overflowing_rows_are_scored_lowest_and_the_others_go_on() {
         .arg("--json")
         .assert()
         .success();
-    let rows: Vec<Value> = String::from_utf8_lossy(&a.get_output().stdout)
+    let rows: Vec<Value> = stdout(&a)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -433,15 +395,7 @@ fn fits_say_what_did_not_converge_and_which_flag_to_change() {
     let features = dir.path().join("f");
     common::write_dir(&features, &common::traces(250, &[4, 3], 20), &[4, 3]);
     let out = dir.path().join("m.lsgm");
-    let fit = |extra: &[&str]| {
-        tool()
-            .args(["fit-features", "--features"])
-            .arg(&features)
-            .arg("--out")
-            .arg(&out)
-            .args(extra)
-            .assert()
-    };
+    let fit = |extra: &[&str]| fit_features(&features, &out, extra).assert();
     let a = fit(&["--components", "8", "--max-iter", "2"]).success();
     let err = stderr(&a);
     assert_eq!(err.matches("without converging").count(), 2, "{err}");
@@ -459,19 +413,12 @@ fn fits_say_what_did_not_converge_and_which_flag_to_change() {
     // Too many components for the rows: the message names the flag in use.
     let small = dir.path().join("small");
     common::write_dir(&small, &common::traces(30, &[4, 3], 20), &[4, 3]);
-    let fit_small = |extra: &[&str]| {
-        tool()
-            .args(["fit-features", "--features"])
-            .arg(&small)
-            .arg("--out")
-            .arg(&out)
-            .args(extra)
-            .assert()
-    };
-    let err = stderr(&fit_small(&[]).failure());
-    assert!(err.contains("--dp 40"), "{err}");
-    let err = stderr(&fit_small(&["--components", "50"]).failure());
-    assert!(err.contains("--components 50: give fewer"), "{err}");
+    fails(&mut fit_features(&small, &out, &[]), 1, &["--dp 40"]);
+    fails(
+        &mut fit_features(&small, &out, &["--components", "50"]),
+        1,
+        &["--components 50: give fewer"],
+    );
 }
 
 #[test]
@@ -493,12 +440,7 @@ fn tap_names_map_to_feature_files_inside_the_folder() {
         .unwrap();
     }
     let out = dir.path().join("m.lsgm");
-    tool()
-        .args(["fit-features", "--features"])
-        .arg(&features)
-        .arg("--out")
-        .arg(&out)
-        .args(["--components", "3"])
+    fit_features(&features, &out, &["--components", "3"])
         .assert()
         .success();
     assert!(summary(&out).contains("/stage2/Relu"));
@@ -509,35 +451,31 @@ fn outputs_are_checked_before_the_work_and_never_half_written() {
     let dir = tempfile::tempdir().unwrap();
     let features = dir.path().join("f");
     common::write_dir(&features, &common::traces(300, &[2, 3], 4), &[2, 3]);
-    let fit = |out: &Path| {
-        tool()
-            .args(["fit-features", "--features"])
-            .arg(&features)
-            .arg("--out")
-            .arg(out)
-            .args(["--components", "3"])
-            .assert()
-            .failure()
+    // `fails` checks that the target is left as it was, and that no
+    // report is printed.
+    let fit = |out: &Path, needle: &str| {
+        fails(
+            &mut fit_features(&features, out, &["--components", "3"]),
+            1,
+            &[needle],
+        )
     };
-    // An output folder that does not exist: said before fitting (no report).
-    let a = fit(&dir.path().join("missing/m.lsgm"));
-    assert!(
-        stderr(&a).contains("does not exist or is not writable"),
-        "{}",
-        stderr(&a)
+    // An output folder that does not exist: said before fitting.
+    fit(
+        &dir.path().join("missing/m.lsgm"),
+        "does not exist or is not writable",
     );
-    assert!(a.get_output().stdout.is_empty());
     // A symlink or a directory as the target is refused, and left alone.
     let target = dir.path().join("elsewhere.lsgm");
     std::fs::write(&target, b"keep me").unwrap();
     let link = dir.path().join("link.lsgm");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    assert!(stderr(&fit(&link)).contains("not a regular file"));
+    fit(&link, "not a regular file");
     assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
-    assert!(stderr(&fit(dir.path())).contains("not a regular file"));
+    fit(dir.path(), "not a regular file");
     // The demo fit checks its output before loading anything.
-    let a = tool().args(["--out", "/nonexistent/dir/m.lsgm"]).assert().code(1);
-    assert!(!stderr(&a).contains("extracting"), "{}", stderr(&a));
+    let err = fails(tool().args(["--out", "/nonexistent/dir/m.lsgm"]), 1, &[]);
+    assert!(!err.contains("extracting"), "{err}");
 }
 
 #[test]
@@ -546,12 +484,7 @@ fn a_closed_stdout_ends_score_quietly() {
     let features = dir.path().join("f");
     common::write_dir(&features, &common::traces(20_000, &[2, 3], 4), &[2, 3]);
     let model = dir.path().join("m.lsgm");
-    tool()
-        .args(["fit-features", "--features"])
-        .arg(&features)
-        .arg("--out")
-        .arg(&model)
-        .args(["--components", "3"])
+    fit_features(&features, &model, &["--components", "3"])
         .assert()
         .success();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fit-and-export"))

@@ -1,7 +1,9 @@
 //! ONNX taps and fitting from images, on the shipped demo model and a
 //! differently built plain CNN (tests/fixtures/plain-cnn.onnx).
 
-use assert_cmd::Command;
+mod common;
+
+use common::{fails, root, stderr, stdout, tool};
 use lsgm::frames::read_idx_images;
 use lsgm::model::preprocess::{Colour, PixelRange, Resize};
 use lsgm::onnx::{Graph, LoadOptions, Network, Output};
@@ -9,18 +11,10 @@ use lsgm::Preprocess;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn root(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
-}
-
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
-}
-
-fn tool() -> Command {
-    Command::cargo_bin("fit-and-export").unwrap()
 }
 
 #[test]
@@ -134,17 +128,7 @@ fn fit_from_images_then_extract_features_and_score_them() {
     let layers = std::fs::read_to_string(feats.join("layers.txt")).unwrap();
     assert_eq!(layers.lines().count(), 3);
     assert!(feats.join("logits.npy").exists());
-    let a = tool()
-        .arg("score")
-        .arg(&out)
-        .arg("--features")
-        .arg(&feats)
-        .assert()
-        .success();
-    let scores: Vec<f64> = String::from_utf8_lossy(&a.get_output().stdout)
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
+    let scores = common::scores(&out, &feats);
     let threshold = j["threshold"].as_f64().unwrap();
     let flagged = scores.iter().filter(|&&s| s < threshold).count();
     assert!(flagged >= 90, "MNIST digits flagged: {flagged}/100");
@@ -155,17 +139,11 @@ fn bad_onnx_and_image_inputs_fail_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.lsgm");
     let fail = |args: &[&str], needle: &str| {
-        let a = tool()
-            .current_dir(dir.path())
-            .args(args)
-            .arg("--out")
-            .arg(&out)
-            .assert()
-            .failure();
-        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-        assert!(err.contains(needle), "expected {needle:?} in {err}");
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(!out.exists());
+        fails(
+            tool().current_dir(dir.path()).args(args).arg("--out").arg(&out),
+            1,
+            &[needle],
+        );
     };
     let junk = dir.path().join("junk.onnx");
     std::fs::write(&junk, b"not onnx").unwrap();
@@ -232,8 +210,8 @@ fn frames_of_another_size_are_refused_or_resized_by_the_stated_policy_and_said_o
     }
     let out = dir.path().join("m.lsgm");
     let fit = |extra: &[&str]| {
-        tool()
-            .arg("--train")
+        let mut cmd = tool();
+        cmd.arg("--train")
             .arg(&imgs)
             .arg("--out")
             .arg(&out)
@@ -247,19 +225,15 @@ fn frames_of_another_size_are_refused_or_resized_by_the_stated_policy_and_said_o
                 "--reg-covar",
                 "1e-3",
             ])
-            .args(extra)
-            .assert()
+            .args(extra);
+        cmd
     };
     // No policy given: refused, naming the flag, and no file written.
-    let a = fit(&[]).failure();
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    assert!(err.contains("40×40") && err.contains("--resize"), "{err}");
-    assert!(!out.exists());
-    let a = fit(&["--resize", "stretch"]).success();
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    fails(&mut fit(&[]), 1, &["40×40", "--resize"]);
+    let a = fit(&["--resize", "stretch"]).assert().success();
+    let err = stderr(&a);
     let note = "note: frames of 40×40 (W×H) are stretched to the network's 28×28 (stretch, bilinear)";
     assert_eq!(err.matches(note).count(), 1, "{err}");
-    let a = tool().arg("inspect").arg(&out).assert().success();
-    let summary = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    let summary = stdout(&tool().arg("inspect").arg(&out).assert().success());
     assert!(summary.contains("resize stretch"), "{summary}");
 }

@@ -6,17 +6,13 @@
 
 mod common;
 
-use assert_cmd::Command;
+use common::{fails, read_f32, root, tool};
 use fit_and_export::cli::InputArgs;
 use fit_and_export::extract::{self, Extracted, Extraction, Source};
 use lsgm::frames::{self, Frame, Notes, Pixels};
 use lsgm::onnx::{Network, Output};
 use lsgm::Preprocess;
 use std::path::{Path, PathBuf};
-
-fn root(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
-}
 
 /// 500 Fashion-MNIST test frames, gzipped IDX, and their labels.
 fn sample() -> (PathBuf, PathBuf) {
@@ -376,15 +372,6 @@ fn idx_files_stream_with_the_same_checks_as_before() {
     assert!(e.contains("expected N×H×W or N×H×W×C"), "{e}");
 }
 
-fn tool() -> Command {
-    Command::cargo_bin("fit-and-export").unwrap()
-}
-
-fn read_npy(p: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(p).unwrap();
-    npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap()
-}
-
 #[test]
 fn features_and_fits_are_the_same_on_one_thread_or_two() {
     let (images, labels) = sample();
@@ -419,11 +406,11 @@ fn features_and_fits_are_the_same_on_one_thread_or_two() {
     // Tap 0's features, bit for bit, in order.
     let classes = net.classes;
     let d0 = net.tap_dims[0];
-    let got = read_npy(&two.join("0.npy"));
+    let got = read_f32(&two.join("0.npy"));
     for (i, w) in want.iter().enumerate() {
         assert_eq!(got[i * d0..(i + 1) * d0], w[classes..classes + d0], "row {i}");
     }
-    let logits = read_npy(&two.join("logits.npy"));
+    let logits = read_f32(&two.join("logits.npy"));
     assert_eq!(logits[..classes], want[0][..classes]);
 
     // A fit on --classes gives the same model on one thread or two.
@@ -443,7 +430,5 @@ fn features_and_fits_are_the_same_on_one_thread_or_two() {
         std::fs::read(out).unwrap()
     };
     assert_eq!(fit("1"), fit("2"));
-    let a = tool().args(["--threads", "0"]).assert().code(2);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    assert!(err.contains("--threads"), "{err}");
+    fails(tool().args(["--threads", "0"]), 2, &["--threads"]);
 }

@@ -1,6 +1,8 @@
 //! ROC curves and score histograms as PNG (plotters).
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -57,6 +59,25 @@ pub fn roc(id: &[f64], ood: &[f64]) -> Vec<(f64, f64)> {
     pts
 }
 
+/// A chart with `f64` axes on a PNG.
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws the legend at `position` and writes the PNG.
+fn legend_and_save<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    root: &DrawingArea<BitMapBackend<'b>, Shift>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .position(position)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 /// One method's ROC curve in a figure.
 pub struct Curve {
     /// Method name.
@@ -89,14 +110,7 @@ pub fn roc_plot(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
             .label(format!("{} (AUROC {:.3})", c.name, c.auroc))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    legend_and_save(&mut chart, &root, SeriesLabelPosition::LowerRight)
 }
 
 /// Histogram of LSGM scores: ID against every OOD set.
@@ -165,12 +179,5 @@ pub fn histogram(path: &Path, id: &[f64], oods: &[(String, Vec<f64>)], threshold
         ))?
         .label("threshold")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    legend_and_save(&mut chart, &root, SeriesLabelPosition::UpperLeft)
 }

@@ -17,10 +17,10 @@
 //! Scoring uses the posterior-expected parameters (`weights_`, `means_`,
 //! `covariances_`), after pruning components with negligible weight.
 
-use super::converge::iterate;
-use super::em::{kmeans_resp, Collapse, Fitted};
-use super::mixture::{gaussian_parameters, log_gaussian_prob, log_resp_of, Cov, Mixture, PrecChol};
+use super::base::{gaussian_parameters, Collapse, Fitted, MixtureFit};
+use super::mixture::{log_gaussian_prob, log_resp_of, Cov, Mixture, PrecChol};
 use super::params::GmmParams;
+use anyhow::Result;
 use lsgm::Covariance;
 use nalgebra::{DMatrix, DVector};
 use statrs::function::gamma::{digamma, ln_gamma};
@@ -49,14 +49,15 @@ impl Priors {
         for (j, mut col) in centred.column_iter_mut().enumerate() {
             col.iter_mut().for_each(|v| *v -= mean[j]);
         }
-        let cov = match covariance {
-            Covariance::Full => Cov::Full(centred.transpose() * &centred / (n - 1.0).max(1.0)),
-            Covariance::Diag => Cov::Diag(DVector::from_iterator(
+        let cov = if super::mixture::is_diagonal(covariance) {
+            Cov::Diag(DVector::from_iterator(
                 d,
                 centred
                     .column_iter()
                     .map(|c| c.norm_squared() / (n - 1.0).max(1.0)),
-            )),
+            ))
+        } else {
+            Cov::Full(centred.transpose() * &centred / (n - 1.0).max(1.0))
         };
         Priors {
             weight_concentration: 1.0 / k as f64,
@@ -209,7 +210,53 @@ pub fn expected_mixture(s: &State) -> Mixture {
     }
 }
 
-/// The DP fit from initial responsibilities; also returns the final state.
+/// The DP fit as a [`MixtureFit`]: the state is the variational posterior.
+pub struct Dp {
+    priors: Priors,
+    p: GmmParams,
+    prune: f64,
+}
+
+impl Dp {
+    /// The DP fit under `priors`; [`MixtureFit::export`] prunes components
+    /// whose expected weight is below `prune`.
+    pub fn new(priors: Priors, p: &GmmParams, prune: f64) -> Dp {
+        Dp { priors, p: *p, prune }
+    }
+}
+
+impl MixtureFit for Dp {
+    type State = State;
+
+    fn params(&self) -> &GmmParams {
+        &self.p
+    }
+
+    /// The M-step from the start's responsibilities.
+    fn start(&mut self, x: &DMatrix<f64>, resp: &DMatrix<f64>) -> Result<State, Collapse> {
+        m_step(x, resp, &self.priors, &self.p)
+    }
+
+    /// The objective is the lower bound per row.
+    fn step(&mut self, x: &DMatrix<f64>, state: &State) -> Result<(State, f64), Collapse> {
+        let (_, log_resp) = log_resp_of(weighted_log_prob(x, state));
+        let resp = log_resp.map(f64::exp);
+        let next = m_step(x, &resp, &self.priors, &self.p)?;
+        let lb = lower_bound(&next, &log_resp, x.ncols()) / x.nrows() as f64;
+        Ok((next, lb))
+    }
+
+    fn mixture(&self, state: &State) -> Mixture {
+        expected_mixture(state)
+    }
+
+    fn export(&self, mixture: &Mixture) -> Result<Mixture> {
+        mixture.prune(self.prune)
+    }
+}
+
+/// The DP fit from initial responsibilities (nothing pruned); also returns
+/// the final state.
 pub fn run(
     x: &DMatrix<f64>,
     init_resp: &DMatrix<f64>,
@@ -217,32 +264,7 @@ pub fn run(
     p: &GmmParams,
     progress: &mut dyn FnMut(usize, f64),
 ) -> Result<(Fitted, State), Collapse> {
-    let n = x.nrows() as f64;
-    let init = m_step(x, init_resp, priors, p)?;
-    let done = iterate(init, p.max_iter, p.tol, progress, |state| {
-        let (_, log_resp) = log_resp_of(weighted_log_prob(x, state));
-        let resp = log_resp.map(f64::exp);
-        let next = m_step(x, &resp, priors, p)?;
-        let lb = lower_bound(&next, &log_resp, x.ncols()) / n;
-        Ok((next, lb))
-    })?;
-    let fitted = Fitted {
-        mixture: expected_mixture(&done.state),
-        n_iter: done.n_iter,
-        converged: done.converged,
-        lower_bound: done.objective,
-        reseeds: 0,
-    };
-    Ok((fitted, done.state))
-}
-
-/// k-means initialisation with `k_max` clusters, then [`run`].
-pub fn fit(
-    x: &DMatrix<f64>,
-    p: &GmmParams,
-    progress: &mut dyn FnMut(usize, f64),
-) -> Result<Fitted, Collapse> {
-    let resp = kmeans_resp(x, p.k(), p.seed);
-    let priors = Priors::defaults(x, p.k(), p.covariance);
-    Ok(run(x, &resp, &priors, p, progress)?.0)
+    let mut dp = Dp::new(priors.clone(), p, 0.0);
+    let start = dp.start(x, init_resp)?;
+    dp.run(x, start, progress)
 }

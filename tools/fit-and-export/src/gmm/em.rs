@@ -1,49 +1,18 @@
 //! Expectation–maximisation for a Gaussian mixture, step for step as
 //! scikit-learn's `GaussianMixture` (so its fitted parameters are a fixture we
-//! can test against), plus re-seeding of components that collapse.
+//! can test against), plus re-seeding of components that collapse. The
+//! loop and the k-means start are [`super::base`]'s.
 
-use super::converge::iterate;
-use super::kmeans;
-use super::mixture::{gaussian_parameters, precision_cholesky, Cov, Mixture, Singular};
+use super::base::{gaussian_parameters, Collapse, Fitted, MixtureFit};
+use super::mixture::{precision_cholesky, Cov, Mixture, Singular};
 use super::params::GmmParams;
 use nalgebra::{DMatrix, DVector};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
-/// Outcome of a fit.
-#[derive(Debug, Clone)]
-pub struct Fitted {
-    /// The mixture.
-    pub mixture: Mixture,
-    /// Iterations run.
-    pub n_iter: usize,
-    /// Whether the objective changed by less than `tol`.
-    pub converged: bool,
-    /// Last objective: the mean log-likelihood of the E-step (EM) or the
-    /// per-row variational lower bound (DP).
-    pub lower_bound: f64,
-    /// Components re-seeded along the way.
-    pub reseeds: usize,
-}
-
-/// Components were re-seeded too often, or the data's own variance is zero.
-#[derive(Debug)]
-pub struct Collapse {
-    /// Component that failed last.
-    pub component: usize,
-}
 
 /// scikit-learn's `_initialize` from responsibilities.
 pub fn init_from_resp(x: &DMatrix<f64>, resp: &DMatrix<f64>, p: &GmmParams) -> Result<Mixture, Singular> {
     let (nk, means, covs) = gaussian_parameters(x, resp, p.reg_covar, p.covariance);
     let n = x.nrows() as f64;
     Mixture::new(nk.iter().map(|v| v / n).collect(), means, covs)
-}
-
-/// Hard k-means++/Lloyd responsibilities (seeded).
-pub fn kmeans_resp(x: &DMatrix<f64>, k: usize, seed: u64) -> DMatrix<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    kmeans::one_hot(&kmeans::labels(x, k, &mut rng, 100), k)
 }
 
 fn global_variance(x: &DMatrix<f64>) -> DVector<f64> {
@@ -81,9 +50,10 @@ impl Reseeder {
         mix.0[k] = 1.0 / x.nrows() as f64;
         mix.1[k] = x.row(row).transpose();
         let v = self.variance.map(|s| s + p.reg_covar);
-        mix.2[k] = match p.covariance {
-            lsgm::Covariance::Full => Cov::Full(DMatrix::from_diagonal(&v)),
-            lsgm::Covariance::Diag => Cov::Diag(v),
+        mix.2[k] = if super::mixture::is_diagonal(p.covariance) {
+            Cov::Diag(v)
+        } else {
+            Cov::Full(DMatrix::from_diagonal(&v))
         };
         Ok(())
     }
@@ -116,6 +86,68 @@ fn m_step(
     })
 }
 
+/// EM as a [`MixtureFit`]: the state is the mixture itself.
+pub struct Em {
+    p: GmmParams,
+    reseeder: Reseeder,
+}
+
+impl Em {
+    /// EM on `x` for mixtures of `components` components (the re-seeding
+    /// budget is ten per component).
+    pub fn new(x: &DMatrix<f64>, p: &GmmParams, components: usize) -> Em {
+        Em {
+            p: *p,
+            reseeder: Reseeder {
+                variance: global_variance(x),
+                budget: 10 * components,
+                used: 0,
+            },
+        }
+    }
+}
+
+impl MixtureFit for Em {
+    type State = Mixture;
+
+    fn params(&self) -> &GmmParams {
+        &self.p
+    }
+
+    /// [`init_from_resp`]; a k-means cluster with a singular covariance
+    /// starts from one re-seeding M-step instead (with a budget of its own).
+    fn start(&mut self, x: &DMatrix<f64>, resp: &DMatrix<f64>) -> Result<Mixture, Collapse> {
+        init_from_resp(x, resp, &self.p).or_else(|_| {
+            let row_ll = DVector::zeros(x.nrows());
+            let mut reseeder = Reseeder {
+                variance: self.reseeder.variance.clone(),
+                budget: self.reseeder.budget,
+                used: 0,
+            };
+            m_step(x, resp, &row_ll, &self.p, &mut reseeder)
+        })
+    }
+
+    /// The objective is the mean log-likelihood of this E-step, as
+    /// scikit-learn's (it describes the parameters before the M-step).
+    fn step(&mut self, x: &DMatrix<f64>, mixture: &Mixture) -> Result<(Mixture, f64), Collapse> {
+        let (row_ll, log_resp) = mixture.log_resp(x);
+        let resp = log_resp.map(f64::exp);
+        Ok((
+            m_step(x, &resp, &row_ll, &self.p, &mut self.reseeder)?,
+            row_ll.mean(),
+        ))
+    }
+
+    fn mixture(&self, state: &Mixture) -> Mixture {
+        state.clone()
+    }
+
+    fn reseeds(&self) -> usize {
+        self.reseeder.used
+    }
+}
+
 /// Runs EM from `init` until the mean log-likelihood changes by less than
 /// `tol` or `max_iter` is reached. `progress(iter, mean_ll)` after each step.
 pub fn run(
@@ -124,47 +156,6 @@ pub fn run(
     p: &GmmParams,
     progress: &mut dyn FnMut(usize, f64),
 ) -> Result<Fitted, Collapse> {
-    let mut reseeder = Reseeder {
-        variance: global_variance(x),
-        budget: 10 * init.k(),
-        used: 0,
-    };
-    let done = iterate(init, p.max_iter, p.tol, progress, |mixture| {
-        // The objective is the mean log-likelihood of this E-step, as
-        // scikit-learn's (it describes the parameters before the M-step).
-        let (row_ll, log_resp) = mixture.log_resp(x);
-        let resp = log_resp.map(f64::exp);
-        Ok((m_step(x, &resp, &row_ll, p, &mut reseeder)?, row_ll.mean()))
-    })?;
-    Ok(Fitted {
-        mixture: done.state,
-        n_iter: done.n_iter,
-        converged: done.converged,
-        lower_bound: done.objective,
-        reseeds: reseeder.used,
-    })
-}
-
-/// k-means initialisation then [`run`].
-pub fn fit(
-    x: &DMatrix<f64>,
-    p: &GmmParams,
-    progress: &mut dyn FnMut(usize, f64),
-) -> Result<Fitted, Collapse> {
-    let resp = kmeans_resp(x, p.k(), p.seed);
-    let init = match init_from_resp(x, &resp, p) {
-        Ok(m) => m,
-        Err(_) => {
-            // A k-means cluster with a singular covariance: start EM from
-            // one re-seeding M-step instead.
-            let row_ll = DVector::zeros(x.nrows());
-            let mut reseeder = Reseeder {
-                variance: global_variance(x),
-                budget: 10 * p.k(),
-                used: 0,
-            };
-            m_step(x, &resp, &row_ll, p, &mut reseeder)?
-        }
-    };
-    run(x, init, p, progress)
+    let mut em = Em::new(x, p, init.k());
+    Ok(em.run(x, init, progress)?.0)
 }

@@ -1,6 +1,7 @@
 //! A fitted Gaussian mixture in `f64`, and the dense linear algebra shared by
 //! EM, the Dirichlet-process fit and export: log-probabilities, responsibilities
-//! and precision Cholesky factors (scikit-learn's conventions throughout).
+//! and precision Cholesky factors (scikit-learn's conventions throughout; the
+//! M-step statistics are in [`super::base`]).
 
 use anyhow::{bail, Result};
 use lsgm::{ComponentSpec, Covariance};
@@ -182,7 +183,7 @@ impl Mixture {
 
 /// Rows per block in the GEMM loops: big enough for an efficient product,
 /// small enough that temporaries stay in cache.
-const BLOCK: usize = 2048;
+pub(crate) const BLOCK: usize = 2048;
 
 /// `log N(x_n | μ_k, U_k)` for all rows and components.
 pub fn log_gaussian_prob(x: &DMatrix<f64>, means: &[DVector<f64>], prec: &[PrecChol]) -> DMatrix<f64> {
@@ -245,65 +246,16 @@ pub fn log_resp_of(mut weighted: DMatrix<f64>) -> (DVector<f64>, DMatrix<f64>) {
     (norm, weighted)
 }
 
-/// scikit-learn's `_estimate_gaussian_parameters`: `N_k`, means and
-/// covariances (with `reg_covar` on the diagonal) from responsibilities.
-pub fn gaussian_parameters(
-    x: &DMatrix<f64>,
-    resp: &DMatrix<f64>,
-    reg_covar: f64,
-    covariance: Covariance,
-) -> (DVector<f64>, Vec<DVector<f64>>, Vec<Cov>) {
-    let eps10 = 10.0 * f64::EPSILON;
-    let nk: DVector<f64> = DVector::from_iterator(resp.ncols(), resp.column_iter().map(|c| c.sum() + eps10));
-    let sums = resp.transpose() * x; // K × d
-    let means: Vec<DVector<f64>> = (0..resp.ncols())
-        .map(|k| sums.row(k).transpose() / nk[k])
-        .collect();
-    let d = x.ncols();
-    let covs: Vec<Cov> = match covariance {
-        Covariance::Full => (0..resp.ncols())
-            .into_par_iter()
-            .map(|k| {
-                // Σ_n r_n (x_n − μ)(x_n − μ)ᵀ / N_k, accumulated per block of rows.
-                let r = resp.column(k);
-                let mut cov = DMatrix::zeros(d, d);
-                for start in (0..x.nrows()).step_by(BLOCK) {
-                    let len = BLOCK.min(x.nrows() - start);
-                    let mut diff = x.rows(start, len).into_owned();
-                    for (j, mut col) in diff.column_iter_mut().enumerate() {
-                        let m = means[k][j];
-                        col.iter_mut().for_each(|v| *v -= m);
-                    }
-                    // (r ∘ D)ᵀ D with the transpose materialised: nalgebra's
-                    // `gemm_tr` is dot-product based, `gemm` is the fast kernel.
-                    let mut weighted_t = diff.transpose();
-                    let rb = r.rows(start, len);
-                    for (mut col, &w) in weighted_t.column_iter_mut().zip(rb.iter()) {
-                        col *= w;
-                    }
-                    cov.gemm(1.0, &weighted_t, &diff, 1.0);
-                }
-                cov /= nk[k];
-                for j in 0..d {
-                    cov[(j, j)] += reg_covar;
-                }
-                Cov::Full(cov)
-            })
-            .collect(),
-        Covariance::Diag => {
-            // avg_X2 − 2 avg_X_means + avg_means2 + reg, as scikit-learn,
-            // with avg_X2 = rᵀ X² / N_k from one matrix product.
-            let avg_x2 = resp.transpose() * x.component_mul(x);
-            (0..resp.ncols())
-                .map(|k| {
-                    Cov::Diag(DVector::from_fn(d, |j, _| {
-                        let m = means[k][j];
-                        let avg_x_means = m * sums[(k, j)] / nk[k];
-                        avg_x2[(k, j)] / nk[k] - 2.0 * avg_x_means + m * m + reg_covar
-                    }))
-                })
-                .collect()
-        }
-    };
-    (nk, means, covs)
+/// The covariance kinds this fitter builds. The core's [`Covariance`] is
+/// `#[non_exhaustive]`: [`crate::gmm::GmmParams::validate`] refuses any kind
+/// not listed here before fitting, so the fitting code branches on
+/// [`is_diagonal`] alone.
+pub fn fits(c: Covariance) -> bool {
+    matches!(c, Covariance::Full | Covariance::Diag)
+}
+
+/// Whether `c` (one that [`fits`]) is fitted as diagonal variances rather
+/// than full matrices.
+pub fn is_diagonal(c: Covariance) -> bool {
+    c == Covariance::Diag
 }

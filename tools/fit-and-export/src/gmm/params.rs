@@ -37,19 +37,24 @@ pub struct GmmParams {
     pub seed: u64,
 }
 
-/// The command line's defaults: a DP mixture, full covariance.
-impl Default for GmmParams {
-    fn default() -> Self {
-        GmmParams {
-            kind: MixtureKind::Dp {
-                k_max: 20,
-                prune: 1e-3,
-            },
-            covariance: Covariance::Full,
-            reg_covar: 1e-6,
-            tol: crate::cli::DP_DEFAULTS.0,
-            max_iter: crate::cli::DP_DEFAULTS.1,
-            seed: 0,
+impl MixtureKind {
+    /// How a warning names a fit of this kind that did not converge, and
+    /// what it suggests giving fewer of.
+    pub fn not_converged(&self) -> (&'static str, &'static str) {
+        match self {
+            MixtureKind::Em { .. } => ("EM", "fewer components (--components)"),
+            MixtureKind::Dp { .. } => ("the Dirichlet-process fit", "a lower truncation (--dp KMAX)"),
+        }
+    }
+
+    /// The flag that asked for `k` components and how to ask for fewer,
+    /// for an error about too few training rows.
+    pub fn fewer_components(&self, k: usize) -> String {
+        match self {
+            MixtureKind::Em { .. } => format!("--components {k}: give fewer"),
+            MixtureKind::Dp { .. } => {
+                format!("--dp {k} (the Dirichlet-process truncation, default 40): give a lower one")
+            }
         }
     }
 }
@@ -76,6 +81,11 @@ impl GmmParams {
             "--tol must be a non-negative number (default 1e-3)"
         );
         ensure!(self.max_iter >= 1, "--max-iter must be at least 1");
+        ensure!(
+            super::mixture::fits(self.covariance),
+            "--covariance {} is not fitted by this version of fit-and-export; use full or diag",
+            self.covariance
+        );
         if let MixtureKind::Dp { prune, .. } = self.kind {
             ensure!(
                 (0.0..1.0).contains(&prune),

@@ -1,10 +1,133 @@
-//! Synthetic traces from a known layered mixture, written as feature files.
+//! What the integration tests share: the tool and its failure check
+//! ([`fails`]), synthetic traces from a known layered mixture written as
+//! feature files, and `.npy` files written and read back.
 #![allow(dead_code)]
 
+use assert_cmd::assert::Assert;
+use assert_cmd::Command;
 use fit_and_export::io::{npy_bytes, write_atomic};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The `fit-and-export` binary.
+pub fn tool() -> Command {
+    Command::cargo_bin("fit-and-export").unwrap()
+}
+
+/// A file of the repository, from its root.
+pub fn root(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+}
+
+/// What a finished run printed on stdout.
+pub fn stdout(a: &Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+/// What a finished run printed on stderr.
+pub fn stderr(a: &Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+/// Runs `cmd`, which must fail the way a user is told about it: exit
+/// status `code` (1 error, 2 usage error), every one of `expected` on
+/// stderr, no panic, nothing on stdout, and no output written — the path
+/// after `--out`, if any, is as it was before the run (still absent, or the
+/// same file, link or folder with the same bytes). Returns stderr.
+pub fn fails(cmd: &mut Command, code: i32, expected: &[&str]) -> String {
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--out=").map(String::from))
+        })
+        .map(|p| match cmd.get_current_dir() {
+            Some(dir) => dir.join(p),
+            None => PathBuf::from(p),
+        });
+    let before = out.as_deref().map(Snapshot::of);
+    let a = cmd.assert().code(code);
+    let err = stderr(&a);
+    for needle in expected {
+        assert!(err.contains(needle), "{args:?}: expected {needle:?} in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(
+        a.get_output().stdout.is_empty(),
+        "{args:?}: a failed run printed {}",
+        stdout(&a)
+    );
+    if let (Some(out), Some(before)) = (out, before) {
+        assert!(
+            Snapshot::of(&out) == before,
+            "{args:?}: a failed run wrote {}",
+            out.display()
+        );
+    }
+    err
+}
+
+/// What is at a path: nothing, or whether it is a link and the bytes of
+/// the file (or of each file directly in the folder) it leads to.
+#[derive(PartialEq)]
+enum Snapshot {
+    Absent,
+    Present {
+        link: bool,
+        files: Vec<(PathBuf, Option<Vec<u8>>)>,
+    },
+}
+
+impl Snapshot {
+    fn of(path: &Path) -> Snapshot {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Snapshot::Absent;
+        };
+        let read = |p: &Path| std::fs::read(p).ok();
+        let files = match std::fs::read_dir(path) {
+            Ok(entries) => {
+                let mut v: Vec<_> = entries
+                    .map(|e| e.unwrap().path())
+                    .map(|p| (p.clone(), read(&p)))
+                    .collect();
+                v.sort();
+                v
+            }
+            Err(_) => vec![(path.to_path_buf(), read(path))],
+        };
+        Snapshot::Present {
+            link: meta.file_type().is_symlink(),
+            files,
+        }
+    }
+}
+
+/// `fit-and-export fit-features --features FEATURES --out OUT EXTRA…`, to run.
+pub fn fit_features(features: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = tool();
+    cmd.args(["fit-features", "--features"])
+        .arg(features)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    cmd
+}
+
+/// The scores `score MODEL --features FEATURES` prints, one per row.
+pub fn scores(model: &Path, features: &Path) -> Vec<f64> {
+    let a = tool()
+        .arg("score")
+        .arg(model)
+        .arg("--features")
+        .arg(features)
+        .assert()
+        .success();
+    stdout(&a).lines().map(|l| l.parse().unwrap()).collect()
+}
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     let u1: f64 = rng.random_range(1e-12..1.0);
@@ -65,4 +188,10 @@ pub fn write_npy<T: npyz::AutoSerialize>(path: &Path, shape: &[u64], data: impl 
     writer.extend(data).unwrap();
     writer.finish().unwrap();
     std::fs::write(path, out).unwrap();
+}
+
+/// The values of a float32 `.npy` file the tool wrote, in C order.
+pub fn read_f32(p: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(p).unwrap();
+    npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap()
 }

@@ -1,0 +1,86 @@
+//! Deep nearest neighbours (Sun, Ming, Zhu & Li, "Out-of-Distribution
+//! Detection with Deep Nearest Neighbors", ICML 2022) on the last tap's
+//! features.
+
+use crate::eval::detector::{FittedDetector, NamedDetector, Needs, SetFeatures, TrainingData};
+use anyhow::Result;
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+/// The default `k` (the paper's choice for CIFAR-10).
+pub const K: usize = 50;
+
+/// Distance to the `k`-th nearest L2-normalised `--train` feature, negated.
+pub struct Knn {
+    /// Which neighbour (capped at the training rows).
+    pub k: usize,
+}
+
+impl Default for Knn {
+    fn default() -> Knn {
+        Knn { k: K }
+    }
+}
+
+impl NamedDetector for Knn {
+    const NAME: &'static str = "knn";
+    const NEEDS: Needs = Needs::TRAIN;
+
+    fn fit<'a>(&self, data: &TrainingData<'a>) -> Result<Box<dyn FittedDetector + 'a>> {
+        Ok(Box::new(KnnBank::fit(data.train()?.last_tap(), self.k)))
+    }
+}
+
+fn normalised(x: &DMatrix<f64>) -> DMatrix<f64> {
+    let mut y = x.clone();
+    for mut r in y.row_iter_mut() {
+        let n = r.norm().max(1e-12);
+        r /= n;
+    }
+    y
+}
+
+/// The normalised training features and `k`.
+pub struct KnnBank {
+    bank: DMatrix<f64>,
+    k: usize,
+}
+
+impl KnnBank {
+    /// Stores the normalised rows of `N × d` training features.
+    pub fn fit(x: &DMatrix<f64>, k: usize) -> Self {
+        KnnBank {
+            bank: normalised(x),
+            k: k.min(x.nrows()),
+        }
+    }
+
+    /// `−‖z − b_(k)‖` for every row of `N × d` features (`N` scores).
+    pub fn score_rows(&self, x: &DMatrix<f64>) -> Vec<f64> {
+        let z = normalised(x);
+        let bank_t = self.bank.transpose();
+        let blocks: Vec<Vec<f64>> = (0..z.nrows().div_ceil(256))
+            .into_par_iter()
+            .map(|b| {
+                let start = b * 256;
+                let len = 256.min(z.nrows() - start);
+                let sims = z.rows(start, len) * &bank_t; // cosine similarities
+                sims.row_iter()
+                    .map(|r| {
+                        // Unit vectors: ‖a − b‖² = 2 − 2 a·b; k-th nearest = k-th largest similarity.
+                        let mut v: Vec<f64> = r.iter().copied().collect();
+                        let (_, kth, _) = v.select_nth_unstable_by(self.k - 1, |a, b| b.total_cmp(a));
+                        -(2.0 - 2.0 * *kth).max(0.0).sqrt()
+                    })
+                    .collect()
+            })
+            .collect();
+        blocks.into_iter().flatten().collect()
+    }
+}
+
+impl FittedDetector for KnnBank {
+    fn score(&self, x: &SetFeatures) -> Result<Vec<f64>> {
+        Ok(self.score_rows(x.last_tap()))
+    }
+}

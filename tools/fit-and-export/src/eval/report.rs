@@ -1,0 +1,142 @@
+//! The eval pipeline's last phase: metrics per (OOD set, detector), written
+//! as `report.json`, `report.md` and the plots.
+
+use super::detector::Detector;
+use super::detectors::Lsgm;
+use super::metrics::{auroc, metrics, Metrics};
+use super::plot;
+use super::sets::Sets;
+use crate::io::write_atomic;
+use anyhow::{anyhow, Result};
+use serde::Serialize;
+use std::path::Path;
+
+/// One detector's scores: on the in-distribution set and on every OOD set
+/// (in [`Sets::oods`] order); higher = more in-distribution.
+pub struct Scored {
+    /// Its name.
+    pub method: String,
+    /// One score per in-distribution frame.
+    pub id: Vec<f64>,
+    /// Per OOD set, one score per frame.
+    pub ood: Vec<Vec<f64>>,
+}
+
+#[derive(Serialize)]
+struct ResultRow {
+    ood: String,
+    n: usize,
+    method: String,
+    #[serde(flatten)]
+    metrics: Metrics,
+}
+
+/// What the report says about the run besides the results.
+pub struct Header<'a> {
+    /// `--onnx`.
+    pub onnx: &'a Path,
+    /// `--lsgm`.
+    pub lsgm: &'a Path,
+    /// The model's recorded source.
+    pub source: &'a str,
+    /// `--in`.
+    pub in_data: &'a Path,
+}
+
+/// Writes `report.json` and `report.md` into `out`; returns the Markdown.
+pub fn write(out: &Path, header: &Header, sets: &Sets, scores: &[Scored]) -> Result<String> {
+    let mut rows = Vec::new();
+    for (oi, (name, set)) in sets.oods.iter().enumerate() {
+        for s in scores {
+            rows.push(ResultRow {
+                ood: name.clone(),
+                n: set.rows(),
+                method: s.method.clone(),
+                metrics: metrics(&s.id, &s.ood[oi]),
+            });
+        }
+    }
+    let report = serde_json::json!({
+        "model": {"onnx": header.onnx.display().to_string(), "lsgm": header.lsgm.display().to_string(), "source": header.source},
+        "convention": "in-distribution is the positive class; higher score = more in-distribution",
+        "in": {"name": header.in_data.display().to_string(), "n": sets.id.rows(), "accuracy": sets.accuracy},
+        "results": rows,
+    });
+    write_atomic(
+        &out.join("report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    let text = markdown(&report, &rows);
+    write_atomic(&out.join("report.md"), text.as_bytes())?;
+    Ok(text)
+}
+
+fn markdown(report: &serde_json::Value, rows: &[ResultRow]) -> String {
+    let mut s = String::new();
+    s.push_str("# OOD evaluation\n\n");
+    s.push_str(&format!(
+        "Model `{}` with `{}`; in-distribution set `{}` ({} frames{}).\n\n",
+        report["model"]["onnx"].as_str().unwrap_or(""),
+        report["model"]["lsgm"].as_str().unwrap_or(""),
+        report["in"]["name"].as_str().unwrap_or(""),
+        report["in"]["n"],
+        report["in"]["accuracy"]
+            .as_f64()
+            .map(|a| format!(", classifier accuracy {:.2} %", 100.0 * a))
+            .unwrap_or_default()
+    ));
+    s.push_str(
+        "Convention: in-distribution is the positive class and a higher score means more in-distribution. ",
+    );
+    s.push_str("TNR@95 = fraction of OOD frames below the threshold that keeps 95 % of ID frames; AUPR-In/Out = average precision with ID/OOD as positive; Det. acc. = best ½(TPR + TNR).\n\n");
+    s.push_str("| OOD set | n | method | AUROC | TNR@95 | AUPR-In | AUPR-Out | Det. acc. |\n|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        let m = r.metrics;
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+            r.ood, r.n, r.method, m.auroc, m.tnr_at_95tpr, m.aupr_in, m.aupr_out, m.detection_accuracy
+        ));
+    }
+    s
+}
+
+/// One ROC figure per OOD set (`roc-NAME.png`) and, when LSGM was scored,
+/// the histogram of its scores with the model's `threshold`
+/// (`histogram-lsgm.png`). With no font for the labels, a warning and no plots.
+pub fn plots(out: &Path, sets: &Sets, scores: &[Scored], threshold: f64) -> Result<()> {
+    if let Err(e) = plot::init_font() {
+        crate::say!("warning: {e}");
+        return Ok(());
+    }
+    for (oi, (name, _)) in sets.oods.iter().enumerate() {
+        let curves: Vec<plot::Curve> = scores
+            .iter()
+            .map(|s| plot::Curve {
+                name: s.method.clone(),
+                points: plot::roc(&s.id, &s.ood[oi]),
+                auroc: auroc(&s.id, &s.ood[oi]),
+            })
+            .collect();
+        let safe: String = name
+            .chars()
+            .map(|c| if c.is_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
+        plot::roc_plot(
+            &out.join(format!("roc-{safe}.png")),
+            &format!("ROC: in-distribution vs {name}"),
+            &curves,
+        )
+        .map_err(|e| anyhow!("plotting: {e}"))?;
+    }
+    if let Some(s) = scores.iter().find(|s| s.method == Lsgm.name()) {
+        let named: Vec<(String, Vec<f64>)> = sets
+            .oods
+            .iter()
+            .map(|o| o.0.clone())
+            .zip(s.ood.iter().cloned())
+            .collect();
+        plot::histogram(&out.join("histogram-lsgm.png"), &s.id, &named, threshold)
+            .map_err(|e| anyhow!("plotting: {e}"))?;
+    }
+    Ok(())
+}

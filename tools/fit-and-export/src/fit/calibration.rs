@@ -1,0 +1,109 @@
+//! Phase 5 of a fit: the threshold, quantiles and median contributions
+//! from the packed model's own scores, and what reduced storage costs.
+
+use super::report::{HeldOutCheck, StorageEffect};
+use super::split::Split;
+use crate::calibrate::{calibrate, quantile, Calibration};
+use crate::io::FeatureSet;
+use crate::scoring::{score_all, RowMajor};
+use anyhow::{Context, Result};
+use lsgm::model::PackedModel;
+use lsgm::Storage;
+
+/// Phase 5's result: what calibration writes into the model and the report.
+#[derive(Debug, Clone)]
+pub struct Calibrated {
+    /// Threshold at 95 % TPR, its TPR and the quantiles of the calibration
+    /// rows' scores.
+    pub calibration: Calibration,
+    /// Per layer, the median contribution over the calibration rows.
+    pub median_contributions: Vec<f32>,
+    /// Where the held-out rows' scores sit among the training rows'.
+    pub scores: HeldOutCheck,
+    /// With reduced storage: how far the scores are from the f32 twin's.
+    pub storage_effect: Option<StorageEffect>,
+}
+
+/// Phase 5: scores every row with the core's scorer on the packed model
+/// as stored (its calibration fields are not read, so it is packed once,
+/// before them, and calibrated here), and calibrates on the held-out rows
+/// (the training rows with `--holdout 0`, said in a warning). With
+/// `storage` other than f32 it also scores the f32 twin, to report what the
+/// reduced storage changes.
+pub fn calibrate_model(
+    packed: &PackedModel<'_>,
+    features: &FeatureSet,
+    split: &Split,
+    storage: Storage,
+) -> Result<Calibrated> {
+    let model = packed.model().context("encoding the fitted model")?;
+    let held_out = !split.held_out.is_empty();
+    let calib_idx: &[usize] = if held_out {
+        &split.held_out
+    } else {
+        crate::say!(
+            "warning: --holdout 0: the threshold is calibrated on the training rows and will be optimistic"
+        );
+        &split.train
+    };
+    // Every row is scored once; the held-out and training scores are picked
+    // from that pass (a row's score does not depend on the others).
+    let rows = RowMajor::from_matrices(&features.layers);
+    let all = score_all(&model, &rows).context("scoring the rows")?;
+    let pick = |idx: &[usize]| -> Vec<f64> { idx.iter().map(|&i| all[i].score as f64).collect() };
+    let scores = pick(calib_idx);
+    let score_check = if held_out {
+        HeldOutCheck::of(&pick(&split.train), Some(&scores))
+    } else {
+        HeldOutCheck::of(&scores, None)
+    };
+    if let Some(warning) = score_check.warning("score") {
+        crate::say!("warning: {warning}");
+    }
+    let calibration = calibrate(&scores);
+    let median_contributions = (0..model.num_layers())
+        .map(|l| {
+            let mut c: Vec<f64> = calib_idx
+                .iter()
+                .map(|&i| all[i].contributions[l] as f64)
+                .collect();
+            c.sort_by(f64::total_cmp);
+            quantile(&c, 0.5) as f32
+        })
+        .collect();
+    let storage_effect = if storage == Storage::F32 {
+        None
+    } else {
+        Some(storage_effect(
+            packed,
+            &rows,
+            calib_idx,
+            &scores,
+            calibration.threshold,
+        )?)
+    };
+    Ok(Calibrated {
+        calibration,
+        median_contributions,
+        scores: score_check,
+        storage_effect,
+    })
+}
+
+/// Scores the calibration rows with the f32 twin of `packed` (only its
+/// means and factors are packed again) and compares with `scores`.
+fn storage_effect(
+    packed: &PackedModel<'_>,
+    rows: &RowMajor,
+    calib_idx: &[usize],
+    scores: &[f64],
+    threshold: f64,
+) -> Result<StorageEffect> {
+    let exact = packed
+        .with_storage(Storage::F32)
+        .context("encoding the f32 reference model")?;
+    let model = exact.model().context("encoding the f32 reference model")?;
+    let exact = score_all(&model, rows).context("scoring the rows with f32 storage")?;
+    let exact: Vec<f64> = calib_idx.iter().map(|&i| exact[i].score as f64).collect();
+    Ok(StorageEffect::of(scores, &exact, threshold))
+}

@@ -1,0 +1,282 @@
+//! Phases 2 and 3 of a fit, one layer at a time: the layer's mixture
+//! ([`fit_mixture`]: dimension, projection, EM or the DP fit) and the
+//! responsibilities and log-likelihoods of the rows under it
+//! ([`responsibilities`]); then what the layer adds to the report
+//! ([`report`]) and to the model ([`LayerFit::spec`]).
+
+use super::report::{HeldOutCheck, LayerReport, ResidualReport};
+use super::split::Split;
+use super::FitOptions;
+use crate::dimension::{self, Choice};
+use crate::gmm::{self, GmmParams, Mixture};
+use crate::pca::Pca;
+use anyhow::{ensure, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use lsgm::model::wire::Pooling;
+use lsgm::LayerSpec;
+use nalgebra::{DMatrix, DVector};
+use std::time::Instant;
+
+/// One tap's features: what phase 2 reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Tap<'a> {
+    /// Tap name.
+    pub name: &'a str,
+    /// How its features were pooled.
+    pub pooling: Pooling,
+    /// Every row's features (`N × dim_in`).
+    pub x: &'a DMatrix<f64>,
+}
+
+/// Phase 2's result: one layer's mixture and the rows it was fitted on.
+#[derive(Debug)]
+pub struct LayerFit {
+    /// Tap name.
+    pub name: String,
+    /// How its features were pooled.
+    pub pooling: Pooling,
+    /// The dimension chosen, its projection and why.
+    pub choice: Choice,
+    /// The mixture the model stores (pruned for the DP fit).
+    pub mixture: Mixture,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Converged within `max_iter`.
+    pub converged: bool,
+    /// The training rows' features (`dim_in` wide).
+    pub train: DMatrix<f64>,
+    /// The same rows projected (`dim` wide): what the mixture was fitted on.
+    pub projected: DMatrix<f64>,
+    /// The held-out rows' features.
+    pub held_out: DMatrix<f64>,
+    /// Wall seconds of this phase (projection, k-means, EM/VI).
+    pub seconds: f64,
+}
+
+/// Phase 3's result for one layer.
+#[derive(Debug)]
+pub struct Responsibilities {
+    /// The training rows' responsibilities (`N_train × K`): what the
+    /// transitions count.
+    pub train: DMatrix<f64>,
+    /// Each training row's log-likelihood.
+    pub train_ll: DVector<f64>,
+    /// Each held-out row's log-likelihood (none without held-out rows).
+    pub held_out_ll: Option<DVector<f64>>,
+    /// Wall seconds for the training rows (reported with the transitions).
+    pub seconds: f64,
+}
+
+/// Phase 2: fits one tap's mixture on the training rows of `split`. It
+/// picks the dimension first (`--max-dim`, projecting with PCA fitted on
+/// the training rows and judged on the held-out ones), because the mixture
+/// lives in the projected space, then runs EM or the DP fit
+/// ([`gmm::fit`]) behind a progress bar. Errors name the layer; warnings
+/// (dead channels, too few rows for the dimension, no convergence) say
+/// which flag to change.
+pub fn fit_mixture(tap: Tap<'_>, split: &Split, opts: &FitOptions) -> Result<LayerFit> {
+    let t0 = Instant::now();
+    let (name, p) = (tap.name, &opts.gmm);
+    let train = tap.x.select_rows(split.train.iter());
+    check_constant(name, &train)?;
+    let held_out = tap.x.select_rows(split.held_out.iter());
+    let choice = dimension::choose(opts.max_dim, &train, &held_out, p.k(), p.covariance);
+    let projected = project(choice.projection.as_ref(), &train);
+    let supported = dimension::supported_dim(projected.nrows(), p.k(), p.covariance);
+    if projected.ncols() > supported {
+        crate::say!(
+            "warning: layer {name}: {} training rows are few for {} {}-dimensional {}-covariance components \
+             (they support about {supported} dimensions: K·p(d) ≤ 2n); held-out frames may score \
+             below training frames. Fit on more frames, project with --max-dim, or use \
+             --covariance diag",
+            projected.nrows(),
+            p.k(),
+            projected.ncols(),
+            p.covariance
+        );
+    }
+    let (fitted, mixture) = fit_with_progress(&projected, name, p)?;
+    Ok(LayerFit {
+        name: name.to_string(),
+        pooling: tap.pooling,
+        choice,
+        mixture,
+        iterations: fitted.n_iter,
+        converged: fitted.converged,
+        train,
+        projected,
+        held_out,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Refuses a layer whose every feature is constant over the training rows
+/// and warns about constant features.
+fn check_constant(name: &str, train: &DMatrix<f64>) -> Result<()> {
+    let constant = train.column_iter().filter(|c| c.max() == c.min()).count();
+    ensure!(
+        constant < train.ncols(),
+        "layer {name}: every feature is constant over the training rows; this layer carries no information, drop it"
+    );
+    if constant > 0 {
+        crate::say!(
+            "warning: layer {name}: {constant} of {} features are constant (dead channels?); \
+             reg_covar keeps them fitted, --max-dim would project them away",
+            train.ncols()
+        );
+    }
+    Ok(())
+}
+
+/// `x` projected, or `x` itself without a projection.
+fn project(pca: Option<&Pca>, x: &DMatrix<f64>) -> DMatrix<f64> {
+    pca.map_or_else(|| x.clone(), |p| p.apply(x))
+}
+
+/// [`gmm::fit`] behind a progress bar: the fit and the mixture it exports,
+/// with scikit-learn's ConvergenceWarning (and what to change) when it did
+/// not converge.
+fn fit_with_progress(z: &DMatrix<f64>, name: &str, p: &GmmParams) -> Result<(gmm::Fitted, Mixture)> {
+    let bar = ProgressBar::new(p.max_iter as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} iter  {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("layer {name}"));
+    let mut progress = |it: usize, ll: f64| {
+        bar.set_position(it as u64);
+        bar.set_message(format!("objective {ll:.4}"));
+    };
+    let fit = gmm::fit(z, p, &mut progress);
+    bar.finish_and_clear();
+    if let Ok(f) = &fit {
+        if !f.fitted.converged {
+            let (what, fewer) = p.kind.not_converged();
+            crate::say!(
+                "warning: layer {name}: {what} stopped after --max-iter {} iterations without converging \
+                 (the objective still changed by more than --tol {:e}); raise --max-iter, loosen --tol, \
+                 or try {fewer} or --covariance diag",
+                p.max_iter,
+                p.tol
+            );
+        }
+    }
+    let fit = fit.map_err(|e| {
+        anyhow::anyhow!(
+            "layer {name}: the covariance of component {} stays singular even after re-seeding \
+             (reg_covar = {}). Try a larger --reg-covar (e.g. 1e-4), fewer components, \
+             --covariance diag, or a projection with --max-dim",
+            e.component,
+            p.reg_covar
+        )
+    })?;
+    let mixture = fit.exported.with_context(|| format!("layer {name}"))?;
+    Ok((fit.fitted, mixture))
+}
+
+impl LayerFit {
+    /// A layer's log-likelihood `ll` of the rows `x` plus its projection's
+    /// residual term, as the core scores it.
+    fn with_residual(&self, mut ll: DVector<f64>, x: &DMatrix<f64>) -> DVector<f64> {
+        if let Some(p) = &self.choice.projection {
+            ll += DVector::from_vec(p.residual_log_density(x));
+        }
+        ll
+    }
+
+    /// The layer as the model stores it; calibration sets its median
+    /// contribution later.
+    pub fn spec(&self, opts: &FitOptions) -> LayerSpec {
+        LayerSpec {
+            name: self.name.clone(),
+            pooling: self.pooling,
+            dim_in: self.train.ncols(),
+            projection: self.choice.projection.as_ref().map(Pca::to_spec),
+            covariance: opts.gmm.covariance,
+            storage: opts.storage,
+            components: self.mixture.to_specs(),
+            median_contribution: 0.0,
+        }
+    }
+}
+
+/// Phase 3: the training rows' responsibilities under the layer's mixture
+/// (what the transitions count: phase 4 needs every layer's) and the
+/// training and held-out rows' log-likelihoods with the projection's
+/// residual term (what the report compares).
+pub fn responsibilities(fit: &LayerFit) -> Responsibilities {
+    let t0 = Instant::now();
+    let (ll, log_resp) = fit.mixture.log_resp(&fit.projected);
+    let train_ll = fit.with_residual(ll, &fit.train);
+    let train = log_resp.map(f64::exp);
+    let seconds = t0.elapsed().as_secs_f64();
+    let held_out_ll = (fit.held_out.nrows() > 0).then(|| {
+        let z = project(fit.choice.projection.as_ref(), &fit.held_out);
+        fit.with_residual(fit.mixture.log_resp(&z).0, &fit.held_out)
+    });
+    Responsibilities {
+        train,
+        train_ll,
+        held_out_ll,
+        seconds,
+    }
+}
+
+/// The layer's entry of the fit report, also said on stderr, with a
+/// warning when its held-out rows score like the training rows' outliers.
+pub fn report(fit: &LayerFit, r: &Responsibilities) -> LayerReport {
+    let (name, pca) = (&fit.name, fit.choice.projection.as_ref());
+    let check = HeldOutCheck::of(
+        r.train_ll.as_slice(),
+        r.held_out_ll.as_ref().map(|h| h.as_slice()),
+    );
+    crate::say!(
+        "layer {name}: {}{}; {} components; median log-likelihood {:.1} training{}",
+        fit.choice.reason,
+        pca.map_or(String::new(), |p| format!(
+            " (residual term for the {} dropped axes: σ² {:.3e}, ν {:.1}, from {})",
+            p.matrix.ncols() - p.matrix.nrows(),
+            p.residual.0,
+            p.residual.1,
+            match p.residual_rows {
+                (h, 0) => format!("{h} held-out rows"),
+                (h, t) => format!("{h} held-out and {t} training rows"),
+            }
+        )),
+        fit.mixture.k(),
+        check.train_median,
+        match (check.held_out_median, check.held_out_below_train_p5) {
+            (Some(m), Some(b)) => format!(
+                ", {m:.1} held-out ({:.1} % below the training 5th percentile)",
+                b * 100.0
+            ),
+            _ => String::new(),
+        }
+    );
+    if let Some(warning) = check.warning("log-likelihood") {
+        crate::say!("warning: layer {name}: {warning}");
+    }
+    LayerReport {
+        name: name.clone(),
+        dim_in: fit.train.ncols(),
+        dim: fit.projected.ncols(),
+        dim_reason: fit.choice.reason.clone(),
+        components: fit.mixture.k(),
+        iterations: fit.iterations,
+        converged: fit.converged,
+        mean_log_likelihood: r.train_ll.mean(),
+        held_out_log_likelihood: r.held_out_ll.as_ref().map(|h| h.mean()),
+        held_out: check,
+        explained_variance: pca.map_or(1.0, |p| p.explained),
+        held_out_variance: fit.choice.held_out_share,
+        residual: pca.map(|p| ResidualReport {
+            variance: p.residual.0,
+            dof: p.residual.1,
+            dropped_axes: p.matrix.ncols() - p.matrix.nrows(),
+            held_out_rows: p.residual_rows.0,
+            training_rows: p.residual_rows.1,
+        }),
+        seconds: fit.seconds,
+    }
+}
