@@ -92,7 +92,10 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Error::Truncated => f.write_str("model file is truncated"),
+            Error::Truncated => f.write_str(
+                "model file is truncated (shorter than its header says): copy it again from where it was \
+                 written, or fit it again",
+            ),
             Error::BadMagic => f.write_str("not an LSGM model file (bad magic bytes)"),
             Error::UnsupportedVersion(v) if v < crate::model::FORMAT_VERSION => write!(
                 f,

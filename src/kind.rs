@@ -4,10 +4,24 @@
 //! everything that uses them: the wire format stores them, the algorithm files
 //! ([`crate::chain`], [`crate::density`], [`crate::quant`]) give them their
 //! meaning, and every tool prints and parses them through the `Display` /
-//! `FromStr` written here (and, with the `clap` feature, clap's `ValueEnum`).
-//! A new variant is added here once; the compiler then points at each `match`
-//! that must learn it. All four are `#[non_exhaustive]`, so code outside this
-//! crate must say what it does with a variant it does not know.
+//! `FromStr` written here (and, with the `clap` feature, clap's `ValueEnum`),
+//! so the tools' flags, `inspect` and the JSON reports need no change for a
+//! new variant. All four are `#[non_exhaustive]`, so code outside this crate
+//! must say what it does with a variant it does not know.
+//!
+//! What a new variant touches besides this file (the compiler finds the
+//! first of each; the wire enums surface once those are fixed):
+//! * a [`Storage`] precision: `bytes.rs` (its array type and dot product,
+//!   unless an existing one serves), `density.rs` (`FactorData`, the
+//!   Mahalanobis kernels), `model/wire.rs` (`Means`/`Factors`),
+//!   `model/view.rs` (validation), `model/pack.rs` (packing), and
+//!   `tests/storage.rs` for its rounding contract;
+//! * a [`Quantisation`]: `quant.rs`, `model/wire.rs` (`Transition`),
+//!   `model/view.rs`, `model/pack.rs`, `model/spec.rs` (`from_model`), and
+//!   `tests/quantisation.rs` for its bound;
+//! * either one changes the wire format: bump `FORMAT_VERSION` in
+//!   `model/header.rs` and say in `model/wire.rs` what the version added
+//!   (older files stay readable, as version 3 is).
 
 use core::fmt;
 use core::str::FromStr;

@@ -11,7 +11,8 @@
 //! allocates while scoring, and reads its model straight from the file bytes,
 //! so the same code runs beside tract on a Raspberry Pi and alone on a
 //! Cortex-M4. The layers, bottom up; each uses only those above it in this
-//! list (the arrows the module imports follow):
+//! list (the arrows the module imports follow), plus the one [`Error`] type,
+//! which sits beside them all (its messages quote the format version):
 //!
 //! * [`bytes`] — unaligned little-endian `f32`, `f16` and `i8` arrays inside
 //!   the model bytes, and the dot products over them.

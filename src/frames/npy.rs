@@ -18,6 +18,9 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
+/// What a file must be, for the errors that refuse one.
+const NOT_NPY: &str = "save the array with numpy.save (.npy format 1.0 to 3.0)";
+
 type Reader<T> = npyz::NpyReader<T, BufReader<File>>;
 
 /// The element types [`NpyArray`] reads (either byte order): those image
@@ -106,7 +109,7 @@ impl NpyArray {
         let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
         check_header(&name, &mut file)?;
         let npy = npyz::NpyFile::new(BufReader::new(file))
-            .with_context(|| format!("{name} is not a valid .npy file"))?;
+            .with_context(|| format!("{name}: the .npy header does not parse; {NOT_NPY}"))?;
         ensure!(
             npy.order() == npyz::Order::C,
             "{name}: Fortran-order arrays are not supported; save with np.ascontiguousarray"
@@ -268,7 +271,7 @@ fn check_header(name: &str, file: &mut File) -> Result<()> {
         .with_context(|| format!("cannot read {name}"))?;
     ensure!(
         got >= 10 && start.starts_with(b"\x93NUMPY"),
-        "{name} is not a valid .npy file"
+        "{name} is not a .npy file (it does not start with the \\x93NUMPY magic); {NOT_NPY}"
     );
     let (len, at) = match start[6] {
         1 => (u16::from_le_bytes([start[8], start[9]]) as usize, 10),
@@ -276,7 +279,7 @@ fn check_header(name: &str, file: &mut File) -> Result<()> {
             u32::from_le_bytes([start[8], start[9], start[10], start[11]]) as usize,
             12,
         ),
-        _ => bail!("{name} is not a valid .npy file"),
+        _ => bail!("{name}: unknown .npy format version {}; {NOT_NPY}", start[6]),
     };
     ensure!(
         len <= 1 << 16,

@@ -1,6 +1,7 @@
 //! The ONNX graph before optimisation: its input, its logits, the tensors
 //! that can be tapped and the automatic choice among them.
 
+use super::head::{self, Site};
 use super::layout::channel_axes;
 use super::load::{load, node_name};
 use super::stages;
@@ -128,6 +129,9 @@ pub struct Graph {
     pub unknown_shapes: Vec<String>,
     /// Node names used by more than one node (their taps go by tensor name).
     pub repeated_names: Vec<String>,
+    /// Where the final linear layer is, or why there is none
+    /// ([`Graph::linear_head`] reads it).
+    pub(super) head: std::result::Result<Site, String>,
 }
 
 /// Operators whose output is the same map as their input, laid out or
@@ -370,6 +374,13 @@ impl Graph {
         let axes = channel_axes(graph, &[(&input.name, input_axis)], rank);
         let (taps, unknown_shapes) = list_taps(&model, graph, &outlets, &axes, &name_count)?;
         let logits = find_logits(path, &model, &outlets, &producer, opts)?;
+        let cx = head::Context {
+            model: &model,
+            outlets: &outlets,
+            producer: &producer,
+            taps: &taps,
+        };
+        let head = head::locate(&cx, &logits.tensor);
         let fact = |t: &str| outlets.get(t).and_then(|&o| model.outlet_fact(o).ok());
         let auto = stages::auto_taps(
             graph,
@@ -389,6 +400,7 @@ impl Graph {
             auto,
             unknown_shapes,
             repeated_names,
+            head,
         })
     }
 

@@ -12,6 +12,7 @@
 
 mod bind;
 mod graph;
+mod head;
 mod layout;
 mod load;
 mod network;
@@ -19,4 +20,5 @@ mod stages;
 
 pub use bind::{bind, Bound};
 pub use graph::{Graph, Input, LoadOptions, Logits, Tap};
+pub use head::LinearHead;
 pub use network::{Network, Output, Runner};

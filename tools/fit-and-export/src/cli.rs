@@ -12,9 +12,10 @@ use lsgm::{Chain, Covariance, Quantisation, Storage};
 pub struct FitArgs {
     /// EM with exactly N components per layer (instead of the DP default).
     #[arg(long, value_name = "N", conflicts_with = "dp")]
+    #[arg(value_parser = component_count)]
     pub components: Option<usize>,
     /// Dirichlet-process mixture with truncation level KMAX (the default, KMAX = 40).
-    #[arg(long, value_name = "KMAX")]
+    #[arg(long, value_name = "KMAX", value_parser = component_count)]
     pub dp: Option<usize>,
     /// DP: prune components whose expected weight is below this, in [0, 1).
     #[arg(long, default_value_t = 1e-3, value_parser = prune_cut, allow_negative_numbers = true)]
@@ -35,7 +36,7 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 0.1, value_parser = holdout_fraction, allow_negative_numbers = true)]
     pub holdout: f64,
     /// Iteration cap [default: 100 for EM, 500 for DP].
-    #[arg(long)]
+    #[arg(long, value_parser = iterations)]
     pub max_iter: Option<usize>,
     /// Convergence threshold on the change of the per-row objective
     /// [default: 1e-3 for EM (scikit-learn's), 1e-5 for DP, whose bound
@@ -128,6 +129,22 @@ fn holdout_fraction(s: &str) -> Result<f64, String> {
         0.0..0.9,
         "[0, 0.9) (default 0.1: a tenth of the rows calibrate the threshold)",
     )
+}
+
+/// `--components`, `--dp`: 1 to 16384 components (the core's limit).
+fn component_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(k) if (1..=16384).contains(&k) => Ok(k),
+        _ => Err(format!("{s:?} is not a component count from 1 to 16384")),
+    }
+}
+
+/// `--max-iter`: at least 1.
+fn iterations(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not an iteration count of at least 1")),
+    }
 }
 
 /// `--reg-covar`, `--tol`, `--pseudo-count`: a finite number ≥ 0 (usage error otherwise).

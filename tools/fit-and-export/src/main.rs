@@ -119,8 +119,8 @@ enum Command {
     },
     /// Evaluate OOD detection: LSGM and baselines, metrics, report and plots.
     Eval(fit_and_export::eval::run::EvalArgs),
-    /// Re-store a model's transition tables (f32, u16, u8) and/or its means and
-    /// precision factors (f32, f16, i8); everything else is unchanged.
+    /// Re-store a model's transition tables and/or its means and precision
+    /// factors at another precision; everything else is unchanged.
     #[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["quantise", "storage"])))]
     Requantise {
         /// Model file.

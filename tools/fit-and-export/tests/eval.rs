@@ -64,12 +64,18 @@ fn report_plots_and_schema() {
     assert_eq!(r["in"]["n"], 500);
     assert!(r["in"]["accuracy"].as_f64().unwrap() > 0.9);
     let rows = r["results"].as_array().unwrap();
-    // 3 OOD sets × (6 methods + 3 per-layer mixtures).
-    assert_eq!(rows.len(), 27);
+    // 3 OOD sets × every detector of the table (per-tap ones once per tap).
+    let detectors: usize = fit_and_export::eval::detectors::REGISTRY
+        .iter()
+        .map(|e| if e.per_tap { 3 } else { 1 })
+        .sum();
+    assert!(detectors >= 14, "{detectors}");
+    assert_eq!(rows.len(), 3 * detectors);
     for row in rows {
         for k in [
             "auroc",
             "tnr_at_95tpr",
+            "fpr_at_95tpr",
             "aupr_in",
             "aupr_out",
             "detection_accuracy",

@@ -3,6 +3,7 @@
 //! in-distribution**. The detectors themselves and their table are in
 //! [`super::detectors`]; [`super::select`] turns `--methods` into detectors.
 
+use super::head::Head;
 use anyhow::{anyhow, Result};
 use lsgm::Model;
 use nalgebra::{DMatrix, Dyn, MatrixView, U1};
@@ -13,6 +14,10 @@ pub struct SetFeatures {
     pub layers: Vec<DMatrix<f64>>,
     /// `N × classes`: the classifier's logits.
     pub logits: DMatrix<f64>,
+    /// `N × d`: the classifier's penultimate features (the input of its
+    /// final linear layer), when they are not the last tap and `eval`
+    /// tapped them as well ([`super::head::Penultimate::Extra`]).
+    pub penultimate: Option<DMatrix<f64>>,
 }
 
 impl SetFeatures {
@@ -42,6 +47,9 @@ pub struct TrainingData<'a> {
     pub train: Option<&'a SetFeatures>,
     /// The `--train-labels` class of each `train` row (`N`), when given.
     pub labels: Option<&'a [u8]>,
+    /// The classifier's final linear layer `z = W f + b`, when a chosen
+    /// detector needs it ([`Needs::head`]) and the network has one.
+    pub head: Option<&'a Head>,
 }
 
 impl<'a> TrainingData<'a> {
@@ -55,6 +63,12 @@ impl<'a> TrainingData<'a> {
         self.labels
             .ok_or_else(|| anyhow!("this detector needs --train-labels"))
     }
+
+    /// The final linear layer, or an error saying so.
+    pub fn head(&self) -> Result<&'a Head> {
+        self.head
+            .ok_or_else(|| anyhow!("this detector needs the classifier's final linear layer"))
+    }
 }
 
 /// What a detector is fitted on beyond the LSGM model and the frames it
@@ -66,6 +80,9 @@ pub struct Needs {
     pub train: bool,
     /// Their `--train-labels`.
     pub train_labels: bool,
+    /// The classifier's final linear layer (read from the ONNX graph) and
+    /// its input, the penultimate features.
+    pub head: bool,
 }
 
 impl Needs {
@@ -73,16 +90,27 @@ impl Needs {
     pub const NOTHING: Needs = Needs {
         train: false,
         train_labels: false,
+        head: false,
     };
     /// `--train`.
     pub const TRAIN: Needs = Needs {
         train: true,
-        train_labels: false,
+        ..Needs::NOTHING
     };
     /// `--train` and `--train-labels`.
     pub const TRAIN_LABELS: Needs = Needs {
-        train: true,
         train_labels: true,
+        ..Needs::TRAIN
+    };
+    /// The final linear layer.
+    pub const HEAD: Needs = Needs {
+        head: true,
+        ..Needs::NOTHING
+    };
+    /// `--train` and the final linear layer.
+    pub const TRAIN_HEAD: Needs = Needs {
+        head: true,
+        ..Needs::TRAIN
     };
 }
 

@@ -9,6 +9,10 @@ pub struct Metrics {
     /// True-negative rate (OOD below the threshold) at the threshold that
     /// keeps 95 % of ID scores at or above it.
     pub tnr_at_95tpr: f64,
+    /// False-positive rate at the same threshold: the fraction of OOD
+    /// scores at or above it (`1 − TNR@95`), the FPR@95 of the OOD papers
+    /// (ReAct, KNN, ASH, ViM tables: the FPR of OOD when 95 % of ID is kept).
+    pub fpr_at_95tpr: f64,
     /// Average precision with ID as positive.
     pub aupr_in: f64,
     /// Average precision with OOD as positive (scores negated).
@@ -85,6 +89,7 @@ pub fn threshold_at_tpr(id: &[f64], tpr: f64) -> f64 {
 pub fn metrics(id: &[f64], ood: &[f64]) -> Metrics {
     let t = threshold_at_tpr(id, 0.95);
     let tnr = ood.iter().filter(|&&s| s < t).count() as f64 / ood.len() as f64;
+    let fpr = ood.iter().filter(|&&s| s >= t).count() as f64 / ood.len() as f64;
     let neg = |v: &[f64]| v.iter().map(|x| -x).collect::<Vec<_>>();
     // Detection accuracy: sweep every distinct score as threshold (s ≥ t is ID).
     let mut cuts: Vec<f64> = id.iter().chain(ood).copied().collect();
@@ -103,6 +108,7 @@ pub fn metrics(id: &[f64], ood: &[f64]) -> Metrics {
     Metrics {
         auroc: auroc(id, ood),
         tnr_at_95tpr: tnr,
+        fpr_at_95tpr: fpr,
         aupr_in: average_precision(id, ood),
         aupr_out: average_precision(&neg(ood), &neg(id)),
         detection_accuracy,
@@ -142,5 +148,7 @@ mod tests {
         assert_eq!(threshold_at_tpr(&id, 0.95), 2.0);
         let m = metrics(&id, &[1.5, 2.0, 25.0]);
         assert!((m.tnr_at_95tpr - 1.0 / 3.0).abs() < 1e-12);
+        // FPR@95: OOD at or above that threshold (2.0 ties count as accepted).
+        assert!((m.fpr_at_95tpr - 2.0 / 3.0).abs() < 1e-12);
     }
 }

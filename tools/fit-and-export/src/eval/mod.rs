@@ -5,11 +5,13 @@
 //! [`run`] goes in phases: [`select::select`] turns `--methods` into
 //! detectors of the [`detectors::REGISTRY`]; [`sets`] extracts the
 //! in-distribution, OOD and (when needed) training sets; every detector is
-//! fitted on [`detector::TrainingData`] and scores every set; [`report`]
-//! writes the metrics and plots.
+//! fitted on [`detector::TrainingData`] (with the classifier's final linear
+//! layer from [`head`] when a detector needs it) and scores every set;
+//! [`report`] writes the metrics and plots.
 
 pub mod detector;
 pub mod detectors;
+pub mod head;
 pub mod metrics;
 pub mod plot;
 pub mod report;

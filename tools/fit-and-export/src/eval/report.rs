@@ -41,7 +41,18 @@ pub struct Header<'a> {
     pub source: &'a str,
     /// `--in`.
     pub in_data: &'a Path,
+    /// Where the final linear layer's `W` and `b` came from, when a
+    /// detector used them.
+    pub head: Option<&'a str>,
 }
+
+/// How to read the numbers, in both reports.
+const CONVENTION: &str = "in-distribution is the positive class; higher score = more in-distribution; \
+     TNR@95 = fraction of OOD frames below the threshold that keeps 95 % of ID frames; \
+     FPR@95 = fraction of OOD frames at or above that threshold (1 − TNR@95: the FPR of OOD at 95 % TPR of ID, \
+     as in the ReAct, KNN, ASH and ViM papers and OpenOOD v1.0's fpr_recall; OpenOOD v1.5 instead takes OOD \
+     as positive, the FPR of ID at 95 % recall of OOD); AUPR-In/Out = average precision with ID/OOD as positive; \
+     Det. acc. = best ½(TPR + TNR)";
 
 /// Writes `report.json` and `report.md` into `out`; returns the Markdown.
 pub fn write(out: &Path, header: &Header, sets: &Sets, scores: &[Scored]) -> Result<String> {
@@ -58,8 +69,9 @@ pub fn write(out: &Path, header: &Header, sets: &Sets, scores: &[Scored]) -> Res
     }
     let report = serde_json::json!({
         "model": {"onnx": header.onnx.display().to_string(), "lsgm": header.lsgm.display().to_string(), "source": header.source},
-        "convention": "in-distribution is the positive class; higher score = more in-distribution",
+        "convention": CONVENTION,
         "in": {"name": header.in_data.display().to_string(), "n": sets.id.rows(), "accuracy": sets.accuracy},
+        "final_linear_layer": header.head,
         "results": rows,
     });
     write_atomic(
@@ -85,16 +97,25 @@ fn markdown(report: &serde_json::Value, rows: &[ResultRow]) -> String {
             .map(|a| format!(", classifier accuracy {:.2} %", 100.0 * a))
             .unwrap_or_default()
     ));
-    s.push_str(
-        "Convention: in-distribution is the positive class and a higher score means more in-distribution. ",
-    );
-    s.push_str("TNR@95 = fraction of OOD frames below the threshold that keeps 95 % of ID frames; AUPR-In/Out = average precision with ID/OOD as positive; Det. acc. = best ½(TPR + TNR).\n\n");
-    s.push_str("| OOD set | n | method | AUROC | TNR@95 | AUPR-In | AUPR-Out | Det. acc. |\n|---|---|---|---|---|---|---|---|\n");
+    s.push_str(&format!("Convention: {CONVENTION}.\n\n"));
+    if let Some(head) = report["final_linear_layer"].as_str() {
+        s.push_str(&format!("Final linear layer (W, b): {head}.\n\n"));
+    }
+    s.push_str("| OOD set | n | method | AUROC | TNR@95 | FPR@95 | AUPR-In | AUPR-Out | Det. acc. |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let m = r.metrics;
         s.push_str(&format!(
-            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
-            r.ood, r.n, r.method, m.auroc, m.tnr_at_95tpr, m.aupr_in, m.aupr_out, m.detection_accuracy
+            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+            r.ood,
+            r.n,
+            r.method,
+            m.auroc,
+            m.tnr_at_95tpr,
+            m.fpr_at_95tpr,
+            m.aupr_in,
+            m.aupr_out,
+            m.detection_accuracy
         ));
     }
     s

@@ -2,6 +2,7 @@
 //! every detector, report.
 
 use super::detector::{Detector, TrainingData};
+use super::head;
 use super::report::{self, Header, Scored};
 use super::select::{self, known_names, needing, MethodArg};
 use super::sets::{self, Extractor, Sets};
@@ -81,23 +82,29 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
     let notes = Notes::default();
     bound.notes.iter().for_each(|n| notes.say(n));
     let chosen = select::select(&a.methods, model.num_layers())?;
+    let linear = head::load_for(&chosen, &a.onnx, &model, &bound.preprocess, &notes);
+    let found = linear.as_ref().and_then(|l| l.as_ref().ok());
+    let extended = found.and_then(|l| l.network.as_ref());
 
     let ex = Extractor {
-        net: &bound.network,
+        net: extended.unwrap_or(&bound.network),
         spec: &bound.preprocess,
         opts: Extraction {
             threads: a.extract.threads(),
             logits: true,
         },
         notes: &notes,
+        penultimate: extended.is_some(),
     };
     let sets = sets::extract_sets(a, &ex)?;
     let train = sets::training_set(a, &ex, &chosen)?;
-    let chosen = sets::fittable(chosen, train.as_ref());
+    let no_head = linear.as_ref().and_then(|l| l.as_ref().err());
+    let chosen = sets::fittable(chosen, train.as_ref(), no_head.map(String::as_str));
     let data = TrainingData {
         model: &model,
         train: train.as_ref().map(|t| &t.features),
         labels: train.as_ref().and_then(|t| t.labels.as_deref()),
+        head: found.map(|l| &l.head),
     };
     let scores = score(&chosen, &data, &sets)?;
 
@@ -106,6 +113,7 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
         lsgm: &a.lsgm,
         source: model.source(),
         in_data: &a.in_data,
+        head: found.map(|l| l.head.about.as_str()),
     };
     let text = report::write(&a.out, &header, &sets, &scores)?;
     report::plots(&a.out, &sets, &scores, model.threshold() as f64)?;

@@ -24,6 +24,9 @@ pub struct Extractor<'a> {
     pub opts: Extraction,
     /// What was done to frames, said once.
     pub notes: &'a Notes,
+    /// `net` has one tap more than the model, the classifier's penultimate
+    /// features ([`super::head::Penultimate::Extra`]).
+    pub penultimate: bool,
 }
 
 /// A set's features with the labels of its label file, if one was given.
@@ -40,23 +43,27 @@ impl Extractor<'_> {
         let mut ex = extract::extract_source(self.net, self.spec, source, &self.opts, self.notes)?;
         let labels = ex.labels.take();
         Ok(Labelled {
-            features: features(ex),
+            features: self.features(ex),
             labels,
         })
     }
 
     /// Frames already in memory (generated sets).
     pub fn frames(&self, frames: &[Frame]) -> Result<SetFeatures> {
-        Ok(features(extract::extract(
-            self.net, self.spec, frames, &self.opts, self.notes,
-        )?))
+        let ex = extract::extract(self.net, self.spec, frames, &self.opts, self.notes)?;
+        Ok(self.features(ex))
     }
-}
 
-fn features(ex: extract::Extracted) -> SetFeatures {
-    SetFeatures {
-        layers: ex.layers,
-        logits: ex.logits.expect("extracted with logits"),
+    fn features(&self, mut ex: extract::Extracted) -> SetFeatures {
+        let penultimate = match self.penultimate {
+            true => ex.layers.pop(),
+            false => None,
+        };
+        SetFeatures {
+            layers: ex.layers,
+            logits: ex.logits.expect("extracted with logits"),
+            penultimate,
+        }
     }
 }
 
@@ -163,12 +170,22 @@ pub fn training_set(
     ex.source(&source).map(Some)
 }
 
-/// `detectors` without those whose training data was not given, each such
-/// group said in a warning.
-pub fn fittable(detectors: Vec<Box<dyn Detector>>, train: Option<&Labelled>) -> Vec<Box<dyn Detector>> {
+/// `detectors` without those whose training data was not given or that
+/// need the final linear layer when `no_head` says why there is none, each
+/// such group said in a warning.
+pub fn fittable(
+    detectors: Vec<Box<dyn Detector>>,
+    train: Option<&Labelled>,
+    no_head: Option<&str>,
+) -> Vec<Box<dyn Detector>> {
     let kept = skip(detectors, "--train", train.is_some(), |n| n.train);
     let labelled = train.is_some_and(|t| t.labels.is_some());
-    skip(kept, "--train-labels", labelled, |n| n.train_labels)
+    let kept = skip(kept, "--train-labels", labelled, |n| n.train_labels);
+    let why = format!(
+        "the classifier's final linear layer ({})",
+        no_head.unwrap_or_default()
+    );
+    skip(kept, &why, no_head.is_none(), |n| n.head)
 }
 
 fn skip(

@@ -70,15 +70,17 @@ impl GmmParams {
 
     /// Checks every value; the message says what to use instead.
     pub fn validate(&self) -> Result<()> {
-        ensure!(self.k() >= 1, "the number of components must be at least 1");
-        ensure!(self.k() <= 16384, "at most 16384 components are supported");
+        ensure!(
+            (1..=16384).contains(&self.k()),
+            "--components / --dp must be from 1 to 16384 components"
+        );
         ensure!(
             self.reg_covar >= 0.0 && self.reg_covar.is_finite(),
-            "--reg-covar must be a non-negative number (default 1e-6)"
+            "--reg-covar must be a non-negative finite number"
         );
         ensure!(
             self.tol >= 0.0 && self.tol.is_finite(),
-            "--tol must be a non-negative number (default 1e-3)"
+            "--tol must be a non-negative finite number"
         );
         ensure!(self.max_iter >= 1, "--max-iter must be at least 1");
         ensure!(
@@ -87,10 +89,7 @@ impl GmmParams {
             self.covariance
         );
         if let MixtureKind::Dp { prune, .. } = self.kind {
-            ensure!(
-                (0.0..1.0).contains(&prune),
-                "the DP pruning cut must be in [0, 1)"
-            );
+            ensure!((0.0..1.0).contains(&prune), "--dp-prune must be in [0, 1)");
         }
         Ok(())
     }

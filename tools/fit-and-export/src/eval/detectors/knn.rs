@@ -1,6 +1,12 @@
 //! Deep nearest neighbours (Sun, Ming, Zhu & Li, "Out-of-Distribution
 //! Detection with Deep Nearest Neighbors", ICML 2022) on the last tap's
-//! features.
+//! features: the paper's score, minus the Euclidean distance from the
+//! L2-normalised features to the `k`-th nearest normalised training row
+//! (OpenOOD's `knn_postprocessor.py` returns minus its square, the same
+//! ranking). On `--layers auto` models the last tap is the map the
+//! classifier global-average-pools into its penultimate features, so this
+//! is the published detector; `eval` notes when the last tap is not
+//! (`tests/baselines.rs` checks it against numpy).
 
 use crate::eval::detector::{FittedDetector, NamedDetector, Needs, SetFeatures, TrainingData};
 use anyhow::Result;

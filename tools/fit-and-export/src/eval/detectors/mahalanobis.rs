@@ -2,7 +2,11 @@
 //! by all classes (Lee, Lee, Lee & Shin, "A Simple Unified Framework for
 //! Detecting Out-of-Distribution Samples and Adversarial Attacks", NeurIPS
 //! 2018), on the last tap's features, without the paper's input
-//! perturbation.
+//! perturbation: class means and the covariance pooled over the classes
+//! (divided by `N`, as OpenOOD's `mds_postprocessor.py`), 1e-6 added to its
+//! diagonal, score `−min_c (f − μ_c)ᵀ Σ⁻¹ (f − μ_c)`. On `--layers auto`
+//! models the last tap is the map the classifier pools into its
+//! penultimate features (`tests/baselines.rs` checks it against numpy).
 
 use crate::eval::detector::{FittedDetector, NamedDetector, Needs, SetFeatures, TrainingData};
 use anyhow::{ensure, Result};

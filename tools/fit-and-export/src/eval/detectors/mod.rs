@@ -2,25 +2,38 @@
 //! a file here implementing
 //! [`NamedDetector`](super::detector::NamedDetector) (or, for one detector per tap,
 //! [`Detector`](super::detector::Detector)), its `mod` line and one row of
-//! [`REGISTRY`].
+//! [`REGISTRY`]; `--methods`, its help, the reports and the tests follow the
+//! table. Re-export its scoring function below when a test checks it
+//! against an independent computation (`tests/baselines.rs` and
+//! `tools/fixtures/baselines_fixture.py`).
 
 use super::detector::Entry;
 
+mod ash;
 mod energy;
+mod gen;
 mod gmm_layer;
 mod knn;
 mod lsgm;
 mod mahalanobis;
 mod mahalanobis_multi;
+mod maxlogit;
 mod msp;
+mod react;
+mod vim;
 
+pub use ash::{ash_s, AshS};
 pub use energy::{energy, Energy};
+pub use gen::{generalised_entropy, Gen};
 pub use gmm_layer::GmmLayer;
 pub use knn::{Knn, KnnBank, K};
 pub use lsgm::Lsgm;
 pub use mahalanobis::{Mahalanobis, TiedGaussians};
 pub use mahalanobis_multi::{MahalanobisMulti, StandardisedSum};
+pub use maxlogit::{max_logit, MaxLogit};
 pub use msp::{msp, Msp};
+pub use react::{percentile, React};
+pub use vim::{principal_dim, Vim, VirtualLogit};
 
 /// Every detector `--methods` can name, in report order (`all` runs them all).
 pub const REGISTRY: &[Entry] = &[
@@ -30,5 +43,10 @@ pub const REGISTRY: &[Entry] = &[
     Entry::of::<Mahalanobis>(),
     Entry::of::<MahalanobisMulti>(),
     Entry::of::<Knn>(),
+    Entry::of::<MaxLogit>(),
+    Entry::of::<Gen>(),
+    Entry::of::<React>(),
+    Entry::of::<AshS>(),
+    Entry::of::<Vim>(),
     Entry::per_tap(gmm_layer::NAME, |tap| Box::new(GmmLayer { tap })),
 ];
