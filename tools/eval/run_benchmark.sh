@@ -21,5 +21,8 @@ bin=target/release/fit-and-export
 mkdir -p "$out"
 cp "$sets/far/report.md" "$out/far-ood.md"; cp "$sets/far/report.json" "$out/far-ood.json"
 cp "$sets/near/report.md" "$out/near-ood.md"; cp "$sets/near/report.json" "$out/near-ood.json"
-cp "$sets/far/roc-mnist.png" "$sets/far/histogram-lsgm.png" "$out/"
+# ROC curves of every method, one plot per OOD set.
+for f in "$sets"/far/roc-*.png; do cp "$f" "$out/far-$(basename "$f")"; done
+cp "$sets/near/roc-near.png" "$out/near-roc-near.png"
+cp "$sets/far/histogram-lsgm.png" "$out/"
 echo "results in $out"
