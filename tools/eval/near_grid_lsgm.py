@@ -13,13 +13,12 @@ validation split of validation_split.py. The test set is never read.
 Prints one markdown row per variant (AUROC, TNR@95 on the validation split).
 """
 import os
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from near_variants import ONNX, ROOT, metrics, read_idx, run, scores, write_dir  # noqa: E402
+from near_variants import ONNX, metrics, read_idx, run, scores, split_rows, write_dir  # noqa: E402
 
 TAPS = ["/stage1/stage1.1/Relu_1", "/stage2/stage2.0/Relu_1", "/stage2/stage2.1/Relu_1", "/stage3/stage3.1/Relu_1"]
 # (tap index, grid side): 1 = the global mean, 2 = a 2×2 grid of means.
@@ -55,13 +54,7 @@ def features(images):
 
 def main():
     work = sys.argv[1]
-    os.makedirs(work, exist_ok=True)
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools/eval/validation_split.py"), f"{work}/split"],
-                   check=True, capture_output=True)
-    labels = read_idx(f"{work}/split/fit-labels-idx1-ubyte.gz")[:50000]
-    keep = np.where(labels <= 5)[0]
-    np.random.default_rng(0).shuffle(keep)  # the same held-aside tenth as near_variants.py
-    fit_idx = np.sort(keep[len(keep) // 10:])
+    _, _, fit_idx = split_rows(work)  # near_variants.py's rows, less its held-aside tenth
     sets = {
         "fit": features(read_idx(f"{work}/split/fit-images-idx3-ubyte.gz")[:50000][fit_idx]),
         "in": features(read_idx(f"{work}/split/val-c0to5-images-idx3-ubyte.gz")),

@@ -171,15 +171,21 @@ def grid_variants(work, fit_idx):
             g.score_samples(p.transform(fi[n])), g.score_samples(p.transform(fo[n])))
 
 
-def main():
-    work = sys.argv[1]
+def split_rows(work):
+    """Writes the validation split into WORKDIR/split and returns the fit
+    labels, the held-aside tenth of the classes-0-5 fit rows and the rest."""
     os.makedirs(work, exist_ok=True)
     subprocess.run([sys.executable, os.path.join(ROOT, "tools/eval/validation_split.py"), f"{work}/split"],
                    check=True, capture_output=True)
     labels = read_idx(f"{work}/split/fit-labels-idx1-ubyte.gz")[:50000]
     keep = np.where(labels <= 5)[0]
     np.random.default_rng(0).shuffle(keep)
-    cal, fit_idx = np.sort(keep[:len(keep) // 10]), np.sort(keep[len(keep) // 10:])
+    return labels, np.sort(keep[:len(keep) // 10]), np.sort(keep[len(keep) // 10:])
+
+
+def main():
+    work = sys.argv[1]
+    labels, cal, fit_idx = split_rows(work)
     xs, logits = extract(work, "fit")
     fit = (xs, logits, fit_idx)
     val = {n: extract(work, n) for n in ("val-c0to5", "val-c6to9")}
