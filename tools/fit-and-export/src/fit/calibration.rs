@@ -76,7 +76,7 @@ pub fn calibrate_model(
     } else {
         Some(storage_effect(
             packed,
-            &rows,
+            features,
             calib_idx,
             &scores,
             calibration.threshold,
@@ -90,11 +90,12 @@ pub fn calibrate_model(
     })
 }
 
-/// Scores the calibration rows with the f32 twin of `packed` (only its
-/// means and factors are packed again) and compares with `scores`.
+/// Scores the calibration rows (only those: the others are not compared)
+/// with the f32 twin of `packed` (only its means and factors are packed
+/// again) and compares with `scores`.
 fn storage_effect(
     packed: &PackedModel<'_>,
-    rows: &RowMajor,
+    features: &FeatureSet,
     calib_idx: &[usize],
     scores: &[f64],
     threshold: f64,
@@ -103,7 +104,9 @@ fn storage_effect(
         .with_storage(Storage::F32)
         .context("encoding the f32 reference model")?;
     let model = exact.model().context("encoding the f32 reference model")?;
-    let exact = score_all(&model, rows).context("scoring the rows with f32 storage")?;
-    let exact: Vec<f64> = calib_idx.iter().map(|&i| exact[i].score as f64).collect();
+    let calib: Vec<_> = features.layers.iter().map(|x| x.select_rows(calib_idx)).collect();
+    let exact =
+        score_all(&model, &RowMajor::from_matrices(&calib)).context("scoring the rows with f32 storage")?;
+    let exact: Vec<f64> = exact.iter().map(|s| s.score as f64).collect();
     Ok(StorageEffect::of(scores, &exact, threshold))
 }
