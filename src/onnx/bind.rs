@@ -20,12 +20,47 @@ pub struct Bound {
     pub notes: Vec<String>,
 }
 
+/// A network's graph checked against a fitted model ([`check`]), not yet
+/// optimised: a caller that needs more taps than the model's adds them to
+/// `taps` before [`Checked::build`], so the network is loaded and optimised
+/// once.
+pub struct Checked {
+    /// The loaded graph.
+    pub graph: Graph,
+    /// The model's tap names, in order.
+    pub taps: Vec<String>,
+    /// How frames become its input (from the model file).
+    pub preprocess: Preprocess,
+    /// What the user should know about the network.
+    pub notes: Vec<String>,
+}
+
+impl Checked {
+    /// Optimises the network with `taps` tapped and checks its input
+    /// against the preprocessing.
+    pub fn build(self) -> Result<Bound> {
+        let network = Network::new(self.graph, &self.taps)?;
+        network.check_input(&self.preprocess)?;
+        Ok(Bound {
+            network,
+            preprocess: self.preprocess,
+            notes: self.notes,
+        })
+    }
+}
+
+/// Loads `onnx` as `model` was fitted for it and checks that they belong
+/// together ([`check`]), then optimises it with the model's taps.
+pub fn bind(model: &Model<'_>, onnx: &Path) -> Result<Bound> {
+    check(model, onnx)?.build()
+}
+
 /// Loads `onnx` as `model` was fitted for it and checks that they belong
 /// together: the network's identity (CRC-32 of the ONNX file and its
 /// external weights), the logits tensor, every tap's name, channel count
 /// and layout, and the input's layout, channels, size and element type.
 /// Errors say which file to fit again.
-pub fn bind(model: &Model<'_>, onnx: &Path) -> Result<Bound> {
+pub fn check(model: &Model<'_>, onnx: &Path) -> Result<Checked> {
     let Some(wire) = model.preprocess() else {
         bail!(
             "this LSGM model was fitted from feature files and stores no input preprocessing, so it \
@@ -71,10 +106,9 @@ pub fn bind(model: &Model<'_>, onnx: &Path) -> Result<Bound> {
         taps.push(l.name().to_string());
     }
     let notes = graph.logits.note.iter().cloned().collect();
-    let network = Network::new(graph, &taps)?;
-    network.check_input(&preprocess)?;
-    Ok(Bound {
-        network,
+    Ok(Checked {
+        graph,
+        taps,
         preprocess,
         notes,
     })

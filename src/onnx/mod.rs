@@ -18,7 +18,7 @@ mod load;
 mod network;
 mod stages;
 
-pub use bind::{bind, Bound};
+pub use bind::{bind, check, Bound, Checked};
 pub use graph::{Graph, Input, LoadOptions, Logits, Tap};
 pub use head::LinearHead;
 pub use network::{Network, Output, Runner};

@@ -9,10 +9,9 @@
 use super::detector::{Detector, SetFeatures};
 use anyhow::{bail, Result};
 use lsgm::frames::Notes;
-use lsgm::onnx::{Graph, LinearHead, LoadOptions, Network};
-use lsgm::{Model, Preprocess};
+use lsgm::onnx::{Checked, LinearHead};
+use lsgm::Model;
 use nalgebra::{DMatrix, DVector};
-use std::path::Path;
 
 /// Where the penultimate features `f` are in a [`SetFeatures`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,37 +74,24 @@ impl Head {
     }
 }
 
-/// The head found for a run, and the network to extract with when `f`
-/// had to be tapped as well.
-pub struct Linear {
-    /// `W`, `b` and where `f` is.
-    pub head: Head,
-    /// The model's taps plus `f`, when `f` is not the last tap.
-    pub network: Option<Network>,
-}
-
-/// Reads the final linear layer when one of `detectors` needs it: `None`
-/// when none does, else the head or why there is none (a network without
-/// a linear layer, a tensor that cannot be tapped), for the warning that
-/// skips them.
+/// Reads the final linear layer from the checked network when one of
+/// `detectors` needs it: `None` when none does, else the head or why there
+/// is none (a network without a linear layer, a tensor that cannot be
+/// tapped), for the warning that skips them. When `f` is not the last tap
+/// it is added to `checked.taps`, so the one network built from `checked`
+/// extracts it too.
 pub fn load_for(
     detectors: &[Box<dyn Detector>],
-    onnx: &Path,
+    checked: &mut Checked,
     model: &Model,
-    p: &Preprocess,
     notes: &Notes,
-) -> Option<Result<Linear, String>> {
+) -> Option<Result<Head, String>> {
     let needed = detectors.iter().any(|d| d.needs().head);
-    needed.then(|| load(onnx, model, p, notes).map_err(|e| format!("{e:#}")))
+    needed.then(|| load(checked, model, notes).map_err(|e| format!("{e:#}")))
 }
 
-fn load(onnx: &Path, model: &Model, p: &Preprocess, notes: &Notes) -> Result<Linear> {
-    let opts = LoadOptions {
-        input_size: Some((p.height, p.width)),
-        logits: Some(p.logits.clone()),
-        fitted_for: Some(model.source().to_owned()),
-    };
-    let graph = Graph::load(onnx, &opts)?;
+fn load(checked: &mut Checked, model: &Model, notes: &Notes) -> Result<Head> {
+    let graph = &checked.graph;
     let h = graph.linear_head()?;
     let last = model.layer(model.num_layers() - 1).name();
     let tap = graph.find(last)?;
@@ -129,20 +115,9 @@ fn load(onnx: &Path, model: &Model, p: &Preprocess, notes: &Notes) -> Result<Lin
              (knn and mahalanobis still read the last tap)",
             h.about, h.input_tap
         ));
+        graph.find(&h.input_tap)?;
+        checked.taps.push(h.input_tap.clone());
         Penultimate::Extra
     };
-    let network = match features {
-        Penultimate::LastTap => None,
-        Penultimate::Extra => {
-            let mut taps: Vec<String> = model.layers().iter().map(|l| l.name().to_string()).collect();
-            taps.push(h.input_tap.clone());
-            let net = Network::new(graph, &taps)?;
-            net.check_input(p)?;
-            Some(net)
-        }
-    };
-    Ok(Linear {
-        head: Head::new(&h, features),
-        network,
-    })
+    Ok(Head::new(&h, features))
 }

@@ -9,7 +9,7 @@ use super::sets::{self, Extractor, Sets};
 use crate::extract::Extraction;
 use anyhow::{Context, Result};
 use lsgm::frames::Notes;
-use lsgm::onnx::bind;
+use lsgm::onnx::check;
 use lsgm::Model;
 use std::path::PathBuf;
 
@@ -78,23 +78,25 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
     crate::io::check_output(&a.out.join("report.json"))?;
     let bytes = std::fs::read(&a.lsgm).with_context(|| format!("cannot read {}", a.lsgm.display()))?;
     let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", a.lsgm.display()))?;
-    let bound = bind(&model, &a.onnx)?;
+    let mut checked = check(&model, &a.onnx)?;
     let notes = Notes::default();
-    bound.notes.iter().for_each(|n| notes.say(n));
+    checked.notes.iter().for_each(|n| notes.say(n));
     let chosen = select::select(&a.methods, model.num_layers())?;
-    let linear = head::load_for(&chosen, &a.onnx, &model, &bound.preprocess, &notes);
+    // Reads the head from the checked graph and, when its input is not the
+    // last tap, taps it too: the network is loaded and optimised once.
+    let linear = head::load_for(&chosen, &mut checked, &model, &notes);
     let found = linear.as_ref().and_then(|l| l.as_ref().ok());
-    let extended = found.and_then(|l| l.network.as_ref());
+    let bound = checked.build()?;
 
     let ex = Extractor {
-        net: extended.unwrap_or(&bound.network),
+        net: &bound.network,
         spec: &bound.preprocess,
         opts: Extraction {
             threads: a.extract.threads(),
             logits: true,
         },
         notes: &notes,
-        penultimate: extended.is_some(),
+        penultimate: found.is_some_and(|h| h.features == head::Penultimate::Extra),
     };
     let sets = sets::extract_sets(a, &ex)?;
     let train = sets::training_set(a, &ex, &chosen)?;
@@ -104,7 +106,7 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
         model: &model,
         train: train.as_ref().map(|t| &t.features),
         labels: train.as_ref().and_then(|t| t.labels.as_deref()),
-        head: found.map(|l| &l.head),
+        head: found,
     };
     let scores = score(&chosen, &data, &sets)?;
 
@@ -113,7 +115,7 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
         lsgm: &a.lsgm,
         source: model.source(),
         in_data: &a.in_data,
-        head: found.map(|l| l.head.about.as_str()),
+        head: found.map(|h| h.about.as_str()),
     };
     let text = report::write(&a.out, &header, &sets, &scores)?;
     report::plots(&a.out, &sets, &scores, model.threshold() as f64)?;
