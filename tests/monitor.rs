@@ -3,61 +3,10 @@
 
 use serde_json::Value;
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lsgm-monitor");
-
-/// The monitor binary, through `LSGM_TEST_RUNNER` (e.g. `qemu-aarch64 -L
-/// /usr/aarch64-linux-gnu`) when the tests run cross-compiled: cargo's runner
-/// wraps the test executable, not the binaries it starts.
-fn monitor() -> Command {
-    match std::env::var("LSGM_TEST_RUNNER") {
-        Ok(runner) if !runner.trim().is_empty() => {
-            let mut words = runner.split_whitespace();
-            let mut c = Command::new(words.next().expect("non-empty"));
-            c.args(words).arg(BIN);
-            c
-        }
-        _ => Command::new(BIN),
-    }
-}
-
-fn run(args: &[&str]) -> Output {
-    monitor()
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn lines(o: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The monitor started with every stream piped.
-fn spawn(args: &[&str]) -> std::process::Child {
-    monitor()
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn run_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = spawn(args);
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
-}
+mod cli;
+use cli::{lines, monitor, run, run_stdin, spawn, stderr};
 
 /// The snapshot without run-dependent latencies; numbers compared to 1e-3.
 fn same(a: &Value, b: &Value) -> bool {

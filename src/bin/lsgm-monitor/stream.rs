@@ -1,0 +1,154 @@
+//! Where frames come from, and how a run ends early.
+//!
+//! Files are read on the pipeline's reader thread, which checks the stop
+//! flag between frames. Raw frames on stdin are read on a thread of their
+//! own that is never joined — a read blocked on a quiet camera pipe must
+//! not keep the monitor from ending on SIGINT / SIGTERM — and handed
+//! through a small bounded channel to the pipeline's reader, which polls
+//! the stop flag while it waits. When the flag is set (or the source runs
+//! dry) the pipeline finishes the frames in flight, the verdicts are
+//! flushed, and the summary is printed. A second signal ends the process at
+//! once (exit 130 / 143), for an operator whose first one seems ignored.
+
+use crate::Item;
+use anyhow::{Context, Result};
+use lsgm::frames::{FrameSource, Input};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the pipeline's reader looks at the stop flag while it waits
+/// for a frame.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Frames read ahead of the pipeline (which bounds its own window too).
+const READ_AHEAD: usize = 2;
+
+/// Set by SIGINT / SIGTERM.
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    signal: Arc<AtomicUsize>,
+}
+
+impl Stop {
+    /// Installs the handlers: the first SIGINT or SIGTERM sets the flag and
+    /// records which signal it was; a second one exits at once with 128 +
+    /// its number (signal-hook's conditional shutdown).
+    pub fn install() -> Result<Stop> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let flag = Arc::new(AtomicBool::new(false));
+        let signal = Arc::new(AtomicUsize::new(0));
+        for sig in [SIGINT, SIGTERM] {
+            // Registered first, so it sees the flag as the earlier signal left it.
+            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&flag))
+                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&flag)))
+                .and_then(|_| signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize))
+                .context("cannot install the SIGINT / SIGTERM handlers")?;
+        }
+        Ok(Stop { flag, signal })
+    }
+
+    /// True once a stop was asked for.
+    pub fn requested(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// The signal that stopped the run, by name.
+    pub fn signal(&self) -> Option<&'static str> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        match self.signal.load(Ordering::Relaxed) {
+            0 => None,
+            s if s == SIGINT as usize => Some("SIGINT"),
+            s if s == SIGTERM as usize => Some("SIGTERM"),
+            _ => Some("a signal"),
+        }
+    }
+}
+
+/// What the source thread hands over.
+enum Read {
+    Frame(Item),
+    Failed(anyhow::Error),
+}
+
+/// The pipeline's source over `inputs` (repeated until `at_least` frames
+/// were read, for `--bench`): a function that pushes frames until the
+/// inputs run dry, the pipeline stops, or `stop` is requested. Files are
+/// read on the pipeline's reader thread, checking `stop` between frames;
+/// stdin, whose read can block for as long as the camera is quiet, is read
+/// on a thread of its own that is never joined.
+pub fn start(
+    inputs: Vec<Input>,
+    raw: Option<(usize, usize, usize)>,
+    at_least: usize,
+    stop: &Stop,
+) -> Result<Box<Source<'_>>> {
+    if !inputs.contains(&Input::Stdin) {
+        return Ok(Box::new(move |push: &mut dyn FnMut(Item) -> bool| {
+            read_all(inputs, raw, at_least, &mut |item| !stop.requested() && push(item))
+        }));
+    }
+    let (tx, rx) = sync_channel::<Read>(READ_AHEAD);
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            if let Err(e) = read_all(inputs, raw, at_least, &mut |item| {
+                tx.send(Read::Frame(item)).is_ok()
+            }) {
+                let _ = tx.send(Read::Failed(e));
+            }
+        })
+        .context("cannot start the stdin reader thread")?;
+    Ok(Box::new(move |push: &mut dyn FnMut(Item) -> bool| {
+        forward(&rx, stop, push)
+    }))
+}
+
+/// What the pipeline's reader runs: it pushes frames until `push` says stop.
+pub type Source<'a> = dyn FnOnce(&mut dyn FnMut(Item) -> bool) -> Result<()> + Send + 'a;
+
+/// Reads every frame of `inputs`, whole passes until `at_least` frames;
+/// stops early when `send` returns `false`.
+fn read_all(
+    inputs: Vec<Input>,
+    raw: Option<(usize, usize, usize)>,
+    at_least: usize,
+    send: &mut dyn FnMut(Item) -> bool,
+) -> Result<()> {
+    let mut read = 0usize;
+    loop {
+        let before = read;
+        for (index, (source, frame)) in FrameSource::new(inputs.clone(), raw)?.enumerate() {
+            read += 1;
+            let read_at = Instant::now();
+            if !send(Item {
+                source,
+                index,
+                frame,
+                read_at,
+            }) {
+                return Ok(());
+            }
+        }
+        if read >= at_least || read == before {
+            return Ok(());
+        }
+    }
+}
+
+fn forward(rx: &Receiver<Read>, stop: &Stop, push: &mut dyn FnMut(Item) -> bool) -> Result<()> {
+    while !stop.requested() {
+        match rx.recv_timeout(POLL) {
+            Ok(Read::Frame(item)) => {
+                if !push(item) {
+                    return Ok(());
+                }
+            }
+            Ok(Read::Failed(e)) => return Err(e),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+    Ok(())
+}

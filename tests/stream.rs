@@ -1,0 +1,406 @@
+#![cfg(feature = "monitor")]
+//! `lsgm-monitor` on a long-running stream: drift alarms, saved OOD frames,
+//! Prometheus metrics scraped by a real Prometheus server, and the
+//! SIGINT / SIGTERM lifecycle (issue #16).
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
+
+mod cli;
+use cli::{fmnist_frames, lines, run, spawn, stderr, summary_counts, uniform_noise, write_idx};
+
+/// 300 in-distribution frames, then 100 noise frames, as one IDX file.
+fn stream_that_turns_ood(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut raw = fmnist_frames(300);
+    raw.extend(uniform_noise(100, 7));
+    let path = dir.join("stream.idx");
+    write_idx(&path, &raw);
+    path
+}
+
+#[test]
+fn a_drift_alarm_is_raised_after_the_change_point_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = stream_that_turns_ood(dir.path());
+    let args = [
+        "--window",
+        "100",
+        "--alarm-p",
+        "1e-6",
+        "--fail-on-alarm",
+        "--fail-on-ood",
+    ];
+    let o = run(&[&args[..], &[stream.to_str().unwrap()]].concat());
+    // 4 (alarm) wins over 3 (OOD frames).
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let l = lines(&o);
+    let alarms: Vec<&Value> = l.iter().filter(|v| v.get("alarm").is_some()).collect();
+    let frames = l.iter().filter(|v| v.get("source").is_some()).count();
+    assert_eq!(frames, 400);
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    let a = alarms[0];
+    assert_eq!(a["alarm"], "raised");
+    assert_eq!(a["window"], 100);
+    // The calibrated threshold keeps 95 % of in-distribution frames.
+    assert!((a["expected_rate"].as_f64().unwrap() - 0.05).abs() < 1e-6, "{a}");
+    // Raised after the change point, within the frames it takes noise
+    // (all OOD) to fill the window up to the critical count.
+    let seen = a["frames_seen"].as_u64().unwrap();
+    let critical = a["ood_frames"].as_u64().unwrap();
+    assert!(
+        seen > 300 && seen - 300 <= critical,
+        "raised at frame {seen}, {critical} OOD"
+    );
+    assert!(a["p_value"].as_f64().unwrap() <= 1e-6, "{a}");
+    let worst = a["worst_layers"].as_array().unwrap();
+    let named: u64 = worst.iter().map(|w| w["ood_frames"].as_u64().unwrap()).sum();
+    assert_eq!(named, critical, "{a}");
+    assert!(
+        worst
+            .iter()
+            .all(|w| w["tap"].as_str().is_some_and(|t| t.starts_with('/'))),
+        "{a}"
+    );
+    // The alarm line comes right after the frame that raised it.
+    let at = l.iter().position(|v| v.get("alarm").is_some()).unwrap();
+    assert_eq!(l[at - 1]["index"].as_u64().unwrap() + 1, seen);
+    assert!(
+        stderr(&o).contains("1 drift alarm (window 100)"),
+        "{}",
+        stderr(&o)
+    );
+    // Without the change point: no alarm, exit 0.
+    let o = run(&[
+        "--window",
+        "100",
+        "--fail-on-alarm",
+        "models/samples/fmnist-test-500-images-idx3-ubyte.gz",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(lines(&o).iter().all(|v| v.get("alarm").is_none()));
+}
+
+#[test]
+fn drift_flags_are_checked_before_any_frame_is_read() {
+    for (args, code, says) in [
+        (&["--alarm-p", "1e-3"][..], 2, "--window"),
+        (&["--fail-on-alarm"][..], 2, "--window"),
+        (&["--window", "0"][..], 2, "at least 1"),
+        (&["--window", "10", "--alarm-p", "2"][..], 2, "probability"),
+        // Even 3 OOD frames of 3 are not unlikely enough at 5 %.
+        (
+            &["--window", "3", "--alarm-p", "1e-6"][..],
+            1,
+            "use at least 5 frames",
+        ),
+        (
+            &["--window", "100", "--threshold", "1e9"][..],
+            1,
+            "--expected-ood-rate",
+        ),
+        (&["--save-max-files", "3"][..], 2, "--save-ood"),
+        (&["--metrics", "nonsense"][..], 2, "HOST:PORT"),
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn saved_frames_are_exactly_the_flagged_ones_with_their_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = stream_that_turns_ood(dir.path());
+    let saved = dir.path().join("saved");
+    let o = run(&["--save-ood", saved.to_str().unwrap(), stream.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let flagged: BTreeSet<u64> = lines(&o)
+        .iter()
+        .filter(|v| v["ood"] == true)
+        .map(|v| v["index"].as_u64().unwrap())
+        .collect();
+    assert!(flagged.len() > 100, "{}", flagged.len());
+    let raw = std::fs::read(&stream).unwrap()[16..].to_vec();
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(&saved).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let sidecar: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            assert_eq!(sidecar["ood"], true);
+            let i = sidecar["index"].as_u64().unwrap();
+            let png = image::open(path.with_extension("png")).unwrap().into_luma8();
+            assert_eq!(png.dimensions(), (28, 28));
+            assert_eq!(png.as_raw()[..], raw[i as usize * 784..][..784], "frame {i}");
+            seen.insert(i);
+        }
+    }
+    // Saved ∪ dropped (the writer's queue was full: counted, never waited
+    // for) is exactly the flagged frames.
+    let (saved_n, dropped, removed) = capture_counts(&stderr(&o));
+    assert!(seen.is_subset(&flagged));
+    assert_eq!(
+        (seen.len() as u64, seen.len() as u64 + dropped, removed),
+        (saved_n, flagged.len() as u64, 0)
+    );
+    // A bound of 5 keeps the 5 newest saved.
+    let bounded = dir.path().join("bounded");
+    let o = run(&[
+        "--save-ood",
+        bounded.to_str().unwrap(),
+        "--save-max-files",
+        "5",
+        stream.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (saved_n, _, removed) = capture_counts(&stderr(&o));
+    let kept: BTreeSet<u64> = std::fs::read_dir(&bounded)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            serde_json::from_slice::<Value>(&std::fs::read(p).unwrap()).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!((kept.len(), removed), (5, saved_n - 5), "{}", stderr(&o));
+    assert!(kept.is_subset(&flagged));
+}
+
+/// `saved N OOD frames to DIR (D dropped, F failed, R rotated out)` from the summary.
+fn capture_counts(said: &str) -> (u64, u64, u64) {
+    let tail = said
+        .split("; saved ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no capture summary: {said}"));
+    let numbers: Vec<u64> = tail
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (numbers[0], numbers[numbers.len() - 3], numbers[numbers.len() - 1])
+}
+
+/// The monitor on raw frames from a pipe the test keeps open, and its
+/// stderr read line by line on a thread.
+struct Live {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+    said: Vec<String>,
+}
+
+impl Live {
+    fn start(args: &[&str]) -> Live {
+        let mut child = spawn(&[&["--raw", "28x28x1"], args, &["-"]].concat());
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Live {
+            child,
+            stderr: rx,
+            said: Vec::new(),
+        }
+    }
+
+    /// Waits for a stderr line containing `text`.
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(100)) {
+                self.said.push(line.clone());
+                if line.contains(text) {
+                    return line;
+                }
+            }
+        }
+        panic!("no {text:?} on stderr: {:?}", self.said);
+    }
+
+    fn send(&mut self, raw: &[u8]) {
+        self.child.stdin.as_mut().unwrap().write_all(raw).unwrap();
+    }
+
+    /// Everything left on stderr once the monitor has ended, with its code.
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        let status = self.child.wait().unwrap();
+        let mut out = String::new();
+        if let Some(stdout) = self.child.stdout.as_mut() {
+            std::io::Read::read_to_string(stdout, &mut out).unwrap();
+        }
+        self.said.extend(self.stderr.iter());
+        (status.code(), out, self.said.join("\n"))
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn a_stop_signal_finishes_the_frames_in_flight_and_prints_the_summary() {
+    for (sig, extra, code) in [("TERM", None, 0), ("INT", Some("--fail-on-ood"), 3)] {
+        let mut live = Live::start(&extra.into_iter().collect::<Vec<_>>());
+        live.send(&uniform_noise(30, 1));
+        // The stdin pipe stays open: the monitor is waiting for frame 31.
+        let mut out = std::io::BufReader::new(live.child.stdout.take().unwrap());
+        let mut judged = 0;
+        let mut line = String::new();
+        while judged < 30 && out.read_line(&mut line).unwrap() > 0 {
+            judged += 1;
+            line.clear();
+        }
+        assert_eq!(judged, 30);
+        signal(&live.child, sig);
+        live.child.stdout = None;
+        let (status, _, said) = live.finish();
+        assert_eq!(status, Some(code), "SIG{sig}: {said}");
+        assert!(said.contains(&format!("stopped by SIG{sig}")), "{said}");
+        assert_eq!(summary_counts(&said), (30, 0, 30), "{said}");
+    }
+}
+
+#[test]
+fn a_broken_input_pipe_ends_the_run_with_a_summary() {
+    // The producer dies mid-frame: the frames before it are judged, the
+    // torn one is an error line, and the run ends normally.
+    let mut live = Live::start(&[]);
+    let mut raw = uniform_noise(12, 3);
+    raw.truncate(784 * 11 + 300);
+    live.send(&raw);
+    drop(live.child.stdin.take());
+    let (status, out, said) = live.finish();
+    assert_eq!(status, Some(0), "{said}");
+    assert_eq!(out.lines().count(), 12);
+    assert_eq!(summary_counts(&said), (12, 1, 11), "{said}");
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; Prometheus binds it next).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `query`'s single value from Prometheus's HTTP API, if it has one yet.
+fn query(prometheus: &str, query: &str) -> Option<f64> {
+    let mut response = ureq::get(&format!("http://{prometheus}/api/v1/query"))
+        .query("query", query)
+        .call()
+        .ok()?;
+    let v: Value = response.body_mut().read_json().ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn counters_scraped_by_a_real_prometheus_equal_the_summary() {
+    if std::process::Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: the `prometheus` binary is not installed (Debian package `prometheus`; .ci/run installs it)");
+        return;
+    }
+    let mut live = Live::start(&["--summary-only", "--metrics", "127.0.0.1:0", "--window", "50"]);
+    let said = live.wait_for("serving Prometheus metrics at http://");
+    let target = said
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("/metrics")
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    let yml = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: lsgm\n    scrape_interval: 1s\n    \
+         static_configs:\n      - targets: ['{target}']\n"
+    );
+    std::fs::write(&config, yml).unwrap();
+    let prometheus = format!("127.0.0.1:{}", free_port());
+    let mut server = std::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={prometheus}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // 150 in-distribution frames and 50 of noise.
+    let mut raw = fmnist_frames(150);
+    raw.extend(uniform_noise(50, 11));
+    live.send(&raw);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while query(&prometheus, "lsgm_frames_total") != Some(200.0) {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never saw 200 frames: {:?}",
+            std::fs::read_to_string(dir.path().join("prometheus.log"))
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let scraped = |q: &str| query(&prometheus, q).unwrap_or_else(|| panic!("no {q}"));
+    let (ood, errors, scored) = (
+        scraped("lsgm_ood_frames_total"),
+        scraped("lsgm_frame_errors_total"),
+        scraped("lsgm_score_count"),
+    );
+    let worst = scraped("sum(lsgm_worst_layer_ood_frames_total)");
+    let alarms = scraped("lsgm_drift_alarms_total");
+    let info = scraped("count(lsgm_model_info{lsgm_file=\"models/fmnist-resnet.lsgm\",taps=~\"/stage1.*\"})");
+    let inference = scraped("lsgm_latency_seconds_count{stage=\"inference\"}");
+    drop(live.child.stdin.take());
+    let (status, _, said) = live.finish();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(status, Some(0), "{said}");
+    let (frames, e, o) = summary_counts(&said);
+    assert_eq!((frames, e, o), (200, errors as u64, ood as u64), "{said}");
+    assert_eq!((scored, worst, inference), (200.0, ood, 200.0));
+    assert!(ood >= 50.0, "{ood}");
+    assert_eq!(info, 1.0);
+    assert!(said.contains(&format!("{} drift alarm", alarms as u64)), "{said}");
+}
+
+#[test]
+fn the_fleet_examples_are_valid_and_the_alert_rules_fire_as_documented() {
+    let fleet = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/fleet");
+    for args in [
+        &["check", "config", "prometheus.yml"][..],
+        &["check", "rules", "lsgm-alerts.yml"][..],
+        &["test", "rules", "lsgm-alerts.test.yml"][..],
+    ] {
+        let Ok(o) = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(fleet)
+            .output()
+        else {
+            eprintln!(
+                "SKIPPED: `promtool` is not installed (Debian package `prometheus`; .ci/run installs it)"
+            );
+            return;
+        };
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "promtool {args:?}: {said}");
+        assert!(said.contains("SUCCESS"), "promtool {args:?}: {said}");
+    }
+}
