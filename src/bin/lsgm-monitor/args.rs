@@ -54,10 +54,11 @@ fn address(s: &str) -> Result<SocketAddr, String> {
 }
 
 /// Exit codes, also listed in `--help`.
-pub const AFTER_HELP: &str = "Exit codes: 0 success (also after SIGINT/SIGTERM: the frames in flight are finished and \
-     the summary printed), 1 fatal error (bad model, mismatched files) or no frame could be read, 2 usage error, \
-     3 with --fail-on-ood when any frame was OOD, 4 with --fail-on-alarm when a drift alarm was raised \
-     (4 wins over 3).";
+pub const AFTER_HELP: &str = "Exit codes: 0 success, 1 fatal error (bad model, mismatched files, a --save-ood \
+     directory that cannot be written, a --metrics port in use, a --window too short for --alarm-p) or no frame \
+     could be read, 2 usage error, 3 with --fail-on-ood when any frame was OOD, 4 with --fail-on-alarm when a \
+     drift alarm was raised (4 wins over 3). SIGINT/SIGTERM: the frames in flight are finished, the summary is \
+     printed, and the run exits with the code it earned (0, 3 or 4); a second signal exits at once.";
 
 #[derive(Parser)]
 #[command(
@@ -111,7 +112,7 @@ pub struct Args {
     /// Most captures (image + sidecar) kept in --save-ood DIR.
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = at_least_one, requires = "save_ood")]
     pub save_max_files: u64,
-    /// Most bytes kept in --save-ood DIR (images + sidecars) [default: 1 GiB].
+    /// Most bytes kept in --save-ood DIR (images + sidecars; 1073741824 = 1 GiB).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 30, value_parser = at_least_one, requires = "save_ood")]
     pub save_max_bytes: u64,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 0.0.0.0:9184 (port 0: any free port,

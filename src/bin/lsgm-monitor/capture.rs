@@ -74,6 +74,10 @@ pub struct CaptureParams {
     pub max_files: usize,
     /// Frames waiting for the writer; at least 1. Offers beyond it are dropped.
     pub queue: usize,
+    /// Bytes (pixels + sidecar) waiting for the writer; at least 1. Offers that would pass it
+    /// are dropped, unless the queue is empty (a single frame larger than this is still taken).
+    /// This, not `queue`, bounds the memory for large frames: 64 frames of 1080p RGB are 400 MB.
+    pub queue_bytes: u64,
 }
 
 /// Counters shared with the metrics endpoint (atomics, read any time).
@@ -109,6 +113,8 @@ pub struct CaptureTotals {
 struct Report {
     /// Shared with [`Capture::counters`].
     counters: Arc<CaptureCounters>,
+    /// Bytes offered and not yet written or failed.
+    queued_bytes: Arc<AtomicU64>,
     /// Set once, by the first error.
     first_error: Arc<OnceLock<String>>,
 }
@@ -146,6 +152,8 @@ struct Job {
     sidecar: String,
     /// Unix time in milliseconds when it was offered.
     millis: u64,
+    /// Its share of [`CaptureParams::queue_bytes`].
+    bytes: u64,
 }
 
 /// The `--save-ood` writer: a bounded queue and the thread that empties it.
@@ -156,6 +164,8 @@ pub struct Capture {
     writer: JoinHandle<()>,
     /// Counters and first error, shared with the writer.
     report: Report,
+    /// [`CaptureParams::queue_bytes`].
+    queue_bytes: u64,
 }
 
 impl Capture {
@@ -178,23 +188,38 @@ impl Capture {
             .name("lsgm-capture".into())
             .spawn(move || run(&rx, ledger, &thread_report))
             .map_err(|e| anyhow!("--save-ood: cannot start the writer thread ({e})"))?;
-        Ok(Capture { tx, writer, report })
+        Ok(Capture {
+            tx,
+            writer,
+            report,
+            queue_bytes: p.queue_bytes,
+        })
     }
 
     /// Hands a flagged frame and its sidecar JSON text (one line, already
     /// serialised by the caller) to the writer; never blocks. `false` (and
     /// `dropped` += 1) when the queue is full or the writer has stopped.
     pub fn offer(&self, frame: Frame, sidecar: String) -> bool {
+        let values = match &frame.pixels {
+            Pixels::U8(v) => v.len() as u64,
+            Pixels::F32(v) => 4 * v.len() as u64,
+        };
+        let bytes = values + sidecar.len() as u64;
+        let queued = &self.report.queued_bytes;
+        let before = queued.fetch_add(bytes, Ordering::AcqRel);
+        let fits = before == 0 || before.saturating_add(bytes) <= self.queue_bytes;
         let job = Job {
             frame,
             sidecar,
             millis: unix_millis(),
+            bytes,
         };
-        let queued = self.tx.try_send(job).is_ok();
-        if !queued {
+        let sent = fits && self.tx.try_send(job).is_ok();
+        if !sent {
+            queued.fetch_sub(bytes, Ordering::AcqRel);
             self.report.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        queued
+        sent
     }
 
     /// The live counters, for the metrics endpoint.
@@ -210,7 +235,9 @@ impl Capture {
     /// Closes the queue, waits for the writer to finish what is queued,
     /// returns the counters' final values and the first error.
     pub fn finish(self) -> CaptureTotals {
-        let Capture { tx, writer, report } = self;
+        let Capture {
+            tx, writer, report, ..
+        } = self;
         drop(tx);
         if writer.join().is_err() {
             report.note(
@@ -227,6 +254,7 @@ fn validate(p: &CaptureParams) -> Result<()> {
         ("max_files (most captures kept)", p.max_files as u64),
         ("max_bytes (most bytes kept)", p.max_bytes),
         ("queue (frames waiting for the writer)", p.queue as u64),
+        ("queue_bytes (bytes waiting for the writer)", p.queue_bytes),
     ];
     for (name, value) in limits {
         if value == 0 {
@@ -518,8 +546,10 @@ fn run(rx: &Receiver<Job>, mut ledger: Ledger, report: &Report) {
     let mut seq = 0;
     for job in rx {
         let source = job.frame.source.clone();
+        let bytes = job.bytes;
         let saved = panic::catch_unwind(AssertUnwindSafe(|| ledger.save(job, seq, report)));
         seq = (seq + 1) % SEQ_LIMIT;
+        report.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         match saved {
             Ok(Ok(())) => {
                 report.counters.saved.fetch_add(1, Ordering::Relaxed);
@@ -623,7 +653,30 @@ mod tests {
             max_bytes,
             max_files,
             queue,
+            queue_bytes: u64::MAX,
         }
+    }
+
+    /// The byte bound of the queue drops large frames even when the frame
+    /// count would allow them; a frame larger than the bound still goes
+    /// through an empty queue.
+    #[test]
+    fn the_queue_is_bounded_in_bytes_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let frame_bytes = 384 * 384 * 3;
+        let mut p = params(dir.path(), u64::MAX, 1000, 1000);
+        p.queue_bytes = 2 * frame_bytes as u64 + 100;
+        let capture = Capture::start(p.clone()).unwrap();
+        let accepted = (0..30)
+            .filter(|&i| capture.offer(u8_frame(384, 384, 3, i), "{}".into()))
+            .count() as u64;
+        let t = capture.finish();
+        assert!(accepted < 30 && t.dropped == 30 - accepted, "{t:?}");
+        assert_eq!(t.saved + t.failed, accepted, "{t:?}");
+        p.queue_bytes = 1;
+        let capture = Capture::start(p).unwrap();
+        assert!(capture.offer(u8_frame(8, 8, 1, 0), "{}".into()));
+        assert!(capture.finish().saved >= 1);
     }
 
     /// An 8-bit frame with varied pixels.

@@ -123,6 +123,15 @@ fn run_frames(watch: &mut Watch<'_, '_>, args: &Args, stop: &stream::Stop, threa
     }
 }
 
+/// A rate for the summary: whole frames/s, one decimal below 10.
+fn frames_per_second(rate: f64) -> String {
+    if rate < 10.0 {
+        format!("{rate:.1}")
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
 /// `1 frame`, `2 frames`.
 fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
@@ -173,10 +182,11 @@ fn drift_for(args: &Args, model: &Model<'_>) -> Result<Option<drift::Drift>> {
     let d = drift::Drift::new(params).map_err(anyhow::Error::msg)?;
     say!(
         "lsgm-monitor: drift alarm when at least {} of the last {window} frames are OOD (expected {:.2} %, \
-         p <= {:e}); under no drift at most {:.3} false alarms per hour at 30 frames/s",
+         p <= {:e}), cleared at {} or fewer; under no drift at most {:.3} false alarms per hour at 30 frames/s",
         d.critical(),
         100.0 * expected,
         args.alarm_p,
+        d.clearing(),
         drift::false_alarms_per_hour_bound(args.alarm_p, 30.0)
     );
     Ok(Some(d))
@@ -210,6 +220,7 @@ fn observers(
             max_bytes: args.save_max_bytes,
             max_files: usize::try_from(args.save_max_files).unwrap_or(usize::MAX),
             queue: CAPTURE_QUEUE,
+            queue_bytes: CAPTURE_QUEUE_BYTES,
         })?),
         None => None,
     };
@@ -221,8 +232,8 @@ fn observers(
                 onnx: &paths.1.display().to_string(),
                 threshold: shared.threshold,
             };
-            let (m, registry) =
-                metrics::Metrics::new(&shared.model, &id, capture.as_ref().map(|c| c.counters()));
+            let save = capture.as_ref().map(|c| c.counters());
+            let (m, registry) = metrics::Metrics::new(&shared.model, &id, save, args.window.is_some());
             let bound = metrics::serve(addr, registry)?;
             say!("lsgm-monitor: serving Prometheus metrics at http://{bound}/metrics");
             Some(m)
@@ -233,8 +244,11 @@ fn observers(
 }
 
 /// Flagged frames waiting for the `--save-ood` writer; more are dropped
-/// (and counted) rather than slowing the stream.
-const CAPTURE_QUEUE: usize = 64;
+/// (and counted) rather than slowing the stream. Deep enough for a burst
+/// of small frames (256 × 28×28 is 200 KB) ...
+const CAPTURE_QUEUE: usize = 256;
+/// ... and bounded in bytes for large ones (32 MiB: five 1080p RGB frames).
+const CAPTURE_QUEUE_BYTES: u64 = 32 << 20;
 
 fn run(args: Args) -> Result<i32> {
     let stop = stream::Stop::install()?;
@@ -308,11 +322,11 @@ fn summary(
     );
     if scored > 0 {
         text += &format!(
-            ", {} OOD ({:.1} %); {:.0} frames/s on {}; median latency: inference {mi} µs, LSGM score {ms} µs, \
+            ", {} OOD ({:.1} %); {} frames/s on {}; median latency: inference {mi} µs, LSGM score {ms} µs, \
              frame to verdict {total50} µs (99th percentile {total99} µs)",
             t.ood,
             100.0 * t.ood as f64 / scored as f64,
-            t.frames as f64 / wall,
+            frames_per_second(t.frames as f64 / wall),
             count(threads, "thread"),
         );
     }

@@ -15,19 +15,20 @@
 //! | `lsgm_frames_total` | counter | frames handled (judged or failed), as in the summary |
 //! | `lsgm_ood_frames_total` | counter | frames judged OOD |
 //! | `lsgm_frame_errors_total` | counter | frames that could not be read or judged |
-//! | `lsgm_drift_alarms_total` | counter | drift alarms raised (`--window`) |
+//! | `lsgm_overflow_frames_total` | counter | OOD frames whose density overflowed `f32` (score −3.4e38); kept out of the histograms, whose sums they would swamp for the rest of the run |
+//! | `lsgm_drift_alarms_total` | counter | drift alarms raised (only with `--window`, as the two below) |
 //! | `lsgm_drift_alarm_active` | gauge | 1 while a drift alarm is raised |
 //! | `lsgm_drift_window_ood_rate` | gauge | OOD rate of the last `--window` frames |
-//! | `lsgm_score` | histogram | LSGM score (log joint likelihood, nats); buckets at the model's stored in-distribution quantiles and the threshold |
+//! | `lsgm_score` | histogram | LSGM score (log joint likelihood, nats) of frames that did not overflow; buckets at the model's stored in-distribution quantiles and the threshold |
 //! | `lsgm_latency_seconds{stage}` | histogram | `inference`, `score`, `total` (as `latency_us` in the lines) |
-//! | `lsgm_layer_contribution_delta{layer,tap}` | histogram | a tap's contribution minus its in-distribution median (nats): how far below normal each tap is |
+//! | `lsgm_layer_contribution_delta{layer,tap}` | histogram | a tap's contribution minus its in-distribution median (nats): how far below normal each tap is (frames that did not overflow) |
 //! | `lsgm_worst_layer_ood_frames_total{layer,tap}` | counter | OOD frames whose worst layer was this tap |
 //! | `lsgm_saved_frames_total`, `lsgm_save_dropped_total`, `lsgm_save_failed_total`, `lsgm_save_removed_total` | counter | `--save-ood` captures written, dropped (queue full), failed, rotated out |
 //! | `lsgm_model_info{…}` | info | model identity: file names, CRC-32 of the `.lsgm` bytes, the network it was fitted for, threshold, taps |
 
 use crate::capture::CaptureCounters;
 use anyhow::{anyhow, Result};
-use lsgm::Model;
+use lsgm::{Model, Verdict};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -71,6 +72,7 @@ pub struct Metrics {
     frames: Counter,
     ood: Counter,
     errors: Counter,
+    overflow: Counter,
     alarms: Counter,
     alarm_active: Gauge,
     window_rate: Gauge<f64, AtomicU64>,
@@ -92,17 +94,20 @@ pub struct Identity<'a> {
 
 impl Metrics {
     /// The metrics of a run of `model`, registered in a new registry;
-    /// `capture` adds the `--save-ood` counters.
+    /// `capture` adds the `--save-ood` counters, `drift` the drift metrics
+    /// (with `--window`: without it a flat 0 would read as "no drift"
+    /// rather than "not measured").
     pub fn new(
         model: &Model<'_>,
         id: &Identity<'_>,
         capture: Option<Arc<CaptureCounters>>,
+        drift: bool,
     ) -> (Self, Registry) {
-        let mut r = Registry::default();
         let m = Metrics {
             frames: Counter::default(),
             ood: Counter::default(),
             errors: Counter::default(),
+            overflow: Counter::default(),
             alarms: Counter::default(),
             alarm_active: Gauge::default(),
             window_rate: Gauge::default(),
@@ -122,52 +127,8 @@ impl Metrics {
                 .map(|l| l.median_contribution() as f64)
                 .collect(),
         };
-        r.register(
-            "lsgm_frames",
-            "Frames handled (judged or failed)",
-            m.frames.clone(),
-        );
-        r.register(
-            "lsgm_ood_frames",
-            "Frames judged out of distribution",
-            m.ood.clone(),
-        );
-        r.register(
-            "lsgm_frame_errors",
-            "Frames that could not be read or judged",
-            m.errors.clone(),
-        );
-        r.register("lsgm_drift_alarms", "Drift alarms raised", m.alarms.clone());
-        r.register(
-            "lsgm_drift_alarm_active",
-            "1 while a drift alarm is raised",
-            m.alarm_active.clone(),
-        );
-        r.register(
-            "lsgm_drift_window_ood_rate",
-            "OOD rate of the last --window frames",
-            m.window_rate.clone(),
-        );
-        r.register(
-            "lsgm_score",
-            "LSGM score, log joint likelihood (nats)",
-            m.score.clone(),
-        );
-        r.register(
-            "lsgm_latency_seconds",
-            "Per-frame latency by stage",
-            m.latency.clone(),
-        );
-        r.register(
-            "lsgm_layer_contribution_delta",
-            "A tap's contribution minus its in-distribution median (nats)",
-            m.delta.clone(),
-        );
-        r.register(
-            "lsgm_worst_layer_ood_frames",
-            "OOD frames whose worst layer was this tap",
-            m.worst.clone(),
-        );
+        let mut r = Registry::default();
+        m.register(&mut r, drift);
         r.register("lsgm_model", "Model identity", info(model, id));
         if let Some(c) = capture {
             r.register_collector(Box::new(SaveCounters(c)));
@@ -175,19 +136,71 @@ impl Metrics {
         (m, r)
     }
 
-    /// Records a judged frame. `contributions` has one value per layer.
-    pub fn judged(&self, score: f32, ood: bool, worst: u8, contributions: &[f32], latency: [Duration; 3]) {
-        self.score.observe(score as f64);
-        for (l, (&c, &median)) in contributions.iter().zip(&self.medians).enumerate() {
-            self.delta.get_or_create(&self.taps[l]).observe(c as f64 - median);
+    fn register(&self, r: &mut Registry, drift: bool) {
+        let mut counters = vec![
+            ("lsgm_frames", "Frames handled (judged or failed)", &self.frames),
+            ("lsgm_ood_frames", "Frames judged out of distribution", &self.ood),
+            (
+                "lsgm_frame_errors",
+                "Frames that could not be read or judged",
+                &self.errors,
+            ),
+            (
+                "lsgm_overflow_frames",
+                "OOD frames whose density overflowed f32",
+                &self.overflow,
+            ),
+        ];
+        if drift {
+            counters.push(("lsgm_drift_alarms", "Drift alarms raised", &self.alarms));
+            let (active, rate) = (self.alarm_active.clone(), self.window_rate.clone());
+            r.register(
+                "lsgm_drift_alarm_active",
+                "1 while a drift alarm is raised",
+                active,
+            );
+            r.register(
+                "lsgm_drift_window_ood_rate",
+                "OOD rate of the last --window frames",
+                rate,
+            );
+        }
+        for (name, help, counter) in counters {
+            r.register(name, help, counter.clone());
+        }
+        let score = self.score.clone();
+        r.register("lsgm_score", "LSGM score, log joint likelihood (nats)", score);
+        r.register(
+            "lsgm_latency_seconds",
+            "Per-frame latency by stage",
+            self.latency.clone(),
+        );
+        let delta = "A tap's contribution minus its in-distribution median (nats)";
+        r.register("lsgm_layer_contribution_delta", delta, self.delta.clone());
+        let worst = "OOD frames whose worst layer was this tap";
+        r.register("lsgm_worst_layer_ood_frames", worst, self.worst.clone());
+    }
+
+    /// Records a judged frame: its verdict, its per-layer contributions and
+    /// its latencies (inference, score, total). A frame whose density
+    /// overflowed is counted apart and kept out of the score and
+    /// contribution histograms (its −3.4e38 would swamp their sums).
+    pub fn judged(&self, v: &Verdict, contributions: &[f32], latency: [Duration; 3]) {
+        if v.overflow.is_some() {
+            self.overflow.inc();
+        } else {
+            self.score.observe(v.score as f64);
+            for (l, (&c, &median)) in contributions.iter().zip(&self.medians).enumerate() {
+                self.delta.get_or_create(&self.taps[l]).observe(c as f64 - median);
+            }
         }
         for (stage, d) in ["inference", "score", "total"].into_iter().zip(latency) {
             self.latency
                 .get_or_create(&Stage { stage })
                 .observe(d.as_secs_f64());
         }
-        if ood {
-            if let Some(tap) = self.taps.get(worst as usize) {
+        if v.ood {
+            if let Some(tap) = self.taps.get(v.worst_layer as usize) {
                 self.worst.get_or_create(tap).inc();
             }
             self.ood.inc();

@@ -70,21 +70,13 @@ impl Watch<'_, '_> {
             }
             if !self.capture_warned {
                 if let Some(e) = capture.first_error() {
-                    frames::stderr_line(format_args!(
-                        "lsgm-monitor: warning: --save-ood: {e}; scoring goes on"
-                    ));
+                    frames::stderr_line(format_args!("lsgm-monitor: warning: {e}; scoring goes on"));
                     self.capture_warned = true;
                 }
             }
         }
         if let Some(m) = &self.metrics {
-            m.judged(
-                v.score,
-                v.ood,
-                v.worst_layer,
-                &j.contributions,
-                [j.inference, j.scoring, total],
-            );
+            m.judged(v, &j.contributions, [j.inference, j.scoring, total]);
         }
         let emitted = self.print.then(|| emit(&mut self.out, &line));
         let alarm = self.drift.as_mut().and_then(|d| d.push(v.ood, v.worst_layer));
