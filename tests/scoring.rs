@@ -288,4 +288,9 @@ fn verdict_blames_the_layer_furthest_below_its_median() {
     assert_eq!(model.threshold_for_fpr(0.05), Some(-10.0));
     assert_eq!(model.threshold_for_fpr(0.03), Some(-15.0));
     assert_eq!(model.threshold_for_fpr(0.9), None);
+    // Its inverse, on the same quantiles (0.01: -20, 0.05: -10, 0.5: -3).
+    assert_eq!(model.fpr_at_threshold(-10.0), Some(0.05));
+    assert_eq!(model.fpr_at_threshold(-15.0), Some(0.03));
+    assert_eq!(model.fpr_at_threshold(-25.0), None);
+    assert_eq!(model.fpr_at_threshold(-2.0), None);
 }

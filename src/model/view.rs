@@ -520,6 +520,28 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The inverse of [`Model::threshold_for_fpr`]: the fraction of
+    /// in-distribution frames a `threshold` flags (its expected
+    /// false-positive rate), interpolated linearly between the stored
+    /// quantiles. `None` if the model carries no quantiles or `threshold`
+    /// is outside their scores. `lsgm-monitor --window` takes it as the OOD
+    /// rate its drift test expects under `--threshold`.
+    pub fn fpr_at_threshold(&self, threshold: f32) -> Option<f32> {
+        let mut prev: Option<(f32, f32)> = None;
+        for (q, s) in self.quantiles() {
+            if s == threshold {
+                return Some(q); // a stored quantile, exactly (as its twin does)
+            }
+            if let Some((q0, s0)) = prev {
+                if s0 < threshold && threshold < s {
+                    return Some(q0 + (q - q0) * (threshold - s0) / (s - s0));
+                }
+            }
+            prev = Some((q, s));
+        }
+        None
+    }
+
     /// The threshold whose expected false-positive rate on in-distribution
     /// frames is `fpr`, interpolated from the stored quantiles. `None` if the
     /// model carries no quantiles or `fpr` is outside their range.

@@ -81,12 +81,12 @@ pub fn fmnist_frames(n: usize) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR"),
         "/models/samples/fmnist-test-500-images-idx3-ubyte.gz"
     );
-    let inputs = lsgm::frames::expand_inputs(&[path.into()]);
-    let mut raw = Vec::new();
-    for (_, frame) in lsgm::frames::FrameSource::new(inputs, None).unwrap().take(n) {
-        raw.extend_from_slice(frame.unwrap().pixels.as_u8().unwrap());
-    }
-    raw
+    let frames = lsgm::frames::read_idx_images(std::path::Path::new(path)).unwrap();
+    frames[..n]
+        .iter()
+        .flat_map(|f| f.pixels.as_u8().unwrap())
+        .copied()
+        .collect()
 }
 
 /// Writes `raw` (28×28 u8 frames) as an uncompressed IDX file.

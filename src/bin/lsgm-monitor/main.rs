@@ -147,17 +147,6 @@ fn load_model<'b>(path: &Path, bytes: &'b [u8]) -> Result<Model<'b>> {
     })
 }
 
-/// The fraction of in-distribution frames `threshold` flags, interpolated
-/// from the model's stored quantiles; `None` outside their range.
-fn rate_at(model: &Model<'_>, threshold: f32) -> Option<f64> {
-    let q: Vec<(f32, f32)> = model.quantiles().collect();
-    q.windows(2).find_map(|w| {
-        let ((q0, s0), (q1, s1)) = (w[0], w[1]);
-        (s0 <= threshold && threshold <= s1 && s1 > s0)
-            .then(|| (q0 + (q1 - q0) * (threshold - s0) / (s1 - s0)) as f64)
-    })
-}
-
 /// The drift test of `--window`, with the OOD rate the threshold implies.
 fn drift_for(args: &Args, model: &Model<'_>) -> Result<Option<drift::Drift>> {
     let Some(window) = args.window else {
@@ -165,7 +154,7 @@ fn drift_for(args: &Args, model: &Model<'_>) -> Result<Option<drift::Drift>> {
     };
     let expected = match (args.expected_ood_rate, args.threshold, args.fpr) {
         (Some(r), _, _) => r,
-        (None, Some(t), _) => rate_at(model, t).with_context(|| {
+        (None, Some(t), _) => model.fpr_at_threshold(t).map(f64::from).with_context(|| {
             format!(
                 "--window: the OOD rate --threshold {t} implies is unknown (outside the model's stored \
                  quantiles); give it with --expected-ood-rate"
@@ -312,8 +301,7 @@ fn summary(
     args: &Args,
     signal: Option<&str>,
 ) {
-    let (mi, ms) = (t.inference.quantile(0.5), t.score.quantile(0.5));
-    let (total50, total99) = (t.total.quantile(0.5), t.total.quantile(0.99));
+    let r = t.reported();
     let scored = t.frames - t.errors;
     let mut text = format!(
         "lsgm-monitor: {}, {}",
@@ -322,12 +310,16 @@ fn summary(
     );
     if scored > 0 {
         text += &format!(
-            ", {} OOD ({:.1} %); {} frames/s on {}; median latency: inference {mi} µs, LSGM score {ms} µs, \
-             frame to verdict {total50} µs (99th percentile {total99} µs)",
+            ", {} OOD ({:.1} %); {} frames/s on {}; median latency: inference {} µs, LSGM score {} µs, \
+             frame to verdict {} µs (99th percentile {} µs)",
             t.ood,
             100.0 * t.ood as f64 / scored as f64,
             frames_per_second(t.frames as f64 / wall),
             count(threads, "thread"),
+            r.inference,
+            r.score,
+            r.total,
+            r.total_p99,
         );
     }
     if let Some(w) = args.window {
@@ -354,8 +346,7 @@ fn summary(
 
 /// `--bench`'s JSON on stdout.
 fn bench_json(t: &Tally, wall: f64, threads: usize) -> Result<()> {
-    let (mi, ms) = (t.inference.quantile(0.5), t.score.quantile(0.5));
-    let (total50, total99) = (t.total.quantile(0.5), t.total.quantile(0.99));
+    let r = t.reported();
     // Latencies exist only for judged frames: none when nothing was judged.
     let judged = |v: serde_json::Value| {
         if t.frames > t.errors {
@@ -366,10 +357,10 @@ fn bench_json(t: &Tally, wall: f64, threads: usize) -> Result<()> {
     };
     let summary = serde_json::json!({
         "frames": t.frames, "errors": t.errors, "threads": threads,
-        "median_inference_us": judged(mi.into()), "median_score_us": judged(ms.into()),
-        "score_over_inference": judged((ms as f64 / mi.max(1) as f64).into()),
+        "median_inference_us": judged(r.inference.into()), "median_score_us": judged(r.score.into()),
+        "score_over_inference": judged((r.score as f64 / r.inference.max(1) as f64).into()),
         "frames_per_second": t.frames as f64 / wall,
-        "median_total_us": judged(total50.into()), "p99_total_us": judged(total99.into()),
+        "median_total_us": judged(r.total.into()), "p99_total_us": judged(r.total_p99.into()),
     });
     emit(&mut std::io::stdout().lock(), &summary)?;
     Ok(())

@@ -93,3 +93,28 @@ pub struct Tally {
     pub score: Latencies,
     pub total: Latencies,
 }
+
+/// The latencies the summary and `--bench` report, µs (0 when no frame
+/// was judged).
+pub struct Reported {
+    /// Median inference.
+    pub inference: u64,
+    /// Median pooling + LSGM score.
+    pub score: u64,
+    /// Median frame to verdict.
+    pub total: u64,
+    /// 99th percentile of frame to verdict.
+    pub total_p99: u64,
+}
+
+impl Tally {
+    /// The reported latencies of the run so far.
+    pub fn reported(&self) -> Reported {
+        Reported {
+            inference: self.inference.quantile(0.5),
+            score: self.score.quantile(0.5),
+            total: self.total.quantile(0.5),
+            total_p99: self.total.quantile(0.99),
+        }
+    }
+}
