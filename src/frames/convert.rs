@@ -66,21 +66,25 @@ pub fn to_input(frame: &Frame, p: &Preprocess, out: &mut InputBuffer) -> Result<
         convert_colour(&frame.pixels, c)
     });
     let pixels = converted.as_ref().unwrap_or(&frame.pixels);
-    // 2. Size.
+    // 2. Size: the policy's transform for every frame size. A frame already
+    // at the input size is left alone by `stretch` and `letterbox`, but
+    // `crop:S` still scales it to S first (torchvision's `Resize(S)` does).
     let (tw, th) = (p.width as usize, p.height as usize);
-    let resized = if (w, h) != (tw, th) {
-        if p.resize == Resize::Exact {
-            bail!(
-                "{}: the frame is {w}×{h} (W×H) but the network takes {tw}×{th} and the model's resize \
-                 policy is `exact`; resize the frames to {tw}×{th}, or fit with --resize stretch, \
-                 crop[:SHORTER] or letterbox[:FILL]",
-                frame.source
-            );
+    let resized = match p.resize {
+        Resize::Exact if (w, h) != (tw, th) => bail!(
+            "{}: the frame is {w}×{h} (W×H) but the network takes {tw}×{th} and the model's resize \
+             policy is `exact`; resize the frames to {tw}×{th}, or fit with --resize stretch, \
+             crop[:SHORTER] or letterbox[:FILL]",
+            frame.source
+        ),
+        Resize::Exact => None,
+        policy => {
+            let geometry = Geometry::new(policy, (w, h), (tw, th));
+            (!geometry.is_identity((w, h))).then(|| {
+                adjusted.resized = Some((w, h));
+                geometry.resize(pixels, (w, h), want_c)
+            })
         }
-        adjusted.resized = Some((w, h));
-        Some(resize(pixels, w, h, want_c, p.resize, tw, th))
-    } else {
-        None
     };
     let pixels = resized.as_ref().unwrap_or(pixels);
     // 3 and 4. Values and layout.
@@ -140,24 +144,6 @@ fn write_values(pixels: &Pixels, p: &Preprocess, out: &mut InputBuffer) -> Resul
     Ok(())
 }
 
-/// Resizes interleaved `h × w × c` pixels to `th × tw` by `policy`.
-fn resize(pixels: &Pixels, w: usize, h: usize, c: usize, policy: Resize, tw: usize, th: usize) -> Pixels {
-    let geometry = Geometry::new(policy, (w, h), (tw, th));
-    let (w, h) = (w as u32, h as u32);
-    match pixels {
-        Pixels::U8(v) if c == 1 => Pixels::U8(geometry.apply::<Luma<u8>>(w, h, v, Luma([geometry.fill]))),
-        Pixels::U8(v) => Pixels::U8(geometry.apply::<Rgb<u8>>(w, h, v, Rgb([geometry.fill; 3]))),
-        Pixels::F32(v) => {
-            let fill = geometry.fill as f32 / 255.0;
-            if c == 1 {
-                Pixels::F32(geometry.apply::<Luma<f32>>(w, h, v, Luma([fill])))
-            } else {
-                Pixels::F32(geometry.apply::<Rgb<f32>>(w, h, v, Rgb([fill; 3])))
-            }
-        }
-    }
-}
-
 /// Where a frame lands in the input: the size it is resized to, and the
 /// offset of the input inside it (crop, ≥ 0) or of it inside the input
 /// (letterbox).
@@ -205,10 +191,40 @@ impl Geometry {
         g
     }
 
+    /// Whether the frame of size `(w, h)` comes out unchanged.
+    fn is_identity(&self, (w, h): (usize, usize)) -> bool {
+        self.scaled == (w as u32, h as u32)
+            && self.scaled == self.target
+            && self.crop.is_none_or(|o| o == (0, 0))
+            && self.pad.is_none_or(|o| o == (0, 0))
+    }
+
+    /// Resizes interleaved `h × w × c` pixels into the target.
+    fn resize(&self, pixels: &Pixels, (w, h): (usize, usize), c: usize) -> Pixels {
+        let (w, h) = (w as u32, h as u32);
+        match pixels {
+            Pixels::U8(v) if c == 1 => Pixels::U8(self.apply::<Luma<u8>>(w, h, v, Luma([self.fill]))),
+            Pixels::U8(v) => Pixels::U8(self.apply::<Rgb<u8>>(w, h, v, Rgb([self.fill; 3]))),
+            Pixels::F32(v) => {
+                let fill = self.fill as f32 / 255.0;
+                if c == 1 {
+                    Pixels::F32(self.apply::<Luma<f32>>(w, h, v, Luma([fill])))
+                } else {
+                    Pixels::F32(self.apply::<Rgb<f32>>(w, h, v, Rgb([fill; 3])))
+                }
+            }
+        }
+    }
+
     fn apply<P: Pixel + 'static>(&self, w: u32, h: u32, data: &[P::Subpixel], fill: P) -> Vec<P::Subpixel> {
         let img: ImageBuffer<P, Vec<P::Subpixel>> =
             ImageBuffer::from_raw(w, h, data.to_vec()).expect("length checked by the caller");
-        let scaled = imageops::resize(&img, self.scaled.0, self.scaled.1, FilterType::Triangle);
+        // At its own size a frame is not resampled (PIL returns a copy too).
+        let scaled = if (w, h) == self.scaled {
+            img
+        } else {
+            imageops::resize(&img, self.scaled.0, self.scaled.1, FilterType::Triangle)
+        };
         if let Some((x, y)) = self.crop {
             return imageops::crop_imm(&scaled, x, y, self.target.0, self.target.1)
                 .to_image()

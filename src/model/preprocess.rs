@@ -8,10 +8,12 @@
 //!    network, colour frames become grey with ITU-R 601 weights (PIL's `L`)
 //!    for a grey one; [`Colour::Bgr`] reverses the channel order;
 //! 2. **size** — [`Resize`]: `exact` refuses frames of another size,
-//!    `stretch` resizes to `H×W`, `crop` resizes the shorter side and takes
-//!    the centre (torchvision's `Resize(S)` + `CenterCrop`), `letterbox`
-//!    fits the frame inside and pads; all bilinear with antialiasing
-//!    (the `image` crate's triangle filter, like PIL's `BILINEAR`);
+//!    `stretch` resizes to `H×W`, `crop` resizes the shorter side to S and
+//!    takes the centre (torchvision's `Resize(S)` + `CenterCrop`; every
+//!    frame, also one already at `H×W`), `letterbox` fits the frame inside
+//!    and pads; all bilinear with antialiasing (the `image` crate's
+//!    triangle filter, like PIL's `BILINEAR`; `tests/resize.rs` compares
+//!    each policy with PIL on frames below, at and above the input size);
 //! 3. **values** — [`Datum::U8`] networks get the raw pixel values;
 //!    [`Datum::F32`] networks get `(v − mean_c) / std_c` where `v` is the
 //!    pixel in the [`PixelRange`] (`0-1`: `u8/255`, as torchvision's
@@ -78,7 +80,8 @@ pub enum Resize {
     Stretch,
     /// Resize so the shorter side is `shorter` pixels (aspect kept), then
     /// take the centre `H×W` (torchvision's `Resize(shorter)` +
-    /// `CenterCrop((H, W))`). `shorter ≥ max(H, W)`.
+    /// `CenterCrop((H, W))`), for every frame: one already `H×W` is
+    /// scaled to `shorter` too, as torchvision does. `shorter ≥ max(H, W)`.
     Crop {
         /// Length of the shorter side after resizing.
         shorter: u32,

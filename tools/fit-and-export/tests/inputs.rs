@@ -255,7 +255,9 @@ fn external_weights_fit_and_the_model_refuses_any_other_weights() {
 #[test]
 fn the_stored_preprocessing_is_shown_and_reapplied_by_features() {
     // BGR, per-channel mean/std, crop: fit once, then `features --lsgm`
-    // must feed the network exactly what onnxruntime was fed for BGR.
+    // must feed the network exactly what onnxruntime was fed for BGR
+    // (`crop:28` of a 28×28 frame is torchvision's identity: Resize(28) and
+    // CenterCrop(28) leave it as it is; `tests/resize.rs` checks other sizes).
     let dir = tempfile::tempdir().unwrap();
     let frames = dir.path().join("f.npy");
     formula_frames(&frames, 220, 28, 28, 3);
@@ -268,12 +270,12 @@ fn the_stored_preprocessing_is_shown_and_reapplied_by_features() {
         "--std",
         "0.229,0.224,0.225",
         "--resize",
-        "crop:32",
+        "crop:28",
     ];
     fit("rgb.onnx", &frames, &model, &flags).success();
     let summary = summary(&model);
     assert!(
-        summary.contains("1×3×28×28 NCHW f32 bgr, range 0-1, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], resize crop:32"),
+        summary.contains("1×3×28×28 NCHW f32 bgr, range 0-1, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], resize crop:28"),
         "{summary}"
     );
     let feats = dir.path().join("feats");
