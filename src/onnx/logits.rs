@@ -138,6 +138,22 @@ impl Tensors<'_> {
     }
 }
 
+impl Tensors<'_> {
+    /// Why binary node `n` is not read through as a scale or shift, for
+    /// the note (empty for other operators).
+    fn not_a_scale(&self, n: &pb::NodeProto) -> &'static str {
+        if !["Mul", "Div", "Add", "Sub"].contains(&n.op_type.as_str()) {
+            return "";
+        }
+        let constants = n.input.iter().filter(|i| (self.constant)(i).is_some()).count();
+        match (constants, self.scalar_operand(n)) {
+            (0, _) => " by a computed tensor",
+            (_, None) => " by a constant that differs between classes",
+            (_, Some(_)) => ", which does not keep the order of the values",
+        }
+    }
+}
+
 /// The class logits a network's output was read back to.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Ending {
@@ -361,9 +377,13 @@ fn unknown(output: &str, k: usize, why: String) -> Ending {
 }
 
 /// The ending when the walk from `output` stops at node `n`: the logits are
-/// the output unless a probability lies behind `n`.
+/// the output unless a probability lies behind `n` (through anything but a
+/// linear layer, which makes new logits).
 fn blocked(t: &Tensors, output: &str, n: &pb::NodeProto, k: usize) -> Ending {
-    let mut stack: Vec<&str> = n.input.iter().map(String::as_str).collect();
+    let mut stack: Vec<&str> = match LINEAR.contains(&n.op_type.as_str()) {
+        true => Vec::new(),
+        false => n.input.iter().map(String::as_str).collect(),
+    };
     let mut seen: HashSet<&str> = HashSet::new();
     while let Some(x) = stack.pop() {
         if !seen.insert(x) || t.floats(x) != Some(k) {
@@ -375,12 +395,7 @@ fn blocked(t: &Tensors, output: &str, n: &pb::NodeProto, k: usize) -> Ending {
                 "its node {:?} ({}{}) after the {} node {:?} cannot be read through",
                 super::load::node_name(n),
                 n.op_type,
-                match t.scalar_operand(n) {
-                    None if ["Mul", "Div", "Add", "Sub"].contains(&n.op_type.as_str()) => {
-                        " by a computed tensor"
-                    }
-                    _ => "",
-                },
+                t.not_a_scale(n),
                 p.op_type,
                 super::load::node_name(p)
             );
@@ -584,7 +599,13 @@ mod tests {
                 ("out", Probabilities::Unknown),
                 "{op} {c:?}"
             );
-            assert!(e.note.unwrap().contains("after the Softmax node \"p\""), "{op}");
+            let note = e.note.unwrap();
+            assert!(note.contains("after the Softmax node \"p\""), "{op}: {note}");
+            let why = match c.len() {
+                4 => "(Mul by a constant that differs between classes)",
+                _ => ", which does not keep the order of the values)",
+            };
+            assert!(note.contains(why), "{op}: {note}");
         }
         // Division by a positive constant is a scale.
         let e = softmax_then("Div", ["p", "c"], vec![0.01]);
@@ -601,6 +622,35 @@ mod tests {
         );
         assert_eq!(e.probabilities, Probabilities::Softmax);
         assert!(e.note.unwrap().contains("the exponential of its output / 2"));
+    }
+
+    #[test]
+    fn a_probability_behind_a_linear_layer_is_not_the_networks_output() {
+        // An MLP whose hidden layer has as many sigmoid units as classes.
+        let e = read(
+            &[
+                node("Sigmoid", &["h"], "s", None),
+                node("MatMul", &["s", "w"], "z", None),
+                node("Add", &["z", "c"], "out", None),
+            ],
+            &[("c", vec![0.0; 4]), ("w", vec![0.0; 16])],
+            &[1, 4],
+            13,
+        );
+        assert_eq!(e, plain("out", 4));
+        // A gate computed from other probabilities is not read through.
+        let e = read(
+            &[
+                node("Softmax", &["z"], "p", None),
+                node("Sigmoid", &["g"], "gate", None),
+                node("Mul", &["p", "gate"], "out", None),
+            ],
+            &[],
+            &[1, 4],
+            13,
+        );
+        assert_eq!(e.probabilities, Probabilities::Unknown);
+        assert!(e.note.unwrap().contains("(Mul by a computed tensor)"));
     }
 
     #[test]
