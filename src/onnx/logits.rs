@@ -136,9 +136,7 @@ impl Tensors<'_> {
             _ => None,
         }
     }
-}
 
-impl Tensors<'_> {
     /// Why binary node `n` is not read through as a scale or shift, for
     /// the note (empty for other operators).
     fn not_a_scale(&self, n: &pb::NodeProto) -> &'static str {
