@@ -589,3 +589,82 @@ fn non_finite_logits_are_an_error_line_never_a_verdict() {
         l[0]
     );
 }
+
+/// The fixture scripts' synthetic frame `i` (28×28 grey) as a PNG.
+fn formula_png(dir: &std::path::Path, i: u32) -> std::path::PathBuf {
+    let path = dir.join(format!("frame-{i}.png"));
+    image::GrayImage::from_fn(28, 28, |x, y| {
+        image::Luma([((7 * x + 13 * y + 57 * i + (x * y * (i + 1)) % 17) % 256) as u8])
+    })
+    .save(&path)
+    .unwrap();
+    path
+}
+
+/// `confidence` is the network's own probability for `class`, as
+/// onnxruntime computes the network's output (tools/fixtures/output_fixtures.py,
+/// float16_fixtures.py): a Sigmoid's output, a Softmax's output scaled to
+/// percent divided by 100, a float16 network's Softmax (to float16's
+/// precision), and `null`, said once, when the output cannot be read back
+/// to logits.
+#[test]
+fn the_confidence_is_the_networks_own_probability() {
+    use lsgm::model::preprocess::Resize;
+    let dir = tempfile::tempdir().unwrap();
+    let frames: Vec<String> = (0..4)
+        .map(|i| formula_png(dir.path(), i).to_str().unwrap().to_string())
+        .collect();
+    for (net, logits, output, tol) in [
+        ("outputs/sigmoid", "logits_raw", "probs", 1e-5),
+        ("outputs/percent", "logits_raw", "percent", 1e-5),
+        ("outputs/gated", "scores", "scores", 0.0),
+        ("float16/softmax", "logits_raw", "probs", 5e-3),
+    ] {
+        let fixture = format!("{net}.onnx");
+        let j: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("tests/fixtures/onnx/{net}.json")).unwrap(),
+        )
+        .unwrap();
+        let preprocess = lsgm::Preprocess {
+            logits: logits.into(),
+            mean: vec![0.5],
+            std: vec![0.25],
+            ..grey_28(Resize::Exact)
+        };
+        let model = dir.path().join(format!("{}.lsgm", net.replace('/', "-")));
+        std::fs::write(&model, hand_model(&fixture, Some(preprocess))).unwrap();
+        let onnx = format!("tests/fixtures/onnx/{fixture}");
+        let mut args = vec!["--onnx", &onnx, "--lsgm", model.to_str().unwrap()];
+        args.extend(frames.iter().map(String::as_str));
+        let o = run(&args);
+        assert!(o.status.success(), "{net}: {}", stderr(&o));
+        let l = lines(&o);
+        assert_eq!(l.len(), 4, "{net}");
+        let scale = j["scale"].as_f64().unwrap_or(1.0);
+        for (i, line) in l.iter().enumerate() {
+            let want: Vec<f64> = serde_json::from_value(j["outputs"][output][i].clone()).unwrap();
+            let (class, top) = want
+                .iter()
+                .enumerate()
+                .fold((0, f64::MIN), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
+            assert_eq!(line["class"], class as u64, "{net} frame {i}: {line}");
+            match net {
+                "outputs/gated" => assert!(line["confidence"].is_null(), "{line}"),
+                _ => {
+                    let got = line["confidence"].as_f64().unwrap();
+                    assert!(
+                        (got - top / scale).abs() < tol,
+                        "{net} frame {i}: confidence {got}, onnxruntime {top} / {scale}"
+                    );
+                }
+            }
+        }
+        let said = match net {
+            "outputs/sigmoid" => "note: \"probs\" is the Sigmoid of \"logits_raw\"",
+            "outputs/percent" => "note: \"percent\" is 100 × the Softmax of \"logits_raw\"",
+            "outputs/gated" => "confidence is not known (null)",
+            _ => "note: \"probs\" is the Softmax of \"logits_raw\"",
+        };
+        assert_eq!(stderr(&o).matches(said).count(), 1, "{net}: {}", stderr(&o));
+    }
+}

@@ -13,7 +13,7 @@
 use lsgm::frames::{to_input, Frame, Pixels};
 use lsgm::model::preprocess::{Colour, Datum, PixelRange, Resize};
 use lsgm::model::wire::Pooling;
-use lsgm::onnx::{Graph, LoadOptions, Network, Output};
+use lsgm::onnx::{Graph, LoadOptions, Network, Output, Probabilities};
 use lsgm::Preprocess;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -79,17 +79,25 @@ fn preprocess(graph: &Graph, j: &Value, colour: Colour) -> Preprocess {
     }
 }
 
-fn close(got: &[f32], want: &Value, what: &str) {
-    let want: Vec<f64> = want
-        .as_array()
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_f64().unwrap())
-        .collect();
+        .collect()
+}
+
+fn close(got: &[f32], want: &Value, what: &str) {
+    close_within(got, want, what, 1e-4);
+}
+
+/// `got` equals `want` to `tol` relative (absolute near zero).
+fn close_within(got: &[f32], want: &Value, what: &str, tol: f64) {
+    let want = floats(want);
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (k, (&g, &w)) in got.iter().zip(&want).enumerate() {
         assert!(
-            (g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            (g as f64 - w).abs() <= tol * (1.0 + w.abs()),
             "{what}[{k}]: tract {g}, onnxruntime {w}"
         );
     }
@@ -206,42 +214,174 @@ fn nhwc_maps_are_pooled_per_channel_and_offered_once() {
 #[test]
 fn a_softmax_output_is_read_through_to_its_logits() {
     let j = reference("softmax.json");
-    let g = load("softmax.onnx", LoadOptions::default()).unwrap();
-    assert_eq!(g.logits.tensor, "logits_raw");
-    assert!(g.logits.note.as_deref().unwrap().contains("Softmax"));
+    let g = ending(
+        "softmax.onnx",
+        ("logits_raw", Probabilities::Softmax),
+        &["\"probs\" is the Softmax of \"logits_raw\""],
+    );
+    // The confidence is the network's own probability.
+    confidence_is_the_networks_own(g, &j, &j["probs"], F32);
+}
+
+/// Loads `rel`, checks its logits tensor and probabilities and that the
+/// note says each of `says`.
+fn ending(rel: &str, (tensor, kind): (&str, Probabilities), says: &[&str]) -> Graph {
+    let g = load(rel, LoadOptions::default()).unwrap();
+    assert_eq!(
+        (g.logits.tensor.as_str(), g.logits.probabilities),
+        (tensor, kind),
+        "{rel}"
+    );
+    let note = g.logits.note.clone().unwrap_or_default();
+    assert!(says.iter().all(|s| note.contains(s)), "{rel}: {note}");
+    g
+}
+
+/// Tolerances of a float32 network against onnxruntime: logits to 1e-4
+/// relative, the confidence to 1e-5.
+const F32: (f64, f64) = (1e-4, 1e-5);
+
+/// Tolerances of a float16 network, whose arithmetic onnxruntime and tract
+/// round differently (float16 keeps 11 significant bits, 4.9e-4 relative,
+/// and tract may accumulate in float16 where the CPU has it): 2e-2
+/// relative for the logits and taps, 5e-3 for a probability. Measured on
+/// x86-64: logits 6.4e-3, taps 9.9e-4, probability 7.9e-5.
+const F16: (f64, f64) = (2e-2, 5e-3);
+
+/// The argmax of a row of onnxruntime's output and its value.
+fn top(row: &Value) -> (usize, f64) {
+    floats(row)
+        .into_iter()
+        .enumerate()
+        .fold((0, f64::MIN), |b, (k, v)| if v > b.1 { (k, v) } else { b })
+}
+
+/// Runs the fixture frames of `j` through `graph` and checks the logits and
+/// the class and confidence against onnxruntime's `outputs` (one row per
+/// frame, divided by `j["scale"]` when the network scales its
+/// probabilities), to `tol`: (logits relative, confidence absolute) —
+/// [`F32`], or looser for float16.
+fn confidence_is_the_networks_own(graph: Graph, j: &Value, outputs: &Value, tol: (f64, f64)) {
+    let p = preprocess(&graph, j, Colour::Grey);
+    let net = Network::new(graph, &[]).unwrap();
+    let f = &j["frames"];
+    let dim = |k: &str| f[k].as_u64().unwrap() as usize;
+    let scale = j["scale"].as_f64().unwrap_or(1.0);
+    let (mut input, mut out) = (p.buffer(), Output::default());
+    for i in 0..dim("n") {
+        to_input(&frame(i, dim("h"), dim("w"), dim("c")), &p, &mut input).unwrap();
+        net.run(&input, &mut out).unwrap();
+        close_within(
+            &out.logits,
+            &j["logits"][i],
+            &format!("logits of frame {i}"),
+            tol.0,
+        );
+        let (class, confidence) = net.probabilities.top_class(&out.logits);
+        let (want_class, want) = top(&outputs[i]);
+        assert_eq!(class, want_class, "frame {i}");
+        let confidence = confidence.expect("a known probability") as f64;
+        assert!(
+            (confidence - want / scale).abs() < tol.1,
+            "frame {i}: confidence {confidence}, onnxruntime {want} / {scale}"
+        );
+    }
+}
+
+#[test]
+fn sigmoid_and_scaled_softmax_endings_give_the_networks_own_probability() {
+    // Sigmoid: independent per-class probabilities (0.9996–0.9998 here; a
+    // softmax of them would say 0.16).
+    let j = reference("outputs/sigmoid.json");
+    let g = ending(
+        "outputs/sigmoid.onnx",
+        ("logits_raw", Probabilities::Sigmoid),
+        &["\"probs\" is the Sigmoid of \"logits_raw\""],
+    );
+    confidence_is_the_networks_own(g, &j, &j["outputs"]["probs"], F32);
+    // Percentages: Softmax -> Div by 0.01 -> Cast -> Identity (37–39 %; a
+    // softmax of the percentages would say 1.0).
+    let j = reference("outputs/percent.json");
+    let g = ending(
+        "outputs/percent.onnx",
+        ("logits_raw", Probabilities::Softmax),
+        &[
+            "\"percent\" is 100 × the Softmax of \"logits_raw\"",
+            "its output / 100",
+        ],
+    );
+    confidence_is_the_networks_own(g, &j, &j["outputs"]["percent"], F32);
+    // A model file stores the logits tensor: named, it finds the same ending.
+    for (rel, kind) in [
+        ("outputs/sigmoid.onnx", Probabilities::Sigmoid),
+        ("outputs/percent.onnx", Probabilities::Softmax),
+        ("softmax.onnx", Probabilities::Softmax),
+    ] {
+        let opts = LoadOptions {
+            logits: Some("logits_raw".into()),
+            ..LoadOptions::default()
+        };
+        let g = load(rel, opts).unwrap();
+        assert_eq!(
+            (g.logits.probabilities, g.logits.note.is_some()),
+            (kind, true),
+            "{rel}"
+        );
+    }
+}
+
+#[test]
+fn an_ending_that_cannot_be_read_through_has_no_confidence() {
+    // Softmax, then a Mul by a gate the network computes: the output is taken
+    // as it is, its probabilities are unknown, and the note says why.
+    let j = reference("outputs/gated.json");
+    let g = ending(
+        "outputs/gated.onnx",
+        ("scores", Probabilities::Unknown),
+        &[
+            "node \"gated\" (Mul by a computed tensor) after the Softmax node \"softmax\"",
+            "null",
+        ],
+    );
     let p = preprocess(&g, &j, Colour::Grey);
-    let net = Network::new(g, &["relu3".to_string()]).unwrap();
+    let net = Network::new(g, &[]).unwrap();
     let (mut input, mut out) = (p.buffer(), Output::default());
     for i in 0..4 {
         to_input(&frame(i, 28, 28, 1), &p, &mut input).unwrap();
         net.run(&input, &mut out).unwrap();
-        close(&out.logits, &j["logits"][i], "pre-softmax logits");
-        // The confidence is the network's own probability.
-        let probs: Vec<f64> = j["probs"][i]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let (class, confidence) = out.top_class();
-        let (want_class, want) = probs
-            .iter()
-            .enumerate()
-            .fold((0, 0.0), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
-        assert_eq!(class, want_class);
-        assert!((confidence as f64 - want).abs() < 1e-5, "{confidence} vs {want}");
+        close(&out.logits, &j["outputs"]["scores"][i], "scores");
+        let (class, confidence) = net.probabilities.top_class(&out.logits);
+        assert_eq!((class, confidence), (top(&j["outputs"]["scores"][i]).0, None));
     }
 }
 
 #[test]
 fn several_outputs_need_logits_by_name() {
-    let e = format!(
-        "{:#}",
-        load("two_outputs.onnx", LoadOptions::default()).err().unwrap()
-    );
+    let err = |rel: &str| format!("{:#}", load(rel, LoadOptions::default()).err().unwrap());
+    let e = err("two_outputs.onnx");
     assert!(
-        e.contains("2 outputs could be the class logits: t_flat [1, 16], logits [1, 10]")
+        e.contains("2 outputs, and which holds the class scores is never guessed")
+            && e.contains("2 outputs could be the class logits: t_flat [1, 16], logits [1, 10].")
             && e.contains("--logits"),
+        "{e}"
+    );
+    // An object detector: what could be class scores and what could not,
+    // each counted and listed once.
+    let e = err("outputs/tf_od.onnx");
+    assert!(
+        e.contains(
+            "4 outputs, and which holds the class scores is never guessed: 2 outputs could be the class \
+             logits: detection_classes [1, 16], detection_scores [1, 16]; 2 could not: detection_boxes \
+             [1, 16, 4] (16 boxes of 4 coordinates), num_detections [1] (a single value)."
+        ) && e.contains("object detector")
+            && e.contains("--logits NAME"),
+        "{e}"
+    );
+    // One output shaped like class scores is no reason to guess either.
+    let e = err("outputs/ssd.onnx");
+    assert!(
+        e.contains("1 output could be the class logits: scores [1, 128]; 1 could not: boxes [1, 128, 4]")
+            && e.contains("object detector"),
         "{e}"
     );
     let opts = LoadOptions {
@@ -511,4 +651,85 @@ fn auto_keeps_the_deepest_five_resolutions_of_a_plain_network() {
     assert_eq!(described(&g, "/features/features.1/Relu").2, (64, 64));
     let taps: Vec<&str> = auto.iter().map(String::as_str).collect();
     matches_reference(g, &j, &taps, Colour::Rgb, ("logits", "taps"));
+}
+
+#[test]
+fn a_detector_named_by_its_scores_is_tapped_in_its_trunk_only() {
+    let j = reference("outputs/ssd.json");
+    let opts = LoadOptions {
+        logits: Some("scores".into()),
+        ..LoadOptions::default()
+    };
+    let g = load("outputs/ssd.onnx", opts).unwrap();
+    assert_eq!(
+        (g.logits.tensor.as_str(), g.logits.classes, g.logits.probabilities),
+        ("cls_logits", 128, Probabilities::Sigmoid)
+    );
+    // The confidence head (cls_conv1 -> relu -> cls_conv2) is on every path
+    // to the scores but computes no boxes: only the trunk's maps are chosen.
+    assert_eq!(g.auto_taps(), strings(&j["trunk"]));
+    for name in strings(&j["confidence_head"])
+        .iter()
+        .chain(&strings(&j["box_head"]))
+    {
+        assert!(g.find(name).is_ok() && !g.auto_taps().contains(name), "{name}");
+    }
+    let note = g.auto_note().unwrap();
+    assert!(note.contains("(boxes)") && note.contains("trunk"), "{note}");
+    let taps: Vec<String> = g.auto_taps();
+    let taps: Vec<&str> = taps.iter().map(String::as_str).collect();
+    matches_reference(g, &j, &taps, Colour::Grey, ("logits", "taps"));
+    let g = load(
+        "outputs/ssd.onnx",
+        LoadOptions {
+            logits: Some("scores".into()),
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    confidence_is_the_networks_own(g, &j, &j["outputs"]["scores"], F32);
+    // A one-output classifier has no other head and no note.
+    assert!(load("softmax.onnx", LoadOptions::default())
+        .unwrap()
+        .auto_note()
+        .is_none());
+}
+
+#[test]
+fn float16_maps_are_tapped_and_pooled_in_f32() {
+    // onnxconverter-common's keep_io_types conversion: float32 in and out,
+    // float16 in between ([`F16`] tolerances).
+    let j = reference("float16/small_cnn.json");
+    let g = load("float16/small_cnn.onnx", LoadOptions::default()).unwrap();
+    assert_eq!(g.auto_taps(), ["relu1", "relu2", "relu3"]);
+    for (name, channels, side) in [("relu1", 8, 28), ("relu2", 16, 14), ("relu3", 16, 7)] {
+        let t = g.find(name).unwrap();
+        assert_eq!(
+            (t.pooling, t.channels(), t.resolution()),
+            (Some(Pooling::GlobalAverageNchw), channels, Some((side, side)))
+        );
+    }
+    let p = preprocess(&g, &j, Colour::Grey);
+    let taps = ["relu1", "relu2", "relu3"].map(String::from);
+    let net = Network::new(g, &taps).unwrap();
+    let (mut input, mut out) = (p.buffer(), Output::default());
+    for i in 0..4 {
+        to_input(&frame(i, 28, 28, 1), &p, &mut input).unwrap();
+        net.run(&input, &mut out).unwrap();
+        close_within(&out.logits, &j["logits"][i], "float16 logits", F16.0);
+        for (t, feats) in taps.iter().zip(&out.features) {
+            close_within(
+                feats,
+                &j["taps"][t][i],
+                &format!("float16 tap {t}, frame {i}"),
+                F16.0,
+            );
+        }
+    }
+    // Its Softmax ending is read through the Cast back to float32.
+    let j = reference("float16/softmax.json");
+    let g = load("float16/softmax.onnx", LoadOptions::default()).unwrap();
+    assert_eq!(g.logits.tensor, "logits_raw");
+    assert_eq!(g.auto_taps(), ["relu1", "relu2", "relu3"]);
+    confidence_is_the_networks_own(g, &j, &j["outputs"]["probs"], F16);
 }

@@ -4,6 +4,7 @@
 use super::head::{self, Site};
 use super::layout::channel_axes;
 use super::load::{load, node_name};
+use super::logits::{self, Probabilities, Tensors};
 use super::stages;
 use crate::model::preprocess::{Datum, Layout};
 use crate::model::wire::Pooling;
@@ -57,15 +58,19 @@ impl Input {
     }
 }
 
-/// The tensor read as class logits.
+/// The tensor read as class logits, and how the network turns it into
+/// probabilities (see [`super::logits`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Logits {
     /// Tensor name (what the model file stores).
     pub tensor: String,
     /// Number of classes.
     pub classes: usize,
-    /// Set when the graph's output is a Softmax's probabilities and its
-    /// input is used instead: says so, for the user.
+    /// What the network's output makes of them: the confidence the monitor
+    /// reports ([`Probabilities::top_class`]).
+    pub probabilities: Probabilities,
+    /// Set when the graph's output was read back to its logits (a Softmax,
+    /// a Sigmoid, a scale), or could not be: says so, for the user.
     pub note: Option<String>,
     pub(crate) outlet: OutletId,
 }
@@ -125,6 +130,7 @@ pub struct Graph {
     pub identity: String,
     taps: Vec<Tap>,
     auto: Vec<String>,
+    auto_note: Option<String>,
     /// Nodes whose output shape tract could not infer.
     pub unknown_shapes: Vec<String>,
     /// Node names used by more than one node (their taps go by tensor name).
@@ -132,14 +138,14 @@ pub struct Graph {
     /// Where the final linear layer is, or why there is none
     /// ([`Graph::linear_head`] reads it).
     pub(super) head: std::result::Result<Site, String>,
+    /// Whether the network computes in float16 inside (its taps are
+    /// converted to `f32` before pooling).
+    pub(super) float16: bool,
 }
 
 /// Operators whose output is the same map as their input, laid out or
 /// typed differently: offering them would offer one map twice.
 const COPIES: &[&str] = &["Transpose", "Identity", "Dropout", "Cast", "CastLike"];
-
-/// Operators that only reshape; a Softmax is looked for through them.
-const RESHAPES: &[&str] = &["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"];
 
 fn dims(fact: &InferenceFact) -> Option<Vec<Option<usize>>> {
     let shape = &fact.shape;
@@ -162,29 +168,15 @@ fn concrete_shape(model: &InferenceModel, outlet: OutletId) -> Option<Vec<usize>
     fact.shape.as_concrete_finite().ok().flatten().map(|s| s.to_vec())
 }
 
-fn is_f32(model: &InferenceModel, outlet: OutletId) -> bool {
+/// Whether `outlet` holds floats that taps and logits can be read from:
+/// `f32`, or `f16` (networks converted to float16 inside) and `f64`, which
+/// [`super::network::Runner`] converts to `f32` before pooling.
+fn is_float(model: &InferenceModel, outlet: OutletId) -> bool {
     model
         .outlet_fact(outlet)
         .ok()
         .and_then(|f| f.datum_type.concretize())
-        == Some(f32::datum_type())
-}
-
-/// Number of classes if `shape` is a class-score vector: every dimension 1
-/// except one, of at least 2.
-fn classes(shape: &[usize]) -> Option<usize> {
-    let big: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
-    match big[..] {
-        [k] if k >= 2 => Some(k),
-        _ => None,
-    }
-}
-
-fn shape_text(shape: &Option<Vec<usize>>) -> String {
-    match shape {
-        Some(s) => format!("{s:?}"),
-        None => "[?]".into(),
-    }
+        .is_some_and(|t| [f16::datum_type(), f32::datum_type(), f64::datum_type()].contains(&t))
 }
 
 /// The input's height and width: fixed by the file, or given for a
@@ -251,6 +243,12 @@ fn analyse_input(path: &Path, model: &InferenceModel, opts: &LoadOptions) -> Res
     let datum = match fact.datum_type.concretize() {
         Some(t) if t == f32::datum_type() => Datum::F32,
         Some(t) if t == u8::datum_type() => Datum::U8,
+        Some(t) if t == f16::datum_type() => bail!(
+            "{}: input {name} is float16; only float32 and uint8 image inputs are supported: convert the \
+             network keeping float32 inputs and outputs (onnxconverter-common's \
+             convert_float_to_float16(model, keep_io_types=True)), whose float16 maps are tapped",
+            path.display()
+        ),
         Some(t) => bail!(
             "{}: input {name} has element type {t:?}; only float32 and uint8 image inputs are supported",
             path.display()
@@ -343,6 +341,7 @@ impl Graph {
             .analyse(false)
             .with_context(|| format!("{}: tract's shape inference failed", path.display()))?;
         let graph = proto.graph.as_ref().context("the ONNX file holds no graph")?;
+        let float16 = computes_in_float16(&model);
 
         let outlets = outlets_by_tensor(&model);
         let producer: HashMap<&str, &pb::NodeProto> = graph
@@ -373,7 +372,7 @@ impl Graph {
         };
         let axes = channel_axes(graph, &[(&input.name, input_axis)], rank);
         let (taps, unknown_shapes) = list_taps(&model, graph, &outlets, &axes, &name_count)?;
-        let logits = find_logits(path, &model, &outlets, &producer, opts)?;
+        let logits = find_logits(path, &model, &outlets, &producer, (&proto, opts))?;
         let cx = head::Context {
             model: &model,
             outlets: &outlets,
@@ -382,7 +381,7 @@ impl Graph {
         };
         let head = head::locate(&cx, &logits.tensor);
         let fact = |t: &str| outlets.get(t).and_then(|&o| model.outlet_fact(o).ok());
-        let auto = stages::auto_taps(
+        let (auto, auto_note) = stages::auto_taps(
             graph,
             &input.name,
             (&logits.tensor, logits.classes),
@@ -398,9 +397,11 @@ impl Graph {
             identity: loaded.identity,
             taps,
             auto,
+            auto_note,
             unknown_shapes,
             repeated_names,
             head,
+            float16,
         })
     }
 
@@ -428,6 +429,13 @@ impl Graph {
     /// resolution. The rule in full is `stages::auto_taps`'s.
     pub fn auto_taps(&self) -> Vec<String> {
         self.auto.clone()
+    }
+
+    /// What the user should know about [`Graph::auto_taps`]'s choice: set
+    /// when the graph has other outputs than the logits' (a detector's
+    /// boxes), whose heads it never taps.
+    pub fn auto_note(&self) -> Option<&str> {
+        self.auto_note.as_deref()
     }
 
     /// Position of the tap `name` in the network's node order (ONNX lists
@@ -490,6 +498,15 @@ impl Graph {
     }
 }
 
+/// Whether any tensor of the analysed graph is float16.
+fn computes_in_float16(model: &InferenceModel) -> bool {
+    model.nodes().iter().any(|n| {
+        n.outputs
+            .iter()
+            .any(|o| o.fact.datum_type.concretize() == Some(f16::datum_type()))
+    })
+}
+
 /// Every labelled outlet of tract's graph by ONNX tensor name.
 fn outlets_by_tensor(model: &InferenceModel) -> HashMap<String, OutletId> {
     let mut outlets = HashMap::new();
@@ -531,7 +548,7 @@ fn list_taps(
             unknown_shapes.push(node_name(n).to_string());
             continue;
         };
-        if !is_f32(model, outlet) {
+        if !is_float(model, outlet) {
             continue;
         }
         let pooling = match shape[..] {
@@ -584,116 +601,62 @@ fn make_names_unique(model: &mut InferenceModel) {
     }
 }
 
-/// `tensor`, or the input of a Softmax/LogSoftmax that produces it through
-/// reshapes when that input is itself a class-score vector, with a note.
-fn through_softmax(
-    model: &InferenceModel,
-    outlets: &HashMap<String, OutletId>,
-    producer: &HashMap<&str, &pb::NodeProto>,
-    (tensor, outlet): (String, OutletId),
-) -> ((String, OutletId), Option<String>) {
-    let mut t = tensor.as_str();
-    while let Some(node) = producer.get(t) {
-        let op = node.op_type.as_str();
-        if op == "Softmax" || op == "LogSoftmax" {
-            let pre = node
-                .input
-                .first()
-                .and_then(|p| outlets.get(p.as_str()).map(|&o| (p, o)));
-            if let Some((pre, pre_outlet)) = pre {
-                if concrete_shape(model, pre_outlet)
-                    .as_deref()
-                    .and_then(classes)
-                    .is_some()
-                {
-                    let note = format!(
-                        "{tensor:?} is the {op} of {pre:?}: using {pre:?} as the logits \
-                         (its softmax is the network's probabilities)"
-                    );
-                    return ((pre.clone(), pre_outlet), Some(note));
-                }
-            }
-            break;
-        }
-        match node.input.first() {
-            Some(i) if RESHAPES.contains(&op) => t = i.as_str(),
-            _ => break,
-        }
-    }
-    ((tensor, outlet), None)
+/// The graph's version of the default operator set (`""` or `ai.onnx`).
+fn default_opset(proto: &pb::ModelProto) -> i64 {
+    proto
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(1, |o| o.version)
 }
 
-/// The graph's class logits: `--logits`, else the one output shaped like a
-/// class-score vector; a Softmax/LogSoftmax at the end is looked through,
-/// so that confidence, MSP and energy are computed from real logits.
+/// The graph's class logits ([`logits::choose`] on tract's shapes and
+/// constants): `--logits` (a tensor or a node name), else the one output
+/// shaped like a class-score vector, read back through its ending.
 fn find_logits(
     path: &Path,
     model: &InferenceModel,
     outlets: &HashMap<String, OutletId>,
     producer: &HashMap<&str, &pb::NodeProto>,
-    opts: &LoadOptions,
+    (proto, opts): (&pb::ModelProto, &LoadOptions),
 ) -> Result<Logits> {
-    let shape_of = |o: OutletId| concrete_shape(model, o);
-    let tensor = match &opts.logits {
-        Some(name) => {
-            let outlet = outlets
-                .get(name)
-                .copied()
-                .or_else(|| model.node_id_by_name(name).ok().map(|id| OutletId::new(id, 0)))
-                .with_context(|| format!("{}: --logits {name:?}: no such tensor or node", path.display()))?;
-            let label = model.outlet_label(outlet).unwrap_or(name).to_string();
-            let shape = shape_of(outlet);
-            ensure!(
-                shape.as_deref().and_then(classes).is_some() && is_f32(model, outlet),
-                "{}: --logits {name:?} has shape {}, not a float class-score vector (1×K)",
-                path.display(),
-                shape_text(&shape)
-            );
-            (label, outlet)
-        }
-        None => {
-            let outputs: Vec<(String, Option<Vec<usize>>, OutletId)> = model
-                .output_outlets()?
-                .iter()
-                .map(|&o| (model.outlet_label(o).unwrap_or("?").to_string(), shape_of(o), o))
-                .collect();
-            let listed = || {
-                outputs
-                    .iter()
-                    .map(|(n, s, _)| format!("{n} {}", shape_text(s)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let fits: Vec<&(String, Option<Vec<usize>>, OutletId)> = outputs
-                .iter()
-                .filter(|(_, s, o)| is_f32(model, *o) && s.as_deref().and_then(classes).is_some())
-                .collect();
-            match fits[..] {
-                [one] => (one.0.clone(), one.2),
-                [] => bail!(
-                    "{}: no output of this network is a class-score vector (1×K, K ≥ 2): {}; \
-                     LSGM monitors a classifier — name its logits tensor with --logits NAME",
-                    path.display(),
-                    listed()
-                ),
-                _ => bail!(
-                    "{}: {} outputs could be the class logits: {}; choose one with --logits NAME",
-                    path.display(),
-                    fits.len(),
-                    listed()
-                ),
-            }
-        }
+    let outlet = |t: &str| -> Option<OutletId> {
+        outlets
+            .get(t)
+            .copied()
+            .or_else(|| model.node_id_by_name(t).ok().map(|id| OutletId::new(id, 0)))
     };
-    let ((tensor, outlet), note) = through_softmax(model, outlets, producer, tensor);
-    let k = shape_of(outlet)
-        .as_deref()
-        .and_then(classes)
-        .context("the logits' shape is not a class-score vector")?;
+    let named = match &opts.logits {
+        Some(name) => {
+            let o = outlet(name)
+                .with_context(|| format!("{}: --logits {name:?}: no such tensor or node", path.display()))?;
+            Some(model.outlet_label(o).unwrap_or(name).to_string())
+        }
+        None => None,
+    };
+    let shape = |t: &str| outlet(t).and_then(|o| concrete_shape(model, o));
+    let float = |t: &str| outlet(t).is_some_and(|o| is_float(model, o));
+    let constant = |t: &str| -> Option<Vec<f32>> {
+        let value = model.outlet_fact(outlet(t)?).ok()?.value.concretize()?;
+        let value = value.cast_to::<f32>().ok()?;
+        let plain = value.try_as_plain_ram().ok()?;
+        Some(plain.as_slice::<f32>().ok()?.to_vec())
+    };
+    let tensors = Tensors {
+        producer,
+        shape: &shape,
+        float: &float,
+        constant: &constant,
+        opset: default_opset(proto),
+    };
+    let graph = proto.graph.as_ref().context("the ONNX file holds no graph")?;
+    let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+    let ending = logits::choose(path, &tensors, &outputs, named.as_deref())?;
     Ok(Logits {
-        tensor,
-        classes: k,
-        note,
-        outlet,
+        outlet: outlet(&ending.tensor).context("the logits tensor has no outlet")?,
+        tensor: ending.tensor,
+        classes: ending.classes,
+        probabilities: ending.probabilities,
+        note: ending.note,
     })
 }

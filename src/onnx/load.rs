@@ -81,12 +81,14 @@ fn folder(path: &Path) -> PathBuf {
 /// (value_info and declared output shapes ignored: with the input fixed to
 /// one frame, tract infers every shape itself, and the symbolic dimensions
 /// that exporters and `onnx.shape_inference` leave in them make its
-/// analysis fail).
+/// analysis fail; `Gemm` is built by [`super::gemm`], which float16
+/// networks need).
 pub(crate) fn load(path: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read ONNX model {}", path.display()))?;
-    let onnx = tract_onnx::onnx()
+    let mut onnx = tract_onnx::onnx()
         .with_ignore_value_info(true)
         .with_ignore_output_shapes(true);
+    onnx.op_register.insert("Gemm", super::gemm::gemm);
     let proto = onnx.proto_model_for_read(&mut &bytes[..]).with_context(|| {
         format!(
             "{}: not an ONNX model (the protobuf does not decode)",

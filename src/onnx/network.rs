@@ -1,9 +1,11 @@
 //! The optimised runnable: one inference → logits + pooled tap features.
 
 use super::graph::{Graph, Input};
+use super::logits::Probabilities;
 use crate::model::preprocess::{Datum, InputBuffer, Preprocess};
 use crate::model::wire::Pooling;
 use anyhow::{bail, ensure, Context, Result};
+use tract_onnx::prelude::Datum as _;
 use tract_onnx::prelude::*;
 
 /// What one inference produces.
@@ -19,20 +21,6 @@ pub struct Output {
     pub pooling: std::time::Duration,
 }
 
-impl Output {
-    /// Argmax class and its softmax probability (computed stably from the
-    /// logits, so it equals the network's own Softmax output when it has one).
-    pub fn top_class(&self) -> (usize, f32) {
-        let (class, max) =
-            self.logits.iter().enumerate().fold(
-                (0, f32::NEG_INFINITY),
-                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-            );
-        let sum: f32 = self.logits.iter().map(|&l| (l - max).exp()).sum();
-        (class, 1.0 / sum)
-    }
-}
-
 /// A classifier with tapped hidden layers, optimised once, run per frame.
 pub struct Network {
     plan: Arc<TypedRunnableModel>,
@@ -44,6 +32,9 @@ pub struct Network {
     pub tap_dims: Vec<usize>,
     /// Number of classes.
     pub classes: usize,
+    /// How the network turns the logits into probabilities: the confidence
+    /// of a frame is `probabilities.top_class(&output.logits)`.
+    pub probabilities: Probabilities,
 }
 
 impl Network {
@@ -60,9 +51,21 @@ impl Network {
         }
         let mut model = graph.model;
         model.select_output_outlets(&outlets)?;
+        let float16 = match graph.float16 {
+            true => {
+                "; it computes in float16 inside, which tract 0.23 implements only in part: export it \
+                     in float32 (float16 gains no speed on a CPU without float16 arithmetic)"
+            }
+            false => "",
+        };
         let plan = model
             .into_optimized()
-            .with_context(|| format!("{}: tract cannot optimise this network", graph.path.display()))?
+            .with_context(|| {
+                format!(
+                    "{}: tract cannot optimise this network{float16}",
+                    graph.path.display()
+                )
+            })?
             .into_runnable()?;
         Ok(Network {
             plan,
@@ -71,6 +74,7 @@ impl Network {
             poolings,
             tap_dims,
             classes: graph.logits.classes,
+            probabilities: graph.logits.probabilities,
         })
     }
 
@@ -119,6 +123,7 @@ impl Network {
             taps: self.taps.clone(),
             poolings: self.poolings.clone(),
             tap_dims: self.tap_dims.clone(),
+            converted: Vec::new(),
         })
     }
 }
@@ -135,6 +140,29 @@ pub struct Runner {
     taps: Vec<String>,
     poolings: Vec<Pooling>,
     tap_dims: Vec<usize>,
+    /// A float16 (or float64) result converted to `f32`, reused.
+    converted: Vec<f32>,
+}
+
+/// The values of an inference result as `f32`: the tensor's own slice, or
+/// (the `f16` maps of a network converted to float16 inside, `f64`) its
+/// values converted into `converted`, so that pooling sums in `f32`
+/// whatever precision the network computes in.
+fn as_f32<'a>(t: &'a Tensor, converted: &'a mut Vec<f32>) -> Result<&'a [f32]> {
+    let plain = t.try_as_plain_ram()?;
+    let dt = t.datum_type();
+    if dt == f32::datum_type() {
+        return plain.as_slice::<f32>();
+    }
+    converted.clear();
+    if dt == f16::datum_type() {
+        converted.extend(plain.as_slice::<f16>()?.iter().map(|v| v.to_f32()));
+    } else if dt == f64::datum_type() {
+        converted.extend(plain.as_slice::<f64>()?.iter().map(|&v| v as f32));
+    } else {
+        bail!("the network computed {dt:?} values where floats were expected");
+    }
+    Ok(converted)
 }
 
 impl Runner {
@@ -218,9 +246,9 @@ impl Runner {
         let result = self.state.run(tvec!(tensor)).context("inference failed")?;
         let t1 = std::time::Instant::now();
         out.inference = t1 - t0;
-        let logits = result[0].try_as_plain_ram()?;
         out.logits.clear();
-        out.logits.extend_from_slice(logits.as_slice::<f32>()?);
+        out.logits
+            .extend_from_slice(as_f32(&result[0], &mut self.converted)?);
         if let Some(bad) = out.logits.iter().find(|v| !v.is_finite()) {
             bail!("the network's logits are not finite ({bad})");
         }
@@ -228,8 +256,7 @@ impl Runner {
         for (i, feat) in out.features.iter_mut().enumerate() {
             let t = &result[i + 1];
             let shape = t.shape();
-            let data = t.try_as_plain_ram()?;
-            let data = data.as_slice::<f32>()?;
+            let data = as_f32(t, &mut self.converted)?;
             feat.resize(self.tap_dims[i], 0.0);
             let pooled = match (self.poolings[i], shape) {
                 (Pooling::GlobalAverageNchw, &[a, b, c, d]) => {
@@ -258,6 +285,22 @@ impl Runner {
 mod tests {
     use super::*;
     use crate::onnx::LoadOptions;
+
+    #[test]
+    fn float16_maps_are_pooled_in_f32() {
+        // 4096 ones: a float16 running sum stops at 2048 (2048 + 1 rounds
+        // back to 2048), so a mean summed in float16 would be 0.5.
+        let map = Tensor::from_shape(&[1, 1, 64, 64], &vec![f16::from_f32(1.0); 4096]).unwrap();
+        let mut converted = Vec::new();
+        let values = as_f32(&map, &mut converted).unwrap();
+        let mut mean = [0.0f32];
+        crate::pool::global_avg_nchw(values, [1, 1, 64, 64], 0, &mut mean).unwrap();
+        assert_eq!(mean, [1.0]);
+        let f64s = Tensor::from_shape(&[1, 2], &[0.25f64, -3.0]).unwrap();
+        assert_eq!(as_f32(&f64s, &mut converted).unwrap(), [0.25, -3.0]);
+        let ints = Tensor::from_shape(&[1, 2], &[1i64, 2]).unwrap();
+        assert!(as_f32(&ints, &mut converted).is_err());
+    }
 
     #[test]
     fn a_runner_is_send_and_reuses_its_input_tensor() {

@@ -82,6 +82,8 @@ struct Flow<'a> {
     needed: HashSet<&'a str>,
     /// Nodes the logits depend on that read each needed tensor.
     consumers: HashMap<&'a str, Vec<usize>>,
+    /// Tensors that depend on the input and are not folded to constants.
+    computed: HashSet<&'a str>,
     logits: &'a str,
     cuts: HashSet<&'a str>,
 }
@@ -169,9 +171,54 @@ impl<'a> Flow<'a> {
             producer,
             needed,
             consumers,
+            computed,
             logits,
             cuts,
         }
+    }
+
+    /// The computed tensors `t` is computed from, `t` included.
+    fn ancestors(&self, t: &'a str) -> HashSet<&'a str> {
+        let mut set: HashSet<&str> = HashSet::from([t]);
+        for n in self.nodes.iter().rev() {
+            if n.output.iter().any(|o| set.contains(o.as_str())) {
+                set.extend(
+                    n.input
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|i| self.computed.contains(i)),
+                );
+            }
+        }
+        set
+    }
+
+    /// The tensors computed from `t`, `t` included.
+    fn descendants(&self, t: &'a str) -> HashSet<&'a str> {
+        let mut set: HashSet<&str> = HashSet::from([t]);
+        for n in self.nodes {
+            if n.input.iter().any(|i| set.contains(i.as_str())) {
+                set.extend(n.output.iter().map(String::as_str).filter(|o| !o.is_empty()));
+            }
+        }
+        set
+    }
+
+    /// The graph's other heads — outputs neither computed on the way to the
+    /// logits nor from them (an object detector's boxes beside its scores) —
+    /// and the tensors every one of them is computed from (the trunk they
+    /// share with the logits); `None` when there are none.
+    fn other_heads(&self, outputs: &[&'a str]) -> Option<(Vec<&'a str>, HashSet<&'a str>)> {
+        let after = self.descendants(self.logits);
+        let heads: Vec<&str> = outputs
+            .iter()
+            .copied()
+            .filter(|o| self.computed.contains(o) && !self.needed.contains(o) && !after.contains(o))
+            .collect();
+        let mut sets = heads.iter().map(|h| self.ancestors(h));
+        let first = sets.next()?;
+        let trunk = sets.fold(first, |acc, s| acc.intersection(&s).copied().collect());
+        Some((heads, trunk))
     }
 
     fn readers(&self, t: &str) -> &[usize] {
@@ -281,6 +328,11 @@ fn per_resolution<'t>(maps: &[(usize, &'t Tap)]) -> Vec<(usize, &'t Tap)> {
 /// 3. Otherwise (plain VGG-style networks), the last candidate per
 ///    resolution is tapped.
 /// 4. At most [`MAX_TAPS`], the deepest.
+///
+/// A graph with other heads than the logits' (`--logits` naming a
+/// detector's scores beside its boxes) has its candidates restricted to the
+/// trunk every head is computed from, so that no tap lies inside the
+/// class-score head or the others; the note returned says so.
 pub(crate) fn auto_taps(
     graph: &pb::GraphProto,
     input: &str,
@@ -288,8 +340,17 @@ pub(crate) fn auto_taps(
     taps: &[Tap],
     constant: &dyn Fn(&str) -> bool,
     shape: &dyn Fn(&str) -> Option<Vec<usize>>,
-) -> Vec<String> {
+) -> (Vec<String>, Option<String>) {
     let flow = Flow::new(graph, input, logits, constant);
+    let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let heads = flow.other_heads(&outputs);
+    let note = heads.as_ref().map(|(h, _)| {
+        format!(
+            "the network has other outputs than the class scores {logits:?} ({}): `--layers auto` \
+             taps only maps that every output is computed from (the trunk they share), none inside a head",
+            h.join(", ")
+        )
+    });
     let first_conv = graph.node.iter().position(|n| n.op_type.contains("Conv"));
     let by_tensor: HashMap<&str, &Tap> = taps.iter().map(|t| (t.tensor.as_str(), t)).collect();
     let candidate = |t: &str| -> Option<(usize, &Tap)> {
@@ -298,6 +359,7 @@ pub(crate) fn auto_taps(
         let ok = tap.resolution().is_some()
             && first_conv.is_some_and(|c| at >= c)
             && flow.cuts.contains(t)
+            && heads.as_ref().is_none_or(|(_, trunk)| trunk.contains(t))
             && !(tap.channels() == classes && flow.feeds_head(t));
         ok.then_some((at, *tap))
     };
@@ -334,9 +396,10 @@ pub(crate) fn auto_taps(
     };
     chosen.sort_by_key(|(at, _)| *at);
     let skip = chosen.len().saturating_sub(MAX_TAPS);
-    chosen
+    let names = chosen
         .into_iter()
         .skip(skip)
         .map(|(_, t)| t.name.clone())
-        .collect()
+        .collect();
+    (names, note)
 }

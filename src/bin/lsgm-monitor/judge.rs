@@ -65,7 +65,9 @@ impl<'m> Shared<'m> {
 /// One judged frame.
 pub struct Judged {
     pub class: usize,
-    pub confidence: f32,
+    /// The network's own probability for `class` (`None` when the network's
+    /// ending cannot be read: see [`lsgm::onnx::Probabilities`]).
+    pub confidence: Option<f32>,
     pub verdict: Verdict,
     /// Per-layer contributions (`layers` in the output).
     pub contributions: Vec<f32>,
@@ -105,7 +107,7 @@ impl Judge<'_, '_> {
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let scoring = t0.elapsed() + self.out.pooling;
-        let (class, confidence) = self.out.top_class();
+        let (class, confidence) = shared.bound.network.probabilities.top_class(&self.out.logits);
         Ok(Judged {
             class,
             confidence,

@@ -2,8 +2,9 @@
 //! ones with LSGM, one JSON line per frame, written as each frame is done.
 //!
 //! With no arguments it runs the shipped demo model on the shipped sample
-//! frames. Output fields (stable): `source`, `index`, `class`, `confidence`,
-//! `score`, `threshold`, `ood`, `worst_layer`, `worst_tap`, `layers`,
+//! frames. Output fields (stable): `source`, `index`, `class`, `confidence`
+//! (the network's own probability for `class`, `null` when its ending
+//! cannot be read), `score`, `threshold`, `ood`, `worst_layer`, `worst_tap`, `layers`,
 //! `latency_us` (`inference`, `score`, `total`), and `reason` when the
 //! frame's density overflowed; a frame that fails has `source`, `index`,
 //! `error`.

@@ -25,7 +25,8 @@ pub struct Line<'a> {
     pub source: &'a str,
     pub index: usize,
     pub class: usize,
-    pub confidence: f32,
+    /// `null` when the network's probabilities are unknown.
+    pub confidence: Option<f32>,
     pub score: f32,
     pub threshold: f32,
     pub ood: bool,

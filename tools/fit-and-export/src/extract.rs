@@ -29,11 +29,15 @@ pub fn demo_onnx() -> PathBuf {
 }
 
 /// The tap names: `--layer` (repeatable), else `--layers` (`auto` or a
-/// comma list), each checked against the graph.
-pub fn select_taps(graph: &Graph, a: &InputArgs) -> Result<Vec<String>> {
+/// comma list), each checked against the graph; what the automatic choice
+/// should tell the user goes to `notes`.
+pub fn select_taps(graph: &Graph, a: &InputArgs, notes: &Notes) -> Result<Vec<String>> {
     let taps: Vec<String> = if !a.layer.is_empty() {
         a.layer.clone()
     } else if a.layers == "auto" {
+        if let Some(n) = graph.auto_note() {
+            notes.say(n);
+        }
         graph.auto_taps()
     } else {
         a.layers
@@ -158,7 +162,7 @@ pub fn prepare(onnx: &Path, a: &InputArgs, demo: bool, notes: &Notes) -> Result<
     if let Some(n) = &graph.logits.note {
         notes.say(n);
     }
-    let taps = select_taps(&graph, a)?;
+    let taps = select_taps(&graph, a, notes)?;
     let preprocess = preprocess(&graph, a, demo)?;
     let identity = graph.identity.clone();
     Ok(Prepared {

@@ -237,7 +237,13 @@ fn layers(onnx: &Path, input_size: Option<(u32, u32)>, logits: Option<String>) -
             graph.logits.tensor,
             graph.logits.classes
         )?;
-        if let Some(n) = &graph.logits.note {
+        for n in graph
+            .logits
+            .note
+            .iter()
+            .map(String::as_str)
+            .chain(graph.auto_note())
+        {
             writeln!(w, "note: {n}")?;
         }
         for t in graph.candidates() {

@@ -52,6 +52,7 @@ fn every_baseline_matches_numpy_on_the_fixture() {
         train: Some(&train),
         labels: Some(&labels),
         head: Some(&head),
+        probabilities: lsgm::onnx::Probabilities::Softmax,
     };
     let mut values: Vec<f64> = train.last_tap().iter().copied().collect();
     let clip = doc["react_clip"].as_f64().unwrap();

@@ -80,6 +80,11 @@ fn summary(model: &Path) -> String {
 
 /// The first rows of a row-major `.npy` against onnxruntime's rows, to 1e-4 relative.
 fn rows_match(file: &Path, want: &Value) {
+    rows_match_within(file, want, 1e-4);
+}
+
+/// [`rows_match`] to `tol` relative.
+fn rows_match_within(file: &Path, want: &Value, tol: f64) {
     let got = read_f32(file);
     let want = want.as_array().unwrap();
     let k = want[0].as_array().unwrap().len();
@@ -87,7 +92,7 @@ fn rows_match(file: &Path, want: &Value) {
         for (j, w) in row.as_array().unwrap().iter().enumerate() {
             let (g, w) = (got[i * k + j] as f64, w.as_f64().unwrap());
             assert!(
-                (g - w).abs() < 1e-4 * (1.0 + w.abs()),
+                (g - w).abs() < tol * (1.0 + w.abs()),
                 "{}: row {i}, column {j}: {g} vs {w}",
                 file.display()
             );
@@ -352,6 +357,126 @@ fn msp_and_energy_of_a_softmax_network_use_its_real_probabilities() {
             assert!((p - r["probs"][i][k].as_f64().unwrap()).abs() < 1e-5);
         }
     }
+}
+
+/// `eval` of `model` on `net` with `frames` as in-distribution, against 20
+/// Gaussian frames, with `methods`.
+fn eval_net(net: &str, model: &Path, frames: &Path, out: &Path, methods: &str) -> assert_cmd::assert::Assert {
+    tool()
+        .args(["eval", "--onnx"])
+        .arg(onnx(net))
+        .arg("--lsgm")
+        .arg(model)
+        .arg("--in")
+        .arg(frames)
+        .args([
+            "--ood",
+            "gaussian",
+            "--synthetic",
+            "20",
+            "--methods",
+            methods,
+            "--out",
+        ])
+        .arg(out)
+        .assert()
+}
+
+#[test]
+fn logit_detectors_say_which_logits_they_read_and_what_a_sigmoid_makes_of_them() {
+    // The network's own top probability for a Sigmoid ending is σ(max z):
+    // onnxruntime's output says so for the fixture frames.
+    let r = reference("outputs/sigmoid.json");
+    let rows = |v: &Value| -> Vec<Vec<f64>> { serde_json::from_value(v.clone()).unwrap() };
+    let (logits, probs) = (rows(&r["logits"]), rows(&r["outputs"]["probs"]));
+    let top =
+        fit_and_export::eval::detectors::max_sigmoid(&nalgebra::DMatrix::from_fn(4, 10, |i, k| logits[i][k]));
+    for (i, (p, row)) in top.iter().zip(&probs).enumerate() {
+        let want = row.iter().copied().fold(f64::MIN, f64::max);
+        assert!((p - want).abs() < 1e-6, "frame {i}: {p} vs {want}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("f.npy");
+    formula_frames(&frames, 220, 28, 28, 1);
+    let model = dir.path().join("m.lsgm");
+    let norm = ["--mean", "0.5", "--std", "0.25"];
+    let a = fit("outputs/sigmoid.onnx", &frames, &model, &norm).success();
+    assert!(
+        stderr(&a).contains("note: \"probs\" is the Sigmoid of \"logits_raw\""),
+        "{}",
+        stderr(&a)
+    );
+    let out = dir.path().join("r");
+    eval_net("outputs/sigmoid.onnx", &model, &frames, &out, "msp,energy,lsgm").success();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        (&report["logits"]["tensor"], &report["logits"]["probabilities"]),
+        (&Value::from("logits_raw"), &Value::from("sigmoid"))
+    );
+    for row in report["results"].as_array().unwrap() {
+        let from = if row["method"] == "lsgm" {
+            Value::Null
+        } else {
+            Value::from("logits_raw")
+        };
+        assert_eq!(row["logits"], from, "{row}");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("msp is max_k sigmoid(z_k)") && md.contains("`logits_raw`"),
+        "{md}"
+    );
+    // An ending that cannot be read back to logits: the logit detectors are
+    // skipped, saying why; LSGM is not concerned.
+    let model = dir.path().join("gated.lsgm");
+    let a = fit("outputs/gated.onnx", &frames, &model, &norm).success();
+    assert!(stderr(&a).contains("cannot be read through"), "{}", stderr(&a));
+    let out = dir.path().join("g");
+    let a = eval_net("outputs/gated.onnx", &model, &frames, &out, "msp,energy,lsgm").success();
+    assert!(
+        stderr(&a).contains("msp and energy need the classifier's logits (\"scores\" is computed from"),
+        "{}",
+        stderr(&a)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["logits"]["probabilities"], "unknown");
+    let methods: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["lsgm"]);
+}
+
+#[test]
+fn float16_networks_fit_and_extract_what_onnxruntime_computes() {
+    // onnxconverter-common's keep_io_types conversion: float16 maps between
+    // float32 input and output, tapped and pooled in float32; onnxruntime's
+    // float16 arithmetic rounds differently from tract's (tests/networks.rs).
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("f.npy");
+    formula_frames(&frames, 220, 28, 28, 1);
+    let model = dir.path().join("m.lsgm");
+    fit(
+        "float16/small_cnn.onnx",
+        &frames,
+        &model,
+        &["--mean", "0.5", "--std", "0.25"],
+    )
+    .success();
+    assert!(summary(&model).contains("relu1"), "{}", summary(&model));
+    let feats = dir.path().join("feats");
+    features("float16/small_cnn.onnx", &model, &frames, &feats);
+    let r = reference("float16/small_cnn.json");
+    let taps = std::fs::read_to_string(feats.join("layers.txt")).unwrap();
+    assert_eq!(taps, "relu1\nrelu2\nrelu3\n");
+    for (i, tap) in ["relu1", "relu2", "relu3"].iter().enumerate() {
+        rows_match_within(&feats.join(format!("{i}.npy")), &r["taps"][tap], 2e-2);
+    }
+    rows_match_within(&feats.join("logits.npy"), &r["logits"], 2e-2);
 }
 
 #[test]

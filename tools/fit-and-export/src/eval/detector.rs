@@ -5,6 +5,7 @@
 
 use super::head::Head;
 use anyhow::{anyhow, Result};
+use lsgm::onnx::Probabilities;
 use lsgm::Model;
 use nalgebra::{DMatrix, Dyn, MatrixView, U1};
 
@@ -50,6 +51,11 @@ pub struct TrainingData<'a> {
     /// The classifier's final linear layer `z = W f + b`, when a chosen
     /// detector needs it ([`Needs::head`]) and the network has one.
     pub head: Option<&'a Head>,
+    /// How the network turns the logits into its probabilities (MSP reads
+    /// the network's own: a softmax, or a sigmoid per class); never
+    /// [`Probabilities::Unknown`] for a detector that reads the logits
+    /// ([`Needs::logits`]: those are skipped).
+    pub probabilities: Probabilities,
 }
 
 impl<'a> TrainingData<'a> {
@@ -83,6 +89,9 @@ pub struct Needs {
     /// The classifier's final linear layer (read from the ONNX graph) and
     /// its input, the penultimate features.
     pub head: bool,
+    /// The classifier's logits, as scores the network turns into its
+    /// probabilities: skipped when its output cannot be read back to them.
+    pub logits: bool,
 }
 
 impl Needs {
@@ -91,6 +100,12 @@ impl Needs {
         train: false,
         train_labels: false,
         head: false,
+        logits: false,
+    };
+    /// The logits.
+    pub const LOGITS: Needs = Needs {
+        logits: true,
+        ..Needs::NOTHING
     };
     /// `--train`.
     pub const TRAIN: Needs = Needs {
@@ -162,7 +177,7 @@ impl<D: NamedDetector> Detector for D {
 }
 
 /// A score that is a function of the logits alone, nothing fitted (MSP,
-/// energy): `N × classes` logits to `N` scores.
+/// energy, max logit): `N × classes` logits to `N` scores.
 pub struct FromLogits(pub fn(&DMatrix<f64>) -> Vec<f64>);
 
 impl FittedDetector for FromLogits {

@@ -8,6 +8,7 @@ use super::plot;
 use super::sets::Sets;
 use crate::io::write_atomic;
 use anyhow::{anyhow, Result};
+use lsgm::onnx::{Logits, Probabilities};
 use serde::Serialize;
 use std::path::Path;
 
@@ -20,6 +21,8 @@ pub struct Scored {
     pub id: Vec<f64>,
     /// Per OOD set, one score per frame.
     pub ood: Vec<Vec<f64>>,
+    /// The logits tensor it was computed from, for a detector that reads them.
+    pub logits: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -27,6 +30,8 @@ struct ResultRow {
     ood: String,
     n: usize,
     method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logits: Option<String>,
     #[serde(flatten)]
     metrics: Metrics,
 }
@@ -44,6 +49,32 @@ pub struct Header<'a> {
     /// Where the final linear layer's `W` and `b` came from, when a
     /// detector used them.
     pub head: Option<&'a str>,
+    /// The network's logits: their tensor and how it turns them into
+    /// probabilities.
+    pub logits: &'a Logits,
+}
+
+/// What the logit detectors (msp, energy, maxlogit, gen) were computed
+/// from and what they mean for this network.
+fn logits_meaning(l: &Logits) -> String {
+    let t = &l.tensor;
+    let read = l.note.as_deref().map_or(String::new(), |n| format!(" ({n})"));
+    match l.probabilities {
+        Probabilities::Softmax => format!(
+            "msp, energy, maxlogit and gen are computed from the logits `{t}`{read}; msp is their top \
+             softmax probability"
+        ),
+        Probabilities::Sigmoid => format!(
+            "msp, energy, maxlogit and gen are computed from the logits `{t}`{read}; the network turns \
+             them into independent per-class probabilities with a Sigmoid, so msp is max_k sigmoid(z_k), \
+             its own top probability (the monitor's confidence), while energy (logsumexp), maxlogit and \
+             gen (of their softmax) score the pre-sigmoid logits as they would any logits"
+        ),
+        Probabilities::Unknown => format!(
+            "msp, energy, maxlogit and gen are skipped: the network's output `{t}` cannot be read back \
+             to logits{read}"
+        ),
+    }
 }
 
 /// How to read the numbers, in both reports.
@@ -63,6 +94,7 @@ pub fn write(out: &Path, header: &Header, sets: &Sets, scores: &[Scored]) -> Res
                 ood: name.clone(),
                 n: set.rows(),
                 method: s.method.clone(),
+                logits: s.logits.clone(),
                 metrics: metrics(&s.id, &s.ood[oi]),
             });
         }
@@ -72,6 +104,12 @@ pub fn write(out: &Path, header: &Header, sets: &Sets, scores: &[Scored]) -> Res
         "convention": CONVENTION,
         "in": {"name": header.in_data.display().to_string(), "n": sets.id.rows(), "accuracy": sets.accuracy},
         "final_linear_layer": header.head,
+        "logits": {
+            "tensor": header.logits.tensor,
+            "probabilities": header.logits.probabilities.name(),
+            "note": header.logits.note,
+            "meaning": logits_meaning(header.logits),
+        },
         "results": rows,
     });
     write_atomic(
@@ -100,6 +138,9 @@ fn markdown(report: &serde_json::Value, rows: &[ResultRow]) -> String {
     s.push_str(&format!("Convention: {CONVENTION}.\n\n"));
     if let Some(head) = report["final_linear_layer"].as_str() {
         s.push_str(&format!("Final linear layer (W, b): {head}.\n\n"));
+    }
+    if let Some(meaning) = report["logits"]["meaning"].as_str() {
+        s.push_str(&format!("Logits: {meaning}.\n\n"));
     }
     s.push_str("| OOD set | n | method | AUROC | TNR@95 | FPR@95 | AUPR-In | AUPR-Out | Det. acc. |\n");
     s.push_str("|---|---|---|---|---|---|---|---|---|\n");

@@ -9,7 +9,7 @@ use super::sets::{self, Extractor, Sets};
 use crate::extract::Extraction;
 use anyhow::{Context, Result};
 use lsgm::frames::Notes;
-use lsgm::onnx::check;
+use lsgm::onnx::{check, Probabilities};
 use lsgm::Model;
 use std::path::PathBuf;
 
@@ -86,6 +86,7 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
     // last tap, taps it too: the network is loaded and optimised once.
     let linear = head::load_for(&chosen, &mut checked, &model, &notes);
     let found = linear.as_ref().and_then(|l| l.as_ref().ok());
+    let logits = checked.graph.logits.clone();
     let bound = checked.build()?;
 
     let ex = Extractor {
@@ -101,14 +102,17 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
     let sets = sets::extract_sets(a, &ex)?;
     let train = sets::training_set(a, &ex, &chosen)?;
     let no_head = linear.as_ref().and_then(|l| l.as_ref().err());
-    let chosen = sets::fittable(chosen, train.as_ref(), no_head.map(String::as_str));
+    let unknown = logits.probabilities == Probabilities::Unknown;
+    let no_logits = logits.note.as_deref().filter(|_| unknown);
+    let chosen = sets::fittable(chosen, train.as_ref(), no_head.map(String::as_str), no_logits);
     let data = TrainingData {
         model: &model,
         train: train.as_ref().map(|t| &t.features),
         labels: train.as_ref().and_then(|t| t.labels.as_deref()),
         head: found,
+        probabilities: logits.probabilities,
     };
-    let scores = score(&chosen, &data, &sets)?;
+    let scores = score(&chosen, &data, &sets, &logits.tensor)?;
 
     let header = Header {
         onnx: &a.onnx,
@@ -116,6 +120,7 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
         source: model.source(),
         in_data: &a.in_data,
         head: found.map(|h| h.about.as_str()),
+        logits: &logits,
     };
     let text = report::write(&a.out, &header, &sets, &scores)?;
     report::plots(&a.out, &sets, &scores, model.threshold() as f64)?;
@@ -123,8 +128,14 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Fits every detector on `data` and scores every set with it.
-fn score(detectors: &[Box<dyn Detector>], data: &TrainingData, sets: &Sets) -> Result<Vec<Scored>> {
+/// Fits every detector on `data` and scores every set with it; those that
+/// read the logits record their tensor, `logits`.
+fn score(
+    detectors: &[Box<dyn Detector>],
+    data: &TrainingData,
+    sets: &Sets,
+    logits: &str,
+) -> Result<Vec<Scored>> {
     detectors
         .iter()
         .map(|d| {
@@ -137,7 +148,12 @@ fn score(detectors: &[Box<dyn Detector>], data: &TrainingData, sets: &Sets) -> R
                 .iter()
                 .map(|o| fitted.score(&o.1))
                 .collect::<Result<_>>()?;
-            Ok(Scored { method, id, ood })
+            Ok(Scored {
+                logits: d.needs().logits.then(|| logits.to_string()),
+                method,
+                id,
+                ood,
+            })
         })
         .collect()
 }

@@ -170,13 +170,15 @@ pub fn training_set(
     ex.source(&source).map(Some)
 }
 
-/// `detectors` without those whose training data was not given or that
-/// need the final linear layer when `no_head` says why there is none, each
-/// such group said in a warning.
+/// `detectors` without those whose training data was not given, that need
+/// the final linear layer when `no_head` says why there is none, or that
+/// read the logits when `no_logits` says why the network's output cannot be
+/// read back to them; each such group said in a warning.
 pub fn fittable(
     detectors: Vec<Box<dyn Detector>>,
     train: Option<&Labelled>,
     no_head: Option<&str>,
+    no_logits: Option<&str>,
 ) -> Vec<Box<dyn Detector>> {
     let kept = skip(detectors, "--train", train.is_some(), |n| n.train);
     let labelled = train.is_some_and(|t| t.labels.is_some());
@@ -185,7 +187,9 @@ pub fn fittable(
         "the classifier's final linear layer ({})",
         no_head.unwrap_or_default()
     );
-    skip(kept, &why, no_head.is_none(), |n| n.head)
+    let kept = skip(kept, &why, no_head.is_none(), |n| n.head);
+    let why = format!("the classifier's logits ({})", no_logits.unwrap_or_default());
+    skip(kept, &why, no_logits.is_none(), |n| n.logits)
 }
 
 fn skip(

@@ -1,7 +1,12 @@
 //! Energy score (Liu, Wang, Owens & Li, "Energy-based Out-of-distribution
-//! Detection", NeurIPS 2020), at temperature 1.
+//! Detection", NeurIPS 2020), at temperature 1. For a network that ends in a
+//! Sigmoid the logits are its pre-sigmoid scores, and this is their
+//! (softmax) free energy: a score of the logits, not of a probability the
+//! network gives.
 
-use crate::eval::detector::{shifted_exp_sum, FittedDetector, FromLogits, NamedDetector, TrainingData};
+use crate::eval::detector::{
+    shifted_exp_sum, FittedDetector, FromLogits, NamedDetector, Needs, TrainingData,
+};
 use anyhow::Result;
 use nalgebra::DMatrix;
 
@@ -11,6 +16,7 @@ pub struct Energy;
 
 impl NamedDetector for Energy {
     const NAME: &'static str = "energy";
+    const NEEDS: Needs = Needs::LOGITS;
 
     fn fit<'a>(&self, _: &TrainingData<'a>) -> Result<Box<dyn FittedDetector + 'a>> {
         Ok(Box::new(FromLogits(energy)))

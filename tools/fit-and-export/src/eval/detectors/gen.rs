@@ -4,7 +4,7 @@
 //! largest probabilities (the paper's Eq. 6 with its top-`M` truncation), as
 //! OpenOOD's `gen_postprocessor.py` computes it.
 
-use crate::eval::detector::{FittedDetector, NamedDetector, SetFeatures, TrainingData};
+use crate::eval::detector::{FittedDetector, NamedDetector, Needs, SetFeatures, TrainingData};
 use anyhow::Result;
 use nalgebra::DMatrix;
 
@@ -31,6 +31,7 @@ impl Default for Gen {
 
 impl NamedDetector for Gen {
     const NAME: &'static str = "gen";
+    const NEEDS: Needs = Needs::LOGITS;
 
     fn fit<'a>(&self, _: &TrainingData<'a>) -> Result<Box<dyn FittedDetector + 'a>> {
         Ok(Box::new(*self))

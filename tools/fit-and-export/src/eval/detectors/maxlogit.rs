@@ -2,7 +2,7 @@
 //! Steinhardt & Song, "Scaling Out-of-Distribution Detection for Real-World
 //! Settings", ICML 2022): the largest unnormalised class score.
 
-use crate::eval::detector::{FittedDetector, FromLogits, NamedDetector, TrainingData};
+use crate::eval::detector::{FittedDetector, FromLogits, NamedDetector, Needs, TrainingData};
 use anyhow::Result;
 use nalgebra::DMatrix;
 
@@ -12,6 +12,7 @@ pub struct MaxLogit;
 
 impl NamedDetector for MaxLogit {
     const NAME: &'static str = "maxlogit";
+    const NEEDS: Needs = Needs::LOGITS;
 
     fn fit<'a>(&self, _: &TrainingData<'a>) -> Result<Box<dyn FittedDetector + 'a>> {
         Ok(Box::new(FromLogits(max_logit)))

@@ -31,7 +31,7 @@ pub use lsgm::Lsgm;
 pub use mahalanobis::{Mahalanobis, TiedGaussians};
 pub use mahalanobis_multi::{MahalanobisMulti, StandardisedSum};
 pub use maxlogit::{max_logit, MaxLogit};
-pub use msp::{msp, Msp};
+pub use msp::{max_sigmoid, msp, Msp};
 pub use react::{percentile, React};
 pub use vim::{principal_dim, Vim, VirtualLogit};
 
