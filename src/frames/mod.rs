@@ -22,18 +22,21 @@
 mod convert;
 mod idx;
 mod images;
+mod listing;
 mod notes;
 mod npy;
 mod raw;
 mod source;
+mod truncation;
 
 pub use convert::{to_input, Adjusted};
 pub use idx::{idx_image_count, read_idx_images, read_idx_labels, IdxFrames};
-pub use images::{list_images, read_image};
+pub use images::{decode_image, read_image};
+pub use listing::{list_images, Listing};
 pub use notes::{stderr_line, Notes};
 pub use npy::{read_npy_frames, NpyArray, NpyDtype, NpyFrames, NpyValues};
-pub use raw::{parse_raw_shape, RawReader};
-pub use source::{count_frames, expand_inputs, sniff, FrameSource, Input, Kind, Sourced};
+pub use raw::{parse_raw_format, PixelFormat, RawFormat, RawReader};
+pub use source::{count_frames, expand_inputs, recognise, sniff, FrameSource, Input, Kind, Sourced};
 
 /// Pixel values of a frame, interleaved `H×W×C`.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +83,21 @@ pub struct Frame {
     pub channels: usize,
     /// `height × width × channels` values.
     pub pixels: Pixels,
+}
+
+/// Reads until `buf` is full or the stream ends: the bytes read (fewer
+/// only at the end of the stream).
+pub(crate) fn read_up_to(r: &mut dyn std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// A file shipped in the repository's `models/`, found from the current
