@@ -50,7 +50,7 @@ fn tiff_samples(bytes: &[u8]) -> Option<String> {
 /// and keeps grey images as one channel and makes everything else RGB
 /// (alpha dropped, as PIL's `convert("RGB")`; 16-bit values scaled to 8
 /// bits as `round(v / 257)`). A file that ends early is refused
-/// ([`super::truncation`]).
+/// (`truncation.rs`).
 pub fn read_image(path: &Path) -> Result<Frame> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;

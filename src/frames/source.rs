@@ -65,7 +65,7 @@ const HEIF_BRANDS: [&[u8]; 10] = [
     b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1",
 ];
 
-/// What a file holds, from its first bytes `h` (up to [`HEAD`]; fewer only
+/// What a file holds, from its first bytes `h` (up to 64; fewer only
 /// when the file is shorter); `name` is the file, as errors name it. Files
 /// that are close to a frame file but not one are refused saying what they
 /// are and what to do.

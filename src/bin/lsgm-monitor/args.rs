@@ -133,8 +133,9 @@ pub struct Args {
     /// latencies and frames/s as JSON.
     #[arg(long, value_name = "FRAMES", value_parser = at_least_one)]
     pub bench: Option<u64>,
-    /// Images (PNG, JPEG, BMP, GIF, TIFF, WebP), directories of them, IDX or .npy files, or `-` for
-    /// raw frames on stdin [default: models/samples/frames].
+    /// Images (PNG, JPEG, BMP, GIF, TIFF, WebP), directories of them (subfolders included, in path
+    /// order), IDX or .npy files, pipes holding one (<(…), /dev/stdin), or `-` for raw frames on stdin
+    /// (with --raw) [default: models/samples/frames].
     pub inputs: Vec<PathBuf>,
 }
 
