@@ -109,7 +109,8 @@ impl NpyArray {
     pub fn open(path: &Path) -> Result<NpyArray> {
         let name = path.display().to_string();
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        let file_len = file.metadata().map(|m| m.len()).ok();
+        // A FIFO's length (0) says nothing: it is read as a stream.
+        let file_len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
         NpyArray::from_stream(name, Box::new(file), file_len)
     }
 

@@ -3,14 +3,14 @@
 //! Files are read on the pipeline's reader thread, which checks the stop
 //! flag between frames. When an input is a stream — raw frames on stdin, a
 //! named pipe, `<(…)`, `/dev/stdin` — the inputs are read on a thread of
-//! their own that is never joined — a read blocked on a quiet camera pipe,
-//! or an `open` blocked on a FIFO no writer has opened yet, must not keep
-//! the monitor from ending on SIGINT / SIGTERM — and handed through a small
-//! bounded channel to the pipeline's reader, which polls the stop flag
-//! while it waits. (Opening FIFOs with `O_NONBLOCK` instead would not do:
-//! a read then sees end-of-file until a writer comes, and the blocking
-//! read after it could not be interrupted either.) When the flag is set (or the source runs
-//! dry) the pipeline finishes the frames in flight, the verdicts are
+//! their own that is never joined, and handed through a small bounded
+//! channel to the pipeline's reader, which polls the stop flag while it
+//! waits: a read blocked on a quiet camera pipe, or an `open` blocked on a
+//! FIFO no writer has opened yet, must not keep the monitor from ending on
+//! SIGINT / SIGTERM. (Opening FIFOs with `O_NONBLOCK` would not do: a read
+//! then sees end-of-file until a writer comes, and the blocking read after
+//! it could not be interrupted either.) When the flag is set (or the source
+//! runs dry) the pipeline finishes the frames in flight, the verdicts are
 //! flushed, and the summary is printed. A second signal ends the process at
 //! once (exit 130 / 143), for an operator whose first one seems ignored.
 
