@@ -3,7 +3,9 @@
 //! shows them, `.npy` stacks in every documented layout, and every file that
 //! cannot be read right refused with its name.
 
-use lsgm::frames::{expand_inputs, read_image, read_npy_frames, sniff, FrameSource, Input, Kind, Pixels};
+use lsgm::frames::{
+    decode_image, expand_inputs, read_image, read_npy_frames, sniff, FrameSource, Input, Kind, Pixels,
+};
 use std::path::{Path, PathBuf};
 
 fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) {
@@ -269,5 +271,289 @@ fn ambiguous_out_of_range_and_absurd_npy_files_are_refused_by_name() {
     bytes.extend_from_slice(&[0u8; 64]);
     std::fs::write(&p, &bytes).unwrap();
     let e = format!("{:#}", read_npy_frames(&p).unwrap_err());
-    assert!(e.contains("more data than the file") && e.contains(&name), "{e}");
+    assert!(e.contains("more than the file's") && e.contains(&name), "{e}");
+}
+
+/// The whole images of `tools/fixtures/truncated_images.py` and Pillow's
+/// verdict on every cut of them.
+fn truncated_fixtures() -> (PathBuf, Vec<(String, serde_json::Value)>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/truncated");
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("pil.json")).unwrap()).unwrap();
+    let files = table["files"].as_object().unwrap().clone().into_iter().collect();
+    (dir, files)
+}
+
+/// A file's bytes as the loader takes them: recognised by its first 64
+/// bytes, then decoded.
+fn load(name: &str, bytes: &[u8]) -> anyhow::Result<lsgm::frames::Frame> {
+    lsgm::frames::recognise(name, &bytes[..bytes.len().min(64)])?;
+    decode_image(name, bytes)
+}
+
+#[test]
+fn cut_images_are_refused_as_ending_early_wherever_pil_refuses_them() {
+    // Every cut of every format Pillow writes, against Pillow's own
+    // verdict (tools/fixtures/truncated_images.py): what PIL refuses is
+    // refused as a file that ends early, never judged; the one exception
+    // allowed is a GIF whose frame is whole (its LZW end code read) and
+    // decodes to exactly the whole file's pixels. Whole files, and whole
+    // files followed by garbage, are read as PIL reads them.
+    let (dir, files) = truncated_fixtures();
+    assert_eq!(files.len(), 14);
+    for (name, entry) in files {
+        let whole = std::fs::read(dir.join(&name)).unwrap();
+        let cuts = entry["cuts"].as_str().unwrap();
+        assert_eq!(cuts.len(), whole.len() + 1, "{name}: pil.json is for other bytes");
+        let full = load(&name, &whole).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        for tail in ["trailing_zeros", "trailing_text"] {
+            assert_eq!(entry[tail], "a", "{name}: PIL reads it with trailing garbage");
+            let extra: &[u8] = if tail == "trailing_zeros" {
+                &[0; 64]
+            } else {
+                b"\nwritten by camera 3\n"
+            };
+            let padded =
+                load(&name, &[&whole[..], extra].concat()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert_eq!(padded.pixels, full.pixels, "{name} + {tail}");
+        }
+        let mut refused = 0;
+        for (n, pil) in cuts.chars().enumerate().take(whole.len()) {
+            match (pil, load(&name, &whole[..n])) {
+                (_, Err(e)) => {
+                    let e = format!("{e:#}");
+                    let why = if n == 0 {
+                        "empty file (0 bytes)"
+                    } else {
+                        "ends early"
+                    };
+                    assert!(e.contains(&name) && e.contains(why), "{name} cut at {n}: {e}");
+                    refused += 1;
+                }
+                ('a', Ok(f)) => assert_eq!(f.pixels, full.pixels, "{name} cut at {n}"),
+                (_, Ok(f)) => assert!(
+                    name.ends_with(".gif") && f.pixels == full.pixels,
+                    "{name} cut at {n} of {}: PIL refuses it, it was read",
+                    whole.len()
+                ),
+            }
+        }
+        // Cut at 60 % and 90 % (a camera still writing), as the issue found
+        // (the two-frame GIF's first frame, the one read, is whole by then).
+        for n in [whole.len() * 6 / 10, whole.len() * 9 / 10]
+            .into_iter()
+            .filter(|_| name != "two-frames.gif")
+        {
+            assert_eq!(&cuts[n..=n], "r", "{name}: PIL refuses the cut at {n}");
+            assert!(load(&name, &whole[..n]).is_err(), "{name} cut at {n}");
+        }
+        assert!(refused >= whole.len() / 2, "{name}: {refused} cuts refused");
+    }
+}
+
+/// An IDX file of `n` 2×3 grey frames (pixel values 10 i + k).
+fn idx_bytes(n: u8) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 3, 0, 0, 0, n, 0, 0, 0, 2, 0, 0, 0, 3];
+    b.extend((0..n).flat_map(|i| (0..6).map(move |k| 10 * i + k)));
+    b
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Each item of `inputs`: the frame's first pixel, or its error.
+fn items(inputs: Vec<Input>) -> Vec<Result<u8, String>> {
+    FrameSource::new(inputs, None)
+        .unwrap()
+        .map(|(_, f)| f.map(|f| u8s(&f)[0]).map_err(|e| format!("{e:#}")))
+        .collect()
+}
+
+#[test]
+fn idx_and_npy_files_cut_short_never_yield_a_partial_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole_npy = dir.path().join("whole.npy");
+    write_npy(
+        &whole_npy,
+        &[4, 2, 3, 1],
+        &(0..24u8).map(|v| 10 * (v / 6) + v % 6).collect::<Vec<_>>(),
+    );
+    let npy = std::fs::read(&whole_npy).unwrap();
+    let idx = idx_bytes(4);
+    let gz = gzip(&idx);
+    for (what, bytes) in [("idx", &idx), ("idx.gz", &gz), ("npy", &npy)] {
+        let p = dir.path().join(format!("frames.{what}"));
+        std::fs::write(&p, bytes).unwrap();
+        let want: Vec<Result<u8, String>> = vec![Ok(0), Ok(10), Ok(20), Ok(30)];
+        assert_eq!(items(expand_inputs(std::slice::from_ref(&p))), want, "{what}");
+        // Read as a stream (as a FIFO is): the same frames.
+        assert_eq!(items(vec![Input::Stream(p.clone())]), want, "{what} as a stream");
+        for cut in [
+            bytes.len() - 1,
+            bytes.len() * 9 / 10,
+            bytes.len() * 6 / 10,
+            bytes.len() - 8,
+        ] {
+            std::fs::write(&p, &bytes[..cut]).unwrap();
+            // A file is checked whole first: one error, no frame.
+            let got = items(expand_inputs(std::slice::from_ref(&p)));
+            assert!(
+                got.len() == 1 && got[0].as_ref().is_err_and(|e| e.contains("ends early")),
+                "{what} cut at {cut}: {got:?}"
+            );
+            // A stream is read as it comes: whole frames, then one error
+            // saying where it ends; never a partial frame.
+            let got = items(vec![Input::Stream(p.clone())]);
+            let (last, frames) = got.split_last().unwrap();
+            assert!(
+                last.as_ref().is_err_and(|e| e.contains("ends early")),
+                "{what} stream cut at {cut}: {got:?}"
+            );
+            assert_eq!(frames, &want[..frames.len()], "{what} stream cut at {cut}");
+        }
+    }
+    // A stream longer than its header says is an error after its frames.
+    let p = dir.path().join("long.idx");
+    std::fs::write(&p, [&idx[..], &[1, 2, 3]].concat()).unwrap();
+    let got = items(vec![Input::Stream(p.clone())]);
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert!(
+        got[4]
+            .as_ref()
+            .is_err_and(|e| e.contains("more data after the 4 frames")),
+        "{got:?}"
+    );
+}
+
+/// Writes a 2×2 grey PNG at `p`, creating its folder.
+fn png_at(p: &Path) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    image::GrayImage::new(2, 2).save(p).unwrap();
+}
+
+#[test]
+fn directory_trees_are_read_in_path_order_with_counts() {
+    // torchvision's ImageFolder layout, with stray images at the top level.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("train");
+    for f in [
+        "b.png",
+        "cat/2.png",
+        "cat/10.png",
+        "dog/1.png",
+        "dog/puppies/3.png",
+        "z.png",
+        ".thumbs/x.png",
+    ] {
+        png_at(&root.join(f));
+    }
+    std::fs::write(root.join("dog/README.txt"), b"dogs").unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    let listing = lsgm::frames::list_images(&root).unwrap();
+    let rel: Vec<String> = listing
+        .images
+        .iter()
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    // Names sort by their bytes at every level ("10.png" < "2.png");
+    // hidden folders are not looked at.
+    assert_eq!(
+        rel,
+        [
+            "b.png",
+            "cat/10.png",
+            "cat/2.png",
+            "dog/1.png",
+            "dog/puppies/3.png",
+            "z.png"
+        ]
+    );
+    assert_eq!((listing.top, listing.subfolders), (2, 3));
+    assert_eq!(listing.skipped, [root.join("dog/README.txt")]);
+    assert_eq!(
+        expand_inputs(std::slice::from_ref(&root)),
+        [Input::Images(listing.images.clone())]
+    );
+    // Only class folders, no strays: read too (it was refused).
+    assert_eq!(
+        lsgm::frames::list_images(&root.join("dog")).unwrap().images.len(),
+        2
+    );
+    #[cfg(unix)]
+    {
+        // A link to another folder is followed; a link to a folder that
+        // contains it (a loop) is refused by name.
+        let other = tmp.path().join("other");
+        png_at(&other.join("o.png"));
+        std::os::unix::fs::symlink(&other, root.join("cat/linked")).unwrap();
+        assert_eq!(lsgm::frames::list_images(&root).unwrap().images.len(), 7);
+        std::os::unix::fs::symlink(&root, root.join("dog/puppies/up")).unwrap();
+        let e = format!("{:#}", lsgm::frames::list_images(&root).unwrap_err());
+        assert!(e.contains("dog/puppies/up") && e.contains("a loop"), "{e}");
+    }
+    let empty = tmp.path().join("nothing");
+    std::fs::create_dir_all(empty.join("sub")).unwrap();
+    std::fs::write(empty.join("sub/a.txt"), b"x").unwrap();
+    let e = format!("{:#}", lsgm::frames::list_images(&empty).unwrap_err());
+    assert!(
+        e.contains("no images in this directory or its subfolders") && e.contains("sub/a.txt"),
+        "{e}"
+    );
+}
+
+#[test]
+fn files_close_to_frame_files_are_named_with_what_to_do() {
+    use lsgm::frames::recognise;
+    let refusal = |name: &str, head: &[u8]| format!("{:#}", recognise(name, head).unwrap_err());
+    assert_eq!(refusal("e.png", b""), "e.png: empty file (0 bytes)");
+    let e = refusal("c.png", b"\x89PNG\r");
+    assert!(e.contains("ends early") && e.contains("PNG"), "{e}");
+    let e = refusal("IMG_0001.HEIC", b"\0\0\0\x18ftypheic\0\0\0\0mif1heic");
+    assert!(
+        e.contains("HEIC/HEIF image: not supported, convert to PNG/JPEG"),
+        "{e}"
+    );
+    // numpy.savez's archive: its first member is "x.npy".
+    let mut npz = b"PK\x03\x04".to_vec();
+    npz.extend_from_slice(&[0; 22]);
+    npz.extend_from_slice(&5u16.to_le_bytes());
+    npz.extend_from_slice(&[0, 0]);
+    npz.extend_from_slice(b"x.npy");
+    let e = refusal("a.npz", &npz);
+    assert!(
+        e.contains("a .npz archive") && e.contains("numpy.save") && e.contains("[\"x\"]"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("o.npy");
+    // np.save("o.npy", np.array([np.zeros((2, 2)), np.zeros((3, 3))], dtype=object)).
+    let header = b"{'descr': '|O', 'fortran_order': False, 'shape': (2,), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16 + 1).to_le_bytes());
+    bytes.extend_from_slice(header);
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&[0x80; 40]);
+    std::fs::write(&p, &bytes).unwrap();
+    let e = format!("{:#}", read_npy_frames(&p).unwrap_err());
+    assert!(
+        e.contains("unsupported dtype object ('|O')")
+            && e.contains("Python objects")
+            && e.contains("uint8, float32"),
+        "{e}"
+    );
+    // Float TIFFs: a range-less value is refused, never clamped.
+    let rgb = image::Rgb32FImage::from_pixel(3, 2, image::Rgb([0.5, 200.0, 1.0]));
+    let t = dir.path().join("f.tiff");
+    image::DynamicImage::ImageRgb32F(rgb)
+        .save_with_format(&t, image::ImageFormat::Tiff)
+        .unwrap();
+    let e = format!("{:#}", read_image(&t).unwrap_err());
+    assert!(
+        e.contains("f.tiff: a TIFF of 32-bit float samples") && e.contains("16-bit unsigned"),
+        "{e}"
+    );
 }

@@ -404,3 +404,124 @@ fn the_fleet_examples_are_valid_and_the_alert_rules_fire_as_documented() {
         assert!(said.contains("SUCCESS"), "promtool {args:?}: {said}");
     }
 }
+
+/// Makes a named pipe (`mkfifo`).
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let ok = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(ok.success(), "mkfifo {}", path.display());
+}
+
+/// Waits for `child` at most `secs` seconds; kills it and fails past that.
+/// Returns its exit code, stdout and stderr.
+fn finish_within(mut child: std::process::Child, secs: u64) -> (Option<i32>, String, String) {
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {secs} s: {}", err.join().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), out.join().unwrap(), err.join().unwrap())
+}
+
+#[test]
+#[cfg_attr(not(unix), ignore = "named pipes are a Unix feature")]
+fn a_named_pipe_is_opened_once_and_read_as_a_stream() {
+    #[cfg(unix)]
+    {
+        // An IDX.gz written into a FIFO is judged as the same file on disk:
+        // it was sniffed from its first bytes and then opened again (the
+        // second open blocked for a writer that had gone, or found the first
+        // bytes consumed: "not an IDX file (bad magic)").
+        let dir = tempfile::tempdir().unwrap();
+        let idx = dir.path().join("frames-idx3-ubyte");
+        write_idx(&idx, &fmnist_frames(6));
+        let gz = {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(&std::fs::read(&idx).unwrap()).unwrap();
+            enc.finish().unwrap()
+        };
+        let file = dir.path().join("frames-idx3-ubyte.gz");
+        std::fs::write(&file, &gz).unwrap();
+        let want = run(&[file.to_str().unwrap()]);
+        assert!(want.status.success(), "{}", stderr(&want));
+        let fifo = dir.path().join("camera.fifo");
+        mkfifo(&fifo);
+        let writer = {
+            let fifo = fifo.clone();
+            // Blocks until the monitor opens the pipe; the pipe is opened for
+            // writing once, so a second open by the monitor would wait forever.
+            std::thread::spawn(move || std::fs::write(fifo, gz).unwrap())
+        };
+        let (code, out, said) = finish_within(spawn(&[fifo.to_str().unwrap()]), 120);
+        writer.join().unwrap();
+        assert_eq!(code, Some(0), "{said}");
+        let got: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let want = lines(&want);
+        assert_eq!(got.len(), 6, "{said}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!((&g["class"], &g["score"]), (&w["class"], &w["score"]));
+        }
+        assert_eq!(got[5]["source"], format!("{}#5", fifo.display()));
+        // --bench repeats its inputs; a pipe cannot be read twice.
+        let (code, _, said) = finish_within(spawn(&["--bench", "10", fifo.to_str().unwrap()]), 60);
+        assert_eq!(code, Some(1), "{said}");
+        assert!(said.contains("can be read only once"), "{said}");
+    }
+}
+
+/// Whether a thread of process `pid` waits in `open` for a FIFO's writer.
+#[cfg(target_os = "linux")]
+fn waits_for_a_writer(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| {
+        tasks.filter_map(Result::ok).any(|t| {
+            std::fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w.contains("wait_for_partner"))
+        })
+    })
+}
+
+#[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "finds the blocked open through /proc/PID/task/*/wchan (Linux)"
+)]
+fn a_stop_signal_ends_a_run_blocked_opening_a_named_pipe() {
+    #[cfg(target_os = "linux")]
+    {
+        // Nobody ever writes: the monitor blocks in open(). SIGTERM still
+        // ends it at once, with the summary.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("quiet.fifo");
+        mkfifo(&fifo);
+        let child = spawn(&[fifo.to_str().unwrap()]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !waits_for_a_writer(child.id()) {
+            assert!(
+                Instant::now() < deadline,
+                "the monitor never blocked opening the pipe"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal(&child, "TERM");
+        let (code, out, said) = finish_within(child, 5);
+        assert_eq!(code, Some(0), "{said}");
+        assert!(out.is_empty());
+        assert!(said.contains("stopped by SIGTERM"), "{said}");
+        assert_eq!(summary_counts(&said), (0, 0, 0), "{said}");
+    }
+}

@@ -1,18 +1,21 @@
 //! IDX files (the MNIST format), raw or gzip-compressed.
 
-use super::{Frame, Pixels};
+use super::{read_up_to, Frame, Pixels};
 use anyhow::{bail, ensure, Context, Result};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
+/// A whole file, decompressed when gzipped (label files, and
+/// [`read_idx_images`]). One `read`, so a FIFO works too.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path.display().to_string();
+    let raw = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
             .read_to_end(&mut out)
-            .with_context(|| format!("{}: corrupt gzip stream", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{name}: {}", stream_error(&e)))?;
         Ok(out)
     } else {
         Ok(raw)
@@ -21,28 +24,31 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 
 /// Parses an IDX header of u8 data: returns the dimensions and the payload.
 fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, usize)> {
-    let (dims, header) = parse_header(path, bytes)?;
-    check_length(path, &dims, (bytes.len() - header) as u64)?;
+    let name = path.display().to_string();
+    let (dims, header) = parse_header(&name, bytes)?;
+    check_length(&name, &dims, (bytes.len() - header) as u64)?;
     Ok((dims, header))
 }
 
 /// The dimensions and header length of the IDX file starting with `bytes`
 /// (at least its header), before its data is looked at.
-fn parse_header(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, usize)> {
+fn parse_header(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, usize)> {
     ensure!(
         bytes.len() >= 4 && bytes[0] == 0 && bytes[1] == 0,
-        "{}: not an IDX file (bad magic)",
-        path.display()
+        "{name}: not an IDX file (bad magic)"
     );
     ensure!(
         bytes[2] == 0x08,
-        "{}: only unsigned-byte IDX data is supported (type 0x{:02x})",
-        path.display(),
+        "{name}: only unsigned-byte IDX data is supported (type 0x{:02x})",
         bytes[2]
     );
     let ndim = bytes[3] as usize;
     let header = 4 + 4 * ndim;
-    ensure!(bytes.len() >= header, "{}: truncated IDX header", path.display());
+    ensure!(
+        bytes.len() >= header,
+        "{name}: {} inside its IDX header",
+        super::truncation::ENDS_EARLY
+    );
     let dims: Vec<usize> = (0..ndim)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
         .collect();
@@ -50,29 +56,29 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, usize)> {
 }
 
 /// Checks that `data` bytes follow the header, as its dimensions promise.
-fn check_length(path: &Path, dims: &[usize], data: u64) -> Result<()> {
+fn check_length(name: &str, dims: &[usize], data: u64) -> Result<()> {
     let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     match count {
         Some(c) if data == c as u64 => Ok(()),
-        Some(c) => bail!(
-            "{}: IDX header promises {c} bytes of data but the file holds {data} (truncated or corrupt)",
-            path.display()
+        Some(c) if data < c as u64 => bail!(
+            "{name}: {}: the IDX header promises {c} bytes of data, the file holds {data} (truncated)",
+            super::truncation::ENDS_EARLY
         ),
-        None => bail!("{}: IDX dimensions overflow", path.display()),
+        Some(c) => bail!(
+            "{name}: the IDX header promises {c} bytes of data but the file holds {data} (corrupt, or not one IDX file)"
+        ),
+        None => bail!("{name}: IDX dimensions overflow"),
     }
 }
 
 /// `(n, h, w, c)` of an image file's dimensions.
-fn image_dims(path: &Path, dims: &[usize]) -> Result<(usize, usize, usize, usize)> {
+fn image_dims(name: &str, dims: &[usize]) -> Result<(usize, usize, usize, usize)> {
     let (n, h, w, c) = match dims[..] {
         [n, h, w] => (n, h, w, 1),
         [n, h, w, c] if c == 1 || c == 3 => (n, h, w, c),
-        _ => bail!(
-            "{}: expected N×H×W or N×H×W×C image data, got dimensions {dims:?}",
-            path.display()
-        ),
+        _ => bail!("{name}: expected N×H×W or N×H×W×C image data, got dimensions {dims:?}"),
     };
-    ensure!(h > 0 && w > 0, "{}: empty images ({h}×{w})", path.display());
+    ensure!(h > 0 && w > 0, "{name}: empty images ({h}×{w})");
     Ok((n, h, w, c))
 }
 
@@ -80,9 +86,9 @@ fn image_dims(path: &Path, dims: &[usize]) -> Result<(usize, usize, usize, usize
 pub fn read_idx_images(path: &Path) -> Result<Vec<Frame>> {
     let bytes = read_maybe_gz(path)?;
     let (dims, start) = parse(path, &bytes)?;
-    let (n, h, w, c) = image_dims(path, &dims)?;
-    let size = h * w * c;
     let name = path.display().to_string();
+    let (n, h, w, c) = image_dims(&name, &dims)?;
+    let size = h * w * c;
     Ok((0..n)
         .map(|i| Frame {
             source: format!("{name}#{i}"),
@@ -106,22 +112,34 @@ pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes[start..].to_vec())
 }
 
-/// The file's bytes, decompressed as they are read when it is gzipped,
-/// and whether it is.
-fn open_stream(path: &Path) -> Result<(Box<dyn Read + Send>, bool)> {
-    let cannot = || format!("cannot read {}", path.display());
-    let mut file = BufReader::new(File::open(path).with_context(cannot)?);
-    let gz = file.fill_buf().with_context(cannot)?.starts_with(&[0x1f, 0x8b]);
+/// An open file or stream, decompressed as it is read when it starts with
+/// gzip's magic, and whether it does.
+fn decompressed(name: &str, r: Box<dyn Read + Send>) -> Result<(Box<dyn Read + Send>, bool)> {
+    let mut r = BufReader::new(r);
+    let gz = r
+        .fill_buf()
+        .with_context(|| format!("cannot read {name}"))?
+        .starts_with(&[0x1f, 0x8b]);
     Ok(if gz {
-        (Box::new(flate2::read::GzDecoder::new(file)), true)
+        (Box::new(flate2::read::GzDecoder::new(r)), true)
     } else {
-        (Box::new(file), false)
+        (Box::new(r), false)
     })
 }
 
+/// A read error of an IDX stream, in words: a gzip stream that stops
+/// before its end is a file that ends early.
+fn stream_error(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        format!("{} ({e})", super::truncation::ENDS_EARLY)
+    } else {
+        format!("corrupt gzip stream: {e}")
+    }
+}
+
 /// Reads the header of an open stream: its dimensions.
-fn read_header(path: &Path, r: &mut dyn Read) -> Result<Vec<usize>> {
-    let gzip = |e: std::io::Error| anyhow::anyhow!("{}: corrupt gzip stream: {e}", path.display());
+fn read_header(name: &str, r: &mut dyn Read) -> Result<Vec<usize>> {
+    let gzip = |e: std::io::Error| anyhow::anyhow!("{name}: {}", stream_error(&e));
     let mut head = vec![0u8; 4];
     let got = read_up_to(r, &mut head).map_err(gzip)?;
     head.truncate(got);
@@ -130,35 +148,29 @@ fn read_header(path: &Path, r: &mut dyn Read) -> Result<Vec<usize>> {
         let got = 4 + read_up_to(r, &mut head[4..]).map_err(gzip)?;
         head.truncate(got);
     }
-    Ok(parse_header(path, &head)?.0)
-}
-
-/// Reads until `buf` is full or the stream ends: the bytes read.
-fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
+    Ok(parse_header(name, &head)?.0)
 }
 
 /// The number of images an IDX image file's header promises (its data is
-/// not read), or why its header cannot be read.
+/// not read), or why its header cannot be read. For regular files: a
+/// stream (a FIFO) is opened only once, to be read.
 pub fn idx_image_count(path: &Path) -> Result<usize> {
-    let dims = read_header(path, &mut *open_stream(path)?.0)?;
-    Ok(image_dims(path, &dims)?.0)
+    let name = path.display().to_string();
+    let file = File::open(path).with_context(|| format!("cannot read {name}"))?;
+    let dims = read_header(&name, &mut *decompressed(&name, Box::new(file))?.0)?;
+    Ok(image_dims(&name, &dims)?.0)
 }
 
 /// The frames of an IDX image file (raw or gzipped), read one at a time:
-/// memory holds one frame, whatever the file's size. [`IdxFrames::open`]
-/// checks the whole file first (the same checks as [`read_idx_images`]:
-/// a gzipped file is decompressed once to count its bytes, without keeping
-/// them).
+/// memory holds one frame, whatever the file's size.
+///
+/// A file ([`IdxFrames::open`]) is checked whole first, with the same
+/// checks as [`read_idx_images`] (a gzipped file is decompressed once to
+/// count its bytes, without keeping them), so a file cut short is one
+/// error and no frame. A stream (a FIFO, `/dev/stdin`) cannot be read
+/// twice: its frames are read as they come, a frame the stream ends inside
+/// is an error (never a partial frame), and after the last frame the
+/// stream must end there (for gzip, with its checksum checked).
 pub struct IdxFrames {
     name: String,
     reader: Box<dyn Read + Send>,
@@ -167,34 +179,55 @@ pub struct IdxFrames {
     w: usize,
     c: usize,
     next: usize,
+    /// True once the data's length is known to match the header.
+    checked: bool,
 }
 
 impl IdxFrames {
     /// Opens `path`, checks its header and that it holds exactly the data
     /// the header promises, and stands before its first frame.
     pub fn open(path: &Path) -> Result<IdxFrames> {
-        let (mut reader, gz) = open_stream(path)?;
-        let dims = read_header(path, &mut *reader)?;
-        let header = 4 + 4 * dims.len() as u64;
-        let data = match std::fs::metadata(path) {
-            Ok(m) if !gz => m.len().saturating_sub(header),
-            _ => std::io::copy(&mut reader, &mut std::io::sink())
-                .with_context(|| format!("{}: corrupt gzip stream", path.display()))?,
-        };
-        check_length(path, &dims, data)?;
-        let (n, h, w, c) = image_dims(path, &dims)?;
-        if gz {
-            reader = open_stream(path)?.0;
-            read_header(path, &mut *reader)?;
+        let name = path.display().to_string();
+        let cannot = || format!("cannot read {name}");
+        let mut file = File::open(path).with_context(cannot)?;
+        {
+            let (mut reader, gz) = decompressed(&name, Box::new(file.try_clone().with_context(cannot)?))?;
+            let dims = read_header(&name, &mut *reader)?;
+            let header = 4 + 4 * dims.len() as u64;
+            let data = match file.metadata() {
+                Ok(m) if !gz => m.len().saturating_sub(header),
+                _ => std::io::copy(&mut reader, &mut std::io::sink())
+                    .map_err(|e| anyhow::anyhow!("{name}: {}", stream_error(&e)))?,
+            };
+            check_length(&name, &dims, data)?;
+            image_dims(&name, &dims)?;
         }
+        file.rewind().with_context(cannot)?;
+        let mut frames = IdxFrames::from_stream(name, Box::new(file))?;
+        frames.checked = true;
+        Ok(frames)
+    }
+
+    /// The frames of an open stream `reader` (`name` for errors): its
+    /// header is read and checked, its data read as frames are asked for.
+    pub(crate) fn from_stream(name: String, reader: Box<dyn Read + Send>) -> Result<IdxFrames> {
+        let (mut reader, _) = decompressed(&name, reader)?;
+        let dims = read_header(&name, &mut *reader)?;
+        let (n, h, w, c) = image_dims(&name, &dims)?;
+        ensure!(
+            h * w * c <= super::raw::MAX_RAW_FRAME,
+            "{name}: frames of {h}×{w}×{c} are larger than this tool reads ({} MiB)",
+            super::raw::MAX_RAW_FRAME >> 20
+        );
         Ok(IdxFrames {
-            name: path.display().to_string(),
+            name,
             reader,
             n,
             h,
             w,
             c,
             next: 0,
+            checked: false,
         })
     }
 
@@ -217,16 +250,34 @@ impl IdxFrames {
     pub fn next_index(&self) -> usize {
         self.next
     }
+
+    /// After the last frame of a stream: an error if more data follows or
+    /// the stream is broken (a gzip checksum that does not match).
+    fn check_end(&mut self) -> Result<()> {
+        self.checked = true;
+        let mut byte = [0u8; 1];
+        match read_up_to(&mut *self.reader, &mut byte) {
+            Ok(0) => Ok(()),
+            Ok(_) => bail!(
+                "{}: more data after the {} frames its header promises (corrupt, or not one IDX file)",
+                self.name,
+                self.n
+            ),
+            Err(e) => bail!("{}: {}", self.name, stream_error(&e)),
+        }
+    }
 }
 
 impl Iterator for IdxFrames {
     type Item = Result<Frame>;
 
-    /// The next frame; a read error (the file changed since it was
-    /// checked) ends the stream after its error.
+    /// The next frame; a read error ends the stream after its error.
     fn next(&mut self) -> Option<Result<Frame>> {
         if self.next >= self.n {
-            return None;
+            return match self.checked {
+                true => None,
+                false => self.check_end().err().map(Err),
+            };
         }
         let i = self.next;
         self.next += 1;
@@ -242,9 +293,15 @@ impl Iterator for IdxFrames {
             })),
             broken => {
                 self.next = self.n;
+                self.checked = true;
+                let ends = super::truncation::ENDS_EARLY;
                 Some(Err(match broken {
-                    Ok(_) => anyhow::anyhow!("{source}: the file ends inside this frame"),
-                    Err(e) => anyhow::anyhow!("{source}: cannot read the frame: {e}"),
+                    Ok(0) => anyhow::anyhow!(
+                        "{source}: {ends}: the header promises {} frames, the data stops before this one",
+                        self.n
+                    ),
+                    Ok(_) => anyhow::anyhow!("{source}: {ends}: the data stops inside this frame"),
+                    Err(e) => anyhow::anyhow!("{source}: {}", stream_error(&e)),
                 }))
             }
         }
@@ -252,7 +309,7 @@ impl Iterator for IdxFrames {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.n - self.next;
-        (left, Some(left))
+        (left, Some(left + usize::from(!self.checked)))
     }
 }
 

@@ -1,10 +1,11 @@
-//! Image files and directories of them, via the `image` crate, decoded by
-//! their content and shown as an image viewer would show them.
+//! Image files via the `image` crate, decoded by their content and shown as
+//! an image viewer would show them.
 
-use super::{Frame, Pixels};
-use anyhow::{bail, Context, Result};
+use super::{truncation, Frame, Pixels};
+use anyhow::{bail, ensure, Context, Result};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 /// Largest image side decoded (pixels), and most memory a decoder may take:
 /// a 400 KB PNG can claim 20000×20000 pixels, which a 1 GB board cannot hold.
@@ -12,77 +13,90 @@ pub const MAX_IMAGE_SIDE: u32 = 16384;
 /// See [`MAX_IMAGE_SIDE`].
 pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
 
-/// File extensions taken as images in a directory even when their content
-/// is not (they then get an error line naming the file).
-const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
-
 /// The image format of the first bytes of a file, if they are an image's.
 pub(crate) fn image_format(head: &[u8]) -> Option<ImageFormat> {
     image::guess_format(head).ok()
 }
 
-fn has_image_extension(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+/// The samples of a TIFF the `image` crate should not decode, in words
+/// (`32-bit float samples (Gray(32))`), or `None` for 8- and 16-bit
+/// unsigned ones. It clamps RGB floats to [0, 1] silently and names other
+/// formats only by their width ("color type Unknown(32)").
+fn tiff_samples(bytes: &[u8]) -> Option<String> {
+    use tiff::ColorType as C;
+    let mut tiff = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes)).ok()?;
+    let colour = tiff.colortype().ok()?;
+    let kind = tiff
+        .find_tag_unsigned_vec::<u16>(tiff::tags::Tag::SampleFormat)
+        .ok()
+        .flatten()
+        .and_then(|v| v.first().copied());
+    let bits = match colour {
+        C::Gray(b) | C::GrayA(b) | C::RGB(b) | C::RGBA(b) | C::CMYK(b) | C::Palette(b) | C::YCbCr(b) => b,
+        C::Multiband { bit_depth, .. } => bit_depth,
+        _ => return None,
+    };
+    let kind = match kind {
+        None | Some(1) if bits <= 16 => return None,
+        None | Some(1) => "unsigned integer",
+        Some(2) => "signed integer",
+        Some(3) => "float",
+        Some(_) => "untyped",
+    };
+    Some(format!("{bits}-bit {kind} samples ({colour:?})"))
 }
 
-/// The images of a directory, sorted by name, and the other files in it
-/// (skipped). A file counts as an image by its content or its extension;
-/// hidden files and subdirectories are not looked at.
-pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    files.sort();
-    let (images, skipped): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|p| {
-        has_image_extension(p) || super::source::head(p).is_ok_and(|h| image_format(&h).is_some())
-    });
-    if images.is_empty() {
-        let others = match skipped.first() {
-            Some(first) => format!(
-                "; {} other file(s), e.g. {}",
-                skipped.len(),
-                first.file_name().unwrap_or_default().to_string_lossy()
-            ),
-            None => String::new(),
-        };
+/// Decodes one image file by its content, applies its EXIF orientation,
+/// and keeps grey images as one channel and makes everything else RGB
+/// (alpha dropped, as PIL's `convert("RGB")`; 16-bit values scaled to 8
+/// bits as `round(v / 257)`). A file that ends early is refused
+/// (`truncation.rs`).
+pub fn read_image(path: &Path) -> Result<Frame> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
+    read_image_from(&name, file)
+}
+
+/// [`read_image`] on an open file or stream (a FIFO, `/dev/stdin`): read
+/// to its end, at most [`MAX_IMAGE_BYTES`], then decoded.
+pub(crate) fn read_image_from(name: &str, reader: impl Read) -> Result<Frame> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_IMAGE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {name}"))?;
+    ensure!(
+        bytes.len() as u64 <= MAX_IMAGE_BYTES,
+        "{name}: the file is larger than this tool decodes ({} MiB); scale the image down first",
+        MAX_IMAGE_BYTES >> 20
+    );
+    decode_image(name, &bytes)
+}
+
+/// Decodes an image file's bytes (see [`read_image`]); `name` is the file,
+/// as errors name it.
+pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Frame> {
+    let format = match image_format(bytes) {
+        None => bail!("{name}: not an image this tool reads (PNG, JPEG, BMP, GIF, TIFF or WebP)"),
+        Some(f) if !f.reading_enabled() => bail!(
+            "{name}: {f:?} images are not supported; convert it to PNG (PNG, JPEG, BMP, GIF, TIFF and WebP are read)"
+        ),
+        Some(f) => f,
+    };
+    if let Some(why) = truncation::missing_end(format, bytes) {
+        bail!("{name}: {} ({format:?}: {why})", truncation::ENDS_EARLY);
+    }
+    if let Some(samples) = (format == ImageFormat::Tiff)
+        .then(|| tiff_samples(bytes))
+        .flatten()
+    {
         bail!(
-            "{}: no images in this directory (PNG, JPEG, BMP, GIF, TIFF or WebP; subdirectories are not \
-             searched{others})",
-            dir.display()
+            "{name}: a TIFF of {samples} is not read: such values have no fixed 0–255 range (floats may be 0–1, \
+             0–255 or physical units); save it with 8- or 16-bit unsigned samples, or float frames as a float32 \
+             .npy in [0, 1] (read, its range checked)"
         );
     }
-    Ok((images, skipped))
-}
-
-/// Decodes one image by its content, applies its EXIF orientation, and
-/// keeps grey images as one channel and makes everything else RGB (alpha
-/// dropped, as PIL's `convert("RGB")`; 16-bit values scaled to 8 bits as
-/// `round(v / 257)`).
-pub fn read_image(path: &Path) -> Result<Frame> {
-    let mut reader = ImageReader::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    match reader.format() {
-        None => bail!(
-            "{}: not an image this tool reads (PNG, JPEG, BMP, GIF, TIFF or WebP)",
-            path.display()
-        ),
-        Some(f) if !f.reading_enabled() => bail!(
-            "{}: {f:?} images are not supported; convert it to PNG (PNG, JPEG, BMP, GIF, TIFF and WebP are read)",
-            path.display()
-        ),
-        Some(_) => {}
-    }
+    let mut reader = ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
@@ -97,13 +111,15 @@ pub fn read_image(path: &Path) -> Result<Frame> {
     };
     let img = decode().map_err(|e| match e {
         image::ImageError::Limits(_) => anyhow::anyhow!(
-            "{}: the image is larger than this tool decodes ({MAX_IMAGE_SIDE} pixels per side, {} MiB); \
+            "{name}: the image is larger than this tool decodes ({MAX_IMAGE_SIDE} pixels per side, {} MiB); \
              scale it down first",
-            path.display(),
             MAX_IMAGE_BYTES >> 20
         ),
+        e if truncation::ends_early(&e) => {
+            anyhow::anyhow!("{name}: {} ({format:?}: {e})", truncation::ENDS_EARLY)
+        }
         // The image crate's message already includes its cause.
-        e => anyhow::anyhow!("cannot decode image {}: {e}", path.display()),
+        e => anyhow::anyhow!("cannot decode image {name}: {e}"),
     })?;
     let (channels, pixels, w, h) = if img.color().has_color() {
         let c = img.to_rgb8();
@@ -113,7 +129,7 @@ pub fn read_image(path: &Path) -> Result<Frame> {
         (1, g.as_raw().clone(), g.width(), g.height())
     };
     Ok(Frame {
-        source: path.display().to_string(),
+        source: name.to_string(),
         height: h as usize,
         width: w as usize,
         channels,

@@ -4,14 +4,18 @@
 //! Every loader yields [`Frame`]s (interleaved `H×W×C` pixels, u8 or f32
 //! in `[0, 1]`) with a `source` string for reports, and every failure names
 //! the file (and the frame inside it) and says what was expected. Files are
-//! recognised by their content, not their extension ([`sniff`]):
+//! recognised by their content, not their extension ([`recognise`]); files
+//! close to a frame file but not one (empty, HEIC, `.npz`, zip, a
+//! float TIFF, an object-dtype `.npy`) are refused saying what they are:
 //!
 //! | input | accepted |
 //! |---|---|
-//! | images | PNG, JPEG, BMP, GIF (first frame), TIFF, WebP; EXIF orientation applied as a viewer shows it; grey stays 1 channel, everything else becomes RGB (alpha dropped, as PIL's `convert("RGB")`); 16-bit values scaled to 8 bits as `round(v / 257)` |
+//! | images | PNG, JPEG, BMP, GIF (first frame), TIFF, WebP; EXIF orientation applied as a viewer shows it; grey stays 1 channel, everything else becomes RGB (alpha dropped, as PIL's `convert("RGB")`); 16-bit values scaled to 8 bits as `round(v / 257)`. A file that ends early is refused (`truncation.rs`) |
+//! | directories | the images of the tree, in path order ([`list_images`]) |
 //! | IDX (raw or `.gz`) | u8 `N×H×W` or `N×H×W×C` (C = 1 or 3), read one frame at a time |
 //! | `.npy` | `N×H×W`, `N×H×W×C`, `N×C×H×W` (C = 1 or 3), one `H×W×C` (a 3-D array whose last axis is 1 or 3) or `H×W` image; u8, or f32/f64 in `[0, 1]`; `3×H×W` is refused as ambiguous |
-//! | raw stream | fixed-size u8 `H×W×C` frames (`--raw WxHxC`) |
+//! | pipes | any of the above in a FIFO, `<(…)`, `/dev/stdin`: opened once, recognised from the bytes read, read as a stream ([`Input::Stream`]) |
+//! | raw stream | fixed-size u8 frames, `rgb24`, `bgr24` (made RGB) or `gray` ([`RawFormat`], `--raw`) |
 //!
 //! [`NpyArray`] is the one `.npy` reader, of frame stacks here and of
 //! `fit-and-export`'s feature files.
@@ -22,18 +26,21 @@
 mod convert;
 mod idx;
 mod images;
+mod listing;
 mod notes;
 mod npy;
 mod raw;
 mod source;
+mod truncation;
 
 pub use convert::{to_input, Adjusted};
 pub use idx::{idx_image_count, read_idx_images, read_idx_labels, IdxFrames};
-pub use images::{list_images, read_image};
+pub use images::{decode_image, read_image};
+pub use listing::{list_images, Listing};
 pub use notes::{stderr_line, Notes};
 pub use npy::{read_npy_frames, NpyArray, NpyDtype, NpyFrames, NpyValues};
-pub use raw::{parse_raw_shape, RawReader};
-pub use source::{count_frames, expand_inputs, sniff, FrameSource, Input, Kind, Sourced};
+pub use raw::{parse_raw_format, PixelFormat, RawFormat, RawReader};
+pub use source::{count_frames, expand_inputs, recognise, sniff, FrameSource, Input, Kind, Sourced};
 
 /// Pixel values of a frame, interleaved `H×W×C`.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +87,21 @@ pub struct Frame {
     pub channels: usize,
     /// `height × width × channels` values.
     pub pixels: Pixels,
+}
+
+/// Reads until `buf` is full or the stream ends: the bytes read (fewer
+/// only at the end of the stream).
+pub(crate) fn read_up_to(r: &mut dyn std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// A file shipped in the repository's `models/`, found from the current

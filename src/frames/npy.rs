@@ -12,16 +12,16 @@
 //! range float frames have; a value outside it, NaN or infinite is an error
 //! naming the file and the frame, never clamped or rescaled.
 
-use super::{Frame, Pixels};
+use super::{read_up_to, Frame, Pixels};
 use anyhow::{bail, ensure, Context, Result};
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 /// What a file must be, for the errors that refuse one.
 const NOT_NPY: &str = "save the array with numpy.save (.npy format 1.0 to 3.0)";
 
-type Reader<T> = npyz::NpyReader<T, BufReader<File>>;
+type Reader<T> = npyz::NpyReader<T, BufReader<Box<dyn Read + Send>>>;
 
 /// The element types [`NpyArray`] reads (either byte order): those image
 /// stacks and feature files are saved in.
@@ -98,6 +98,9 @@ pub struct NpyArray {
     dtype: NpyDtype,
     values: Values,
     taken: usize,
+    /// Whether the file's length was checked against the shape (a file,
+    /// not a stream).
+    sized: bool,
 }
 
 impl NpyArray {
@@ -105,36 +108,47 @@ impl NpyArray {
     /// read yet.
     pub fn open(path: &Path) -> Result<NpyArray> {
         let name = path.display().to_string();
-        let mut file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-        check_header(&name, &mut file)?;
-        let npy = npyz::NpyFile::new(BufReader::new(file))
-            .with_context(|| format!("{name}: the .npy header does not parse; {NOT_NPY}"))?;
+        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+        // A FIFO's length (0) says nothing: it is read as a stream.
+        let file_len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        NpyArray::from_stream(name, Box::new(file), file_len)
+    }
+
+    /// [`NpyArray::open`] on an open file or stream `reader` (`name` for
+    /// errors); `file_len` is its length when known (a file), `None` for a
+    /// stream, whose data is checked as it is read.
+    pub(crate) fn from_stream(
+        name: String,
+        mut reader: Box<dyn Read + Send>,
+        file_len: Option<u64>,
+    ) -> Result<NpyArray> {
+        let header = read_header(&name, &mut reader)?;
+        let data_start = header.bytes.len() as u64;
+        let npy = npyz::NpyFile::new(BufReader::new(
+            Box::new(std::io::Cursor::new(header.bytes).chain(reader)) as Box<dyn Read + Send>,
+        ))
+        .with_context(|| format!("{name}: the .npy header does not parse; {NOT_NPY}"))?;
         ensure!(
             npy.order() == npyz::Order::C,
             "{name}: Fortran-order arrays are not supported; save with np.ascontiguousarray"
         );
         let dims = npy.shape().to_vec();
-        let descr = npy.dtype().descr();
         let bytes = dims
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d))
             .zip(npy.dtype().num_bytes())
             .and_then(|(n, item)| n.checked_mul(item as u64));
-        ensure!(
-            bytes.is_some_and(|b| b <= file_len),
-            "{name}: the header claims shape {dims:?} of {descr}, more data than the file's {file_len} bytes \
-             hold (truncated or corrupt)"
-        );
-        let dtype = match descr.trim_matches('\'') {
-            "|u1" | "<u1" | ">u1" => NpyDtype::U8,
-            "<f4" | ">f4" => NpyDtype::F32,
-            "<f8" | ">f8" => NpyDtype::F64,
-            other => bail!(
-                "{name}: unsupported dtype {other}; save the array as uint8, float32 or float64 \
-                 (arr.astype(np.float32); image frames: uint8 0–255, or floats in [0, 1])"
-            ),
-        };
+        let descr = header.descr;
+        if let Some(file_len) = file_len {
+            let held = file_len.saturating_sub(data_start);
+            ensure!(
+                bytes.is_some_and(|b| b <= held),
+                "{name}: the header claims shape {dims:?} of {descr}, {} bytes of data, more than the file's {held} \
+                 hold: {}, or its header is corrupt",
+                bytes.map_or("over 2^64".to_string(), |b| b.to_string()),
+                super::truncation::ENDS_EARLY,
+            );
+        }
         // Each dimension is at most the file's length (checked above), but
         // a usize may be narrower than the file's u64 length.
         let shape = dims
@@ -145,7 +159,7 @@ impl NpyArray {
             .filter(|s| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_some())
             .with_context(|| format!("{name}: shape {dims:?} is too large for this machine"))?;
         let bad_type = |e: npyz::DTypeError| anyhow::anyhow!("{name}: {e}");
-        let values = match dtype {
+        let values = match header.dtype {
             NpyDtype::U8 => Values::U8(npy.data::<u8>().map_err(bad_type)?),
             NpyDtype::F32 => Values::F32(npy.data::<f32>().map_err(bad_type)?),
             NpyDtype::F64 => Values::F64(npy.data::<f64>().map_err(bad_type)?),
@@ -153,9 +167,10 @@ impl NpyArray {
         Ok(NpyArray {
             name,
             shape,
-            dtype,
+            dtype: header.dtype,
             values,
             taken: 0,
+            sized: file_len.is_some(),
         })
     }
 
@@ -207,8 +222,9 @@ impl NpyArray {
             .with_context(|| format!("cannot read the data of {}", self.name))?;
         ensure!(
             values.len() == want,
-            "{}: the file ends before its last value (truncated or corrupt)",
-            self.name
+            "{}: {} before its last value",
+            self.name,
+            super::truncation::ENDS_EARLY
         );
         Ok(values.into_f64())
     }
@@ -259,44 +275,115 @@ fn layout(name: &str, shape: &[usize]) -> Result<(usize, usize, usize, usize, bo
     Ok(l)
 }
 
-/// Reads the header text and refuses what is not a plain array header
-/// before `npyz` parses it: its Python-literal parser takes exponential
-/// time on nested brackets (fuzzing found a 262-byte file that hangs it),
-/// and an image stack's header is one dict with one shape tuple.
-fn check_header(name: &str, file: &mut File) -> Result<()> {
-    use std::io::{Read, Seek};
-    let mut start = [0u8; 12];
-    let got = file
-        .read(&mut start)
-        .with_context(|| format!("cannot read {name}"))?;
+/// The start of a `.npy` file up to its data: the bytes read (handed back
+/// to `npyz`, so a stream is read once) and the element type.
+struct Header {
+    bytes: Vec<u8>,
+    descr: String,
+    dtype: NpyDtype,
+}
+
+/// Reads the magic, version and header text, and refuses what is not a
+/// plain array header of a dtype [`NpyArray`] reads before `npyz` parses
+/// it: its Python-literal parser takes exponential time on nested brackets
+/// (fuzzing found a 262-byte file that hangs it), and an image stack's
+/// header is one dict with one shape tuple.
+fn read_header(name: &str, r: &mut dyn Read) -> Result<Header> {
+    let cannot = || format!("cannot read {name}");
+    let mut bytes = vec![0u8; 10];
+    let got = read_up_to(r, &mut bytes).with_context(cannot)?;
+    let magic = b"\x93NUMPY";
+    ensure!(got > 0, "{name}: empty file (0 bytes); {NOT_NPY}");
     ensure!(
-        got >= 10 && start.starts_with(b"\x93NUMPY"),
+        bytes[..got.min(6)] == magic[..got.min(6)],
         "{name} is not a .npy file (it does not start with the \\x93NUMPY magic); {NOT_NPY}"
     );
-    let (len, at) = match start[6] {
-        1 => (u16::from_le_bytes([start[8], start[9]]) as usize, 10),
-        _ if got == 12 => (
-            u32::from_le_bytes([start[8], start[9], start[10], start[11]]) as usize,
-            12,
-        ),
-        _ => bail!("{name}: unknown .npy format version {}; {NOT_NPY}", start[6]),
+    ensure!(
+        got == 10,
+        "{name}: {} inside its .npy header",
+        super::truncation::ENDS_EARLY
+    );
+    let len = match bytes[6] {
+        1 => usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
+        2 | 3 => {
+            bytes.resize(12, 0);
+            let more = read_up_to(r, &mut bytes[10..]).with_context(cannot)?;
+            ensure!(
+                more == 2,
+                "{name}: {} inside its .npy header",
+                super::truncation::ENDS_EARLY
+            );
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
+        }
+        v => bail!("{name}: unknown .npy format version {v}; {NOT_NPY}"),
     };
     ensure!(
         len <= 1 << 16,
         "{name}: its .npy header is {len} bytes long; not an image stack"
     );
-    let mut header = vec![0u8; len];
-    file.seek(std::io::SeekFrom::Start(at as u64))?;
-    file.read_exact(&mut header)
-        .with_context(|| format!("{name}: the .npy header is truncated"))?;
-    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    let at = bytes.len();
+    bytes.resize(at + len, 0);
+    let got = read_up_to(r, &mut bytes[at..]).with_context(cannot)?;
     ensure!(
-        count(b'{') == 1 && count(b'(') <= 1 && count(b'[') == 0,
+        got == len,
+        "{name}: {} inside its .npy header",
+        super::truncation::ENDS_EARLY
+    );
+    let text = String::from_utf8_lossy(&bytes[at..]);
+    let count = |c: char| text.chars().filter(|&b| b == c).count();
+    ensure!(
+        count('{') == 1 && count('(') <= 1 && count('[') == 0,
         "{name}: not a plain .npy array header (structured or malformed dtype); save a plain \
          uint8 or float array"
     );
-    file.rewind()?;
-    Ok(())
+    let descr = descr(&text).with_context(|| format!("{name}: the .npy header names no dtype; {NOT_NPY}"))?;
+    let dtype = match descr.as_str() {
+        "|u1" | "<u1" | ">u1" | "u1" => NpyDtype::U8,
+        "<f4" | ">f4" => NpyDtype::F32,
+        "<f8" | ">f8" => NpyDtype::F64,
+        other if other.trim_start_matches(['<', '>', '|', '=']).starts_with('O') => bail!(
+            "{name}: unsupported dtype {}: the array holds Python objects (e.g. frames of different shapes), \
+             not numbers; the dtypes read are uint8, float32 and float64: np.stack the frames into one array \
+             and save it with .astype(np.uint8) (0–255) or .astype(np.float32) (in [0, 1])",
+            dtype_name(other)
+        ),
+        other => bail!(
+            "{name}: unsupported dtype {}; the dtypes read are uint8, float32 and float64: save with \
+             arr.astype(np.float32) (image frames: uint8 0–255, or floats in [0, 1])",
+            dtype_name(other)
+        ),
+    };
+    Ok(Header { bytes, descr, dtype })
+}
+
+/// The `'descr'` value of a `.npy` header's dict, e.g. `<f4` or `|O`.
+fn descr(header: &str) -> Option<String> {
+    let rest = &header[header.find("'descr'")? + "'descr'".len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let quote = rest.chars().next().filter(|&q| q == '\'' || q == '"')?;
+    let value = &rest[1..];
+    Some(value[..value.find(quote)?].to_string())
+}
+
+/// A dtype string in numpy's words: `int64 ('<i8')`, `object ('|O')`.
+fn dtype_name(descr: &str) -> String {
+    let code = descr.trim_start_matches(['<', '>', '|', '=']);
+    let (kind, size) = code.split_at(code.len().min(1));
+    let bits = size.parse::<usize>().ok().map(|b| b * 8);
+    let name = match (kind, bits) {
+        ("O", _) => "object".to_string(),
+        ("b", _) => "bool".to_string(),
+        ("i", Some(b)) => format!("int{b}"),
+        ("u", Some(b)) => format!("uint{b}"),
+        ("f", Some(b)) => format!("float{b}"),
+        ("c", Some(b)) => format!("complex{b}"),
+        ("U", _) => "str".to_string(),
+        ("S", _) => "bytes".to_string(),
+        ("M", _) => "datetime64".to_string(),
+        ("m", _) => "timedelta64".to_string(),
+        _ => return format!("'{descr}'"),
+    };
+    format!("{name} ('{descr}')")
 }
 
 impl NpyFrames {
@@ -304,8 +391,30 @@ impl NpyFrames {
     /// that the file is as long as the shape says) and checks its layout,
     /// before reading any pixel.
     pub fn open(path: &Path) -> Result<NpyFrames> {
-        let array = NpyArray::open(path)?;
+        NpyFrames::of(NpyArray::open(path)?)
+    }
+
+    /// The frames of an open stream `reader` (`name` for errors): read as
+    /// they come, a frame the stream ends inside an error, never a partial
+    /// frame; frames larger than [`super::raw::MAX_RAW_FRAME`] bytes are
+    /// refused (a stream's length cannot be checked against its header).
+    pub(crate) fn from_stream(name: String, reader: Box<dyn Read + Send>) -> Result<NpyFrames> {
+        NpyFrames::of(NpyArray::from_stream(name, reader, None)?)
+    }
+
+    fn of(array: NpyArray) -> Result<NpyFrames> {
         let (n, h, w, c, planar) = layout(array.name(), array.shape())?;
+        let item = match array.dtype() {
+            NpyDtype::U8 => 1,
+            NpyDtype::F32 => 4,
+            NpyDtype::F64 => 8,
+        };
+        ensure!(
+            array.sized || h * w * c * item <= super::raw::MAX_RAW_FRAME,
+            "{}: frames of {h}×{w}×{c} are larger than this tool reads from a stream ({} MiB)",
+            array.name(),
+            super::raw::MAX_RAW_FRAME >> 20
+        );
         Ok(NpyFrames {
             array,
             n,
@@ -346,9 +455,19 @@ impl NpyFrames {
             Ok(NpyValues::U8(v)) => Pixels::U8(v),
             Ok(NpyValues::F32(v)) => Pixels::F32(v),
             Ok(NpyValues::F64(v)) => Pixels::F32(v.into_iter().map(|v| v as f32).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                bail!(
+                    "{source}: {}: the data stops inside this frame",
+                    super::truncation::ENDS_EARLY
+                )
+            }
             Err(e) => bail!("{source}: cannot read the frame: {e}"),
         };
-        ensure!(stored.len() == size, "{source}: the file ends inside this frame");
+        ensure!(
+            stored.len() == size,
+            "{source}: {}: the data stops inside this frame",
+            super::truncation::ENDS_EARLY
+        );
         if let Pixels::F32(v) = &stored {
             if let Some(j) = v.iter().position(|x| !(0.0..=1.0).contains(x)) {
                 return Ok(Err(self.out_of_range(&source, j, v[j])));
@@ -437,7 +556,7 @@ mod tests {
         npyz::to_file_1d(&p, [1i32, 2]).unwrap();
         let e = NpyArray::open(&p).err().unwrap().to_string();
         assert!(
-            e.contains("a.npy: unsupported dtype <i4") && e.contains("float32"),
+            e.contains("a.npy: unsupported dtype int32 ('<i4')") && e.contains("float32"),
             "{e}"
         );
     }

@@ -37,8 +37,8 @@ fn at_least_one(s: &str) -> Result<u64, String> {
     }
 }
 
-fn raw_shape(s: &str) -> Result<(usize, usize, usize), String> {
-    frames::parse_raw_shape(s).map_err(|e| e.to_string())
+fn raw_format(s: &str) -> Result<frames::RawFormat, String> {
+    frames::parse_raw_format(s).map_err(|e| e.to_string())
 }
 
 /// `--metrics` address: `HOST:PORT` (port 0 picks a free one; the monitor
@@ -75,9 +75,11 @@ pub struct Args {
     /// LSGM model file fitted for it [default: models/fmnist-resnet.lsgm].
     #[arg(long)]
     pub lsgm: Option<PathBuf>,
-    /// Frame size of a raw u8 stream on stdin (`-`), e.g. 28x28x1 (interleaved, RGB order for 3 channels).
-    #[arg(long, value_name = "WxHxC", value_parser = raw_shape)]
-    pub raw: Option<(usize, usize, usize)>,
+    /// Frames of a raw stream on stdin (`-`): WxH:PIX_FMT with ffmpeg's -pix_fmt name rgb24, bgr24 or
+    /// gray (GStreamer's RGB, BGR, GRAY8 too), e.g. 640x480:bgr24 for OpenCV's BGR frames; or WxHxC
+    /// (C = 1: gray, 3: rgb24), e.g. 28x28x1. BGR frames are made RGB, the model's channel order then applies.
+    #[arg(long, value_name = "WxH:PIX_FMT", value_parser = raw_format)]
+    pub raw: Option<frames::RawFormat>,
     /// Use this threshold instead of the calibrated one.
     #[arg(long, conflicts_with = "fpr", value_parser = finite, allow_hyphen_values = true)]
     pub threshold: Option<f32>,
@@ -131,8 +133,9 @@ pub struct Args {
     /// latencies and frames/s as JSON.
     #[arg(long, value_name = "FRAMES", value_parser = at_least_one)]
     pub bench: Option<u64>,
-    /// Images (PNG, JPEG, BMP, GIF, TIFF, WebP), directories of them, IDX or .npy files, or `-` for
-    /// raw frames on stdin [default: models/samples/frames].
+    /// Images (PNG, JPEG, BMP, GIF, TIFF, WebP), directories of them (subfolders included, in path
+    /// order), IDX or .npy files, pipes holding one (<(…), /dev/stdin), or `-` for raw frames on stdin
+    /// (with --raw) [default: models/samples/frames].
     pub inputs: Vec<PathBuf>,
 }
 
@@ -144,7 +147,9 @@ impl Args {
         let usage = match (args.raw.is_some(), stdin) {
             (_, 2..) => Some("`-` (stdin) can be read only once: give it once"),
             (true, 0) => Some("--raw describes frames on stdin: add `-` to the inputs"),
-            (false, 1) => Some("reading frames from stdin (-) needs --raw WIDTHxHEIGHTxCHANNELS"),
+            (false, 1) => {
+                Some("reading frames from stdin (-) needs --raw, e.g. --raw 640x480:rgb24 or --raw 28x28x1")
+            }
             (_, 1) if args.bench.is_some() => Some("--bench repeats file inputs: it cannot read stdin (-)"),
             _ => None,
         };

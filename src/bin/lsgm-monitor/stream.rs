@@ -1,18 +1,22 @@
 //! Where frames come from, and how a run ends early.
 //!
 //! Files are read on the pipeline's reader thread, which checks the stop
-//! flag between frames. Raw frames on stdin are read on a thread of their
-//! own that is never joined — a read blocked on a quiet camera pipe must
-//! not keep the monitor from ending on SIGINT / SIGTERM — and handed
-//! through a small bounded channel to the pipeline's reader, which polls
-//! the stop flag while it waits. When the flag is set (or the source runs
-//! dry) the pipeline finishes the frames in flight, the verdicts are
+//! flag between frames. When an input is a stream — raw frames on stdin, a
+//! named pipe, `<(…)`, `/dev/stdin` — the inputs are read on a thread of
+//! their own that is never joined, and handed through a small bounded
+//! channel to the pipeline's reader, which polls the stop flag while it
+//! waits: a read blocked on a quiet camera pipe, or an `open` blocked on a
+//! FIFO no writer has opened yet, must not keep the monitor from ending on
+//! SIGINT / SIGTERM. (Opening FIFOs with `O_NONBLOCK` would not do: a read
+//! then sees end-of-file until a writer comes, and the blocking read after
+//! it could not be interrupted either.) When the flag is set (or the source
+//! runs dry) the pipeline finishes the frames in flight, the verdicts are
 //! flushed, and the summary is printed. A second signal ends the process at
 //! once (exit 130 / 143), for an operator whose first one seems ignored.
 
 use crate::Item;
 use anyhow::{Context, Result};
-use lsgm::frames::{FrameSource, Input};
+use lsgm::frames::{FrameSource, Input, RawFormat};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -76,22 +80,30 @@ enum Read {
 /// were read, for `--bench`): a function that pushes frames until the
 /// inputs run dry, the pipeline stops, or `stop` is requested. Files are
 /// read on the pipeline's reader thread, checking `stop` between frames;
-/// stdin, whose read can block for as long as the camera is quiet, is read
-/// on a thread of its own that is never joined.
+/// inputs with a stream among them (stdin, a FIFO: their open or read can
+/// block for as long as the writer is quiet) are read on a thread of their
+/// own that is never joined.
 pub fn start(
     inputs: Vec<Input>,
-    raw: Option<(usize, usize, usize)>,
+    raw: Option<RawFormat>,
     at_least: usize,
     stop: &Stop,
 ) -> Result<Box<Source<'_>>> {
-    if !inputs.contains(&Input::Stdin) {
+    if let (1.., Some(Input::Stream(p))) = (at_least, inputs.iter().find(|i| i.is_stream())) {
+        anyhow::bail!(
+            "--bench repeats its inputs, and {} is a pipe or device, which can be read only once; \
+             save its frames to a file first",
+            p.display()
+        );
+    }
+    if !inputs.iter().any(Input::is_stream) {
         return Ok(Box::new(move |push: &mut dyn FnMut(Item) -> bool| {
             read_all(inputs, raw, at_least, &mut |item| !stop.requested() && push(item))
         }));
     }
     let (tx, rx) = sync_channel::<Read>(READ_AHEAD);
     std::thread::Builder::new()
-        .name("stdin".into())
+        .name("stream reader".into())
         .spawn(move || {
             if let Err(e) = read_all(inputs, raw, at_least, &mut |item| {
                 tx.send(Read::Frame(item)).is_ok()
@@ -99,7 +111,7 @@ pub fn start(
                 let _ = tx.send(Read::Failed(e));
             }
         })
-        .context("cannot start the stdin reader thread")?;
+        .context("cannot start the stream reader thread")?;
     Ok(Box::new(move |push: &mut dyn FnMut(Item) -> bool| {
         forward(&rx, stop, push)
     }))
@@ -112,7 +124,7 @@ pub type Source<'a> = dyn FnOnce(&mut dyn FnMut(Item) -> bool) -> Result<()> + S
 /// stops early when `send` returns `false`.
 fn read_all(
     inputs: Vec<Input>,
-    raw: Option<(usize, usize, usize)>,
+    raw: Option<RawFormat>,
     at_least: usize,
     send: &mut dyn FnMut(Item) -> bool,
 ) -> Result<()> {

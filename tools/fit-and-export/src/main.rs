@@ -40,8 +40,8 @@ struct OnnxFitArgs {
     /// ONNX classifier [default: the shipped demo model].
     #[arg(long)]
     onnx: Option<PathBuf>,
-    /// In-distribution training images: an image, a directory of images, IDX (.gz) or .npy
-    /// [default: the shipped demo sample].
+    /// In-distribution training images: an image, a directory of images (subfolders included, in
+    /// path order), IDX (.gz) or .npy, or a pipe holding one [default: the shipped demo sample].
     #[arg(long)]
     train: Option<PathBuf>,
     /// IDX label file aligned with --train (for --classes).
@@ -83,7 +83,8 @@ enum Command {
         /// Take taps and preprocessing from this model file (instead of the input flags).
         #[arg(long)]
         lsgm: Option<PathBuf>,
-        /// Frames: an image, a directory of images, IDX (.gz) or .npy.
+        /// Frames: an image, a directory of images (subfolders included, in path order), IDX (.gz) or
+        /// .npy, or a pipe holding one.
         #[arg(long)]
         data: PathBuf,
         /// Output directory.

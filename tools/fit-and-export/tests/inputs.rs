@@ -632,3 +632,91 @@ fn a_closed_stdout_ends_score_quietly() {
     assert!(o.status.success(), "{:?}: {err}", o.status);
     assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
 }
+
+/// `features` of the demo network on `data` into `out`, within two minutes
+/// (a run that blocks on a pipe is killed and fails); returns stderr.
+fn demo_features(data: &Path, out: &Path) -> String {
+    let a = tool()
+        .args(["features", "--onnx"])
+        .arg(common::root("models/fmnist-resnet.onnx"))
+        .arg("--lsgm")
+        .arg(common::root("models/fmnist-resnet.lsgm"))
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success();
+    stderr(&a)
+}
+
+#[test]
+#[cfg_attr(not(unix), ignore = "named pipes are a Unix feature")]
+fn frames_from_a_named_pipe_are_the_frames_of_the_file() {
+    // `features --data <(cat t10k.gz)` said "not an IDX file (bad magic)":
+    // the pipe was read once to recognise it, then opened again.
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::root("models/samples/fmnist-test-500-images-idx3-ubyte.gz");
+    let fifo = dir.path().join("frames.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), std::fs::read(&file).unwrap());
+        std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+    };
+    demo_features(&fifo, &dir.path().join("piped"));
+    writer.join().unwrap();
+    demo_features(&file, &dir.path().join("file"));
+    for f in ["0.npy", "1.npy", "2.npy", "logits.npy"] {
+        let (piped, whole) = (
+            read_f32(&dir.path().join("piped").join(f)),
+            read_f32(&dir.path().join("file").join(f)),
+        );
+        assert_eq!(piped.len(), whole.len(), "{f}");
+        assert!(piped == whole, "{f}: features of the piped frames differ");
+    }
+}
+
+#[test]
+fn class_folders_are_read_whole_in_path_order() {
+    // torchvision's ImageFolder layout with a stray image: every image is
+    // read (the strays alone were fitted before, with no note), in path
+    // order: the rows of a flat folder of the same images in that order.
+    let dir = tempfile::tempdir().unwrap();
+    let frames = lsgm::frames::read_idx_images(&common::root(
+        "models/samples/fmnist-test-500-images-idx3-ubyte.gz",
+    ))
+    .unwrap();
+    let (tree, flat) = (dir.path().join("tree"), dir.path().join("flat"));
+    let places = [
+        "coat/00.png",
+        "coat/01.png",
+        "coat/02.png",
+        "shirt/03.png",
+        "shirt/04.png",
+        "stray.png",
+    ];
+    for (i, place) in places.iter().enumerate() {
+        let img = image::GrayImage::from_raw(28, 28, frames[i].pixels.as_u8().unwrap().to_vec()).unwrap();
+        for p in [tree.join(place), flat.join(format!("{i}.png"))] {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            img.save(&p).unwrap();
+        }
+    }
+    let said = demo_features(&tree, &dir.path().join("tree-features"));
+    assert!(
+        said.contains(&format!(
+            "{}: 5 images from 2 subfolders (+1 at the top level)",
+            tree.display()
+        )),
+        "{said}"
+    );
+    demo_features(&flat, &dir.path().join("flat-features"));
+    let rows = |d: &str| read_f32(&dir.path().join(d).join("logits.npy"));
+    assert_eq!(rows("tree-features").len(), 6 * 10);
+    assert!(rows("tree-features") == rows("flat-features"));
+}

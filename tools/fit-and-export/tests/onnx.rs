@@ -166,7 +166,7 @@ fn bad_onnx_and_image_inputs_fail_clearly() {
         [0u8, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3],
     )
     .unwrap();
-    fail(&["--train", corrupt.to_str().unwrap()], "truncated or corrupt");
+    fail(&["--train", corrupt.to_str().unwrap()], "ends early");
     let images = root("models/samples/fmnist-test-500-images-idx3-ubyte.gz");
     let labels = root("models/samples/fmnist-train-3000-labels-idx1-ubyte.gz");
     fail(

@@ -352,14 +352,17 @@ fn idx_files_stream_with_the_same_checks_as_before() {
     )
     .unwrap();
     let e = format!("{:#}", frames::IdxFrames::open(&corrupt).err().unwrap());
-    assert!(e.contains("truncated or corrupt"), "{e}");
+    assert!(
+        e.contains("ends early") && e.contains("promises 7056 bytes"),
+        "{e}"
+    );
     // A gzip stream cut short is refused before any frame.
     let (images, _) = sample();
     let gz = std::fs::read(&images).unwrap();
     let cut = dir.path().join("cut-idx3-ubyte.gz");
     std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
     let e = format!("{:#}", frames::IdxFrames::open(&cut).err().unwrap());
-    assert!(e.contains("corrupt gzip stream"), "{e}");
+    assert!(e.contains("ends early"), "{e}");
     let items: Vec<_> = frames::FrameSource::new(frames::expand_inputs(std::slice::from_ref(&cut)), None)
         .unwrap()
         .collect();

@@ -2,7 +2,7 @@
 //! most one partial-frame error, never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use lsgm::frames::{parse_raw_shape, RawReader};
+use lsgm::frames::{parse_raw_format, RawReader};
 
 fuzz_target!(|data: &[u8]| {
     let (spec, stream) = match data.iter().position(|&b| b == b'\n') {
@@ -12,13 +12,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(spec) = std::str::from_utf8(spec) else {
         return;
     };
-    let Ok(shape) = parse_raw_shape(spec) else { return };
-    // parse_raw_shape bounds the frame size; keep the fuzzer's frames small.
-    let size = shape.0 * shape.1 * shape.2;
+    let Ok(format) = parse_raw_format(spec) else { return };
+    // parse_raw_format bounds the frame size; keep the fuzzer's frames small.
+    let size = format.frame_bytes();
     if size > 1 << 16 {
         return;
     }
-    let mut reader = RawReader::new(stream, shape, "fuzz");
+    let mut reader = RawReader::new(stream, format, "fuzz");
     let mut whole = 0;
     let mut errors = 0;
     while let Some(frame) = reader.next_frame() {
