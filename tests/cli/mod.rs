@@ -6,6 +6,10 @@ use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+mod live;
+#[allow(unused_imports)] // not every test binary uses both
+pub use live::{allow_descriptors, Live};
+
 const BIN: &str = env!("CARGO_BIN_EXE_lsgm-monitor");
 
 /// The monitor binary, through `LSGM_TEST_RUNNER` (e.g. `qemu-aarch64 -L

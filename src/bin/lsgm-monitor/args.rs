@@ -55,8 +55,8 @@ fn address(s: &str) -> Result<SocketAddr, String> {
 
 /// Exit codes, also listed in `--help`.
 pub const AFTER_HELP: &str = "Exit codes: 0 success, 1 fatal error (bad model, mismatched files, a --save-ood \
-     directory that cannot be written, a --metrics port in use, a --window too short for --alarm-p) or no frame \
-     could be read, 2 usage error, 3 with --fail-on-ood when any frame was OOD, 4 with --fail-on-alarm when a \
+     directory that cannot be written for a reason other than a full disk, a --metrics port in use, a --window \
+     too short for --alarm-p; during a run, the --metrics endpoint stopping) or no frame could be read, 2 usage error, 3 with --fail-on-ood when any frame was OOD, 4 with --fail-on-alarm when a \
      drift alarm was raised (4 wins over 3). SIGINT/SIGTERM: the frames in flight are finished, the summary is \
      printed, and the run exits with the code it earned (0, 3 or 4); a second signal exits at once.";
 

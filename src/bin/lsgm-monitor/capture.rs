@@ -27,6 +27,16 @@
 //! * **Never fatal.** A write error (disk full, permissions, a frame whose
 //!   pixel count does not match its shape) counts the frame as `failed`,
 //!   keeps the first message ([`Capture::first_error`]) and goes on.
+//! * **A full disk is made room on, not a reason to stop.** When a write
+//!   fails for space (`ENOSPC`, or `EDQUOT` over a quota), this monitor's own
+//!   oldest captures — never other files — are removed (at least the size
+//!   of the file, at least one capture) and the write is tried again, up to
+//!   [`SPACE_RETRIES`] times; they count as removed, and a frame that still
+//!   does not fit as failed. At start a full disk is only a warning (the
+//!   first captures will make room), so a restarted monitor keeps
+//!   monitoring instead of looping on a setup error; a directory that
+//!   cannot be written for any other reason (permissions, a read-only file
+//!   system) is still refused at start, with the cause and what to do.
 //!
 //! Names are `{unix_millis:013}-{seq:08}` plus `.png` or `.npy`, and `.json`
 //! for the sidecar, so sorting by name sorts by time, across runs. The
@@ -61,6 +71,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const SEQ_LIMIT: u32 = 100_000_000;
 /// Milliseconds have 13 digits (good until the year 2286); clamped below this.
 const MILLIS_LIMIT: u64 = 10_000_000_000_000;
+/// Times a write that failed for space is tried again after making room.
+const SPACE_RETRIES: usize = 3;
 
 /// Limits, validated by [`Capture::start`].
 #[derive(Debug, Clone)]
@@ -89,7 +101,8 @@ pub struct CaptureCounters {
     pub dropped: AtomicU64,
     /// Frames queued but not written (write error, bad frame, larger than the whole budget).
     pub failed: AtomicU64,
-    /// Captures deleted to stay within the budget, including earlier runs' deleted at start.
+    /// Captures deleted to stay within the budget, including earlier runs' deleted at start, or
+    /// to make room on a full disk.
     pub removed: AtomicU64,
 }
 
@@ -175,10 +188,13 @@ impl Capture {
     ///
     /// Errors on a limit below 1 and on a `dir` that is not a directory or
     /// cannot be created or written (checked with a probe file), naming the
-    /// path and saying what to do.
+    /// path, the cause and what to do. A probe that fails only for space is
+    /// a warning on stderr: the monitor starts, and the writes make room.
     pub fn start(p: CaptureParams) -> Result<Capture> {
         validate(&p)?;
-        prepare_dir(&p.dir)?;
+        if let Some(warning) = prepare_dir(&p.dir)? {
+            lsgm::frames::stderr_line(format_args!("lsgm-monitor: warning: {warning}"));
+        }
         let report = Report::default();
         let mut ledger = Ledger::open(&p, &report)?;
         ledger.shrink_to(p.max_files, p.max_bytes, &report);
@@ -268,7 +284,8 @@ fn validate(p: &CaptureParams) -> Result<()> {
 }
 
 /// Creates `dir` if missing and checks that files can be written in it.
-fn prepare_dir(dir: &Path) -> Result<()> {
+/// `Ok(Some(warning))` when the only problem is a full disk (or quota).
+fn prepare_dir(dir: &Path) -> Result<Option<String>> {
     let shown = dir.display();
     if dir.exists() && !dir.is_dir() {
         bail!(
@@ -276,15 +293,47 @@ fn prepare_dir(dir: &Path) -> Result<()> {
         );
     }
     fs::create_dir_all(dir).map_err(|e| {
-        anyhow!("--save-ood {shown}: cannot create the directory ({e}); create it or choose another path")
+        anyhow!(
+            "--save-ood {shown}: cannot create the directory ({e}); {}",
+            what_to_do(&e, "create it")
+        )
     })?;
     let probe = dir.join(format!(".lsgm-probe-{}.tmp", std::process::id()));
-    let written = fs::File::create(&probe).and_then(|mut f| f.write_all(b"probe"));
-    let removed = fs::remove_file(&probe);
-    if let Err(e) = written.and(removed) {
-        bail!("--save-ood {shown}: cannot write files there ({e}); fix its permissions or choose another directory");
+    let written = write_file(&probe, b"probe");
+    let removed = remove(&probe);
+    match written.and(removed) {
+        Ok(()) => Ok(None),
+        Err(e) if is_out_of_space(&e) => Ok(Some(format!(
+            "--save-ood {shown}: no room to write there ({e}); monitoring starts, and each capture first \
+             removes this monitor's oldest captures to make room (other files are never touched); captures \
+             that still do not fit are counted as failed"
+        ))),
+        Err(e) => bail!(
+            "--save-ood {shown}: cannot write files there ({e}); {}",
+            what_to_do(&e, "fix its permissions")
+        ),
     }
-    Ok(())
+}
+
+/// What to do about an error writing in the capture directory, by its
+/// cause; `fix` is the advice for a permission error.
+fn what_to_do(e: &io::Error, fix: &str) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => format!("{fix} or choose another directory"),
+        io::ErrorKind::ReadOnlyFilesystem => {
+            "it is on a read-only file system; remount it read-write or choose another directory".into()
+        }
+        _ if is_out_of_space(e) => "make room on that disk or choose another directory".into(),
+        _ => "choose another directory".into(),
+    }
+}
+
+/// True for "no space left on device" (`ENOSPC`) and "disk quota exceeded" (`EDQUOT`).
+fn is_out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// Unix time in milliseconds (0 if the clock is before 1970).
@@ -453,11 +502,46 @@ impl Ledger {
     /// Deletes the oldest captures until at most `files` captures of at most `bytes` bytes remain.
     fn shrink_to(&mut self, files: usize, bytes: u64, report: &Report) {
         while self.kept.len() > files || self.bytes > bytes {
-            let Some(oldest) = self.kept.pop_front() else {
+            if self.remove_oldest(report).is_none() {
                 break;
+            }
+        }
+    }
+
+    /// Deletes the oldest capture; its size, or `None` if there is none.
+    fn remove_oldest(&mut self, report: &Report) -> Option<u64> {
+        let oldest = self.kept.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(oldest.bytes());
+        self.delete(&oldest, report);
+        Some(oldest.bytes())
+    }
+
+    /// Writes a capture file. When it fails for space (a full disk or
+    /// quota), deletes this monitor's oldest captures — at least the file's
+    /// size, at least one — and tries again, up to [`SPACE_RETRIES`] times.
+    fn write_making_room(&mut self, path: &Path, bytes: &[u8], report: &Report) -> Result<(), String> {
+        let (mut rounds, mut removed) = (0, 0);
+        loop {
+            let e = match write_atomic(path, bytes) {
+                Ok(()) => return Ok(()),
+                Err(e) if is_out_of_space(&e) => e,
+                Err(e) => return Err(format!("cannot write {} ({e})", path.display())),
             };
-            self.bytes = self.bytes.saturating_sub(oldest.bytes());
-            self.delete(&oldest, report);
+            let mut freed = (0u64, 0usize);
+            while rounds < SPACE_RETRIES && freed.0 < bytes.len() as u64 {
+                let Some(size) = self.remove_oldest(report) else {
+                    break;
+                };
+                freed = (freed.0 + size.max(1), freed.1 + 1);
+            }
+            if freed.1 == 0 {
+                let why = match removed {
+                    0 => "no capture of this monitor is left to remove: other files fill the disk".into(),
+                    n => format!("still no room after removing this monitor's {n} oldest captures"),
+                };
+                return Err(format!("cannot write {} ({e}); {why}", path.display()));
+            }
+            (rounds, removed) = (rounds + 1, removed + freed.1);
         }
     }
 
@@ -519,9 +603,11 @@ impl Ledger {
         let stamp = self.next_stamp(job.millis, seq);
         self.shrink_to(self.max_files - 1, self.max_bytes - size, report);
         let image_path = self.path(stamp, ext);
-        write_atomic(&image_path, &image).map_err(|e| format!("--save-ood: frame {source}: {e}"))?;
+        self.write_making_room(&image_path, &image, report)
+            .map_err(|e| format!("--save-ood: frame {source}: {e}"))?;
         let image_len = image.len() as u64;
-        if let Err(e) = write_atomic(&self.path(stamp, Ext::Json), &sidecar) {
+        let sidecar_path = self.path(stamp, Ext::Json);
+        if let Err(e) = self.write_making_room(&sidecar_path, &sidecar, report) {
             // An image without its verdict is of little use: take it back.
             if remove(&image_path).is_err() {
                 self.bytes += image_len;
@@ -621,16 +707,25 @@ fn encode_npy(values: &[f32], h: usize, w: usize, c: usize) -> Result<Vec<u8>, S
 }
 
 /// Writes `bytes` to a temporary next to `path`, syncs it and renames it to `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let written = fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| fs::rename(&tmp, path));
-    written.map_err(|e| {
+    let written = write_file(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    if written.is_err() {
         let _ = fs::remove_file(&tmp);
-        format!("cannot write {} ({e})", path.display())
-    })
+    }
+    written
+}
+
+/// Creates `path` with `bytes` in it, synced. Every file this module writes
+/// goes through here, where unit tests can give a directory a small disk
+/// (`tests::small_disk`).
+fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    #[cfg(test)]
+    tests::small_disk::check(path, bytes.len() as u64)?;
+    let mut file = fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Deletes a file; one already gone counts as deleted.
@@ -961,6 +1056,160 @@ mod tests {
         let first = totals.first_error.unwrap();
         assert!(first.contains("test#1") && first.contains("47 values"), "{first}");
         assert_eq!(sidecars(dir.path()), ["{\"ok\":true}"]);
+    }
+
+    /// A small disk for unit tests: [`write_file`] fails with `ENOSPC` in a
+    /// directory given a size here once its files (their lengths) would
+    /// pass it — as a full file system does, without mounting one.
+    pub(super) mod small_disk {
+        use std::io;
+        use std::path::{Path, PathBuf};
+        use std::sync::Mutex;
+
+        /// Directories and their sizes in bytes.
+        static SIZES: Mutex<Vec<(PathBuf, u64)>> = Mutex::new(Vec::new());
+
+        /// From now on `dir` holds at most `bytes` bytes of files.
+        pub fn set(dir: &Path, bytes: u64) {
+            let mut sizes = SIZES.lock().unwrap();
+            sizes.retain(|(d, _)| d != dir);
+            sizes.push((dir.to_path_buf(), bytes));
+        }
+
+        /// `ENOSPC` if writing `len` bytes at `path` would overfill its directory's disk.
+        pub fn check(path: &Path, len: u64) -> io::Result<()> {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let size = SIZES
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(d, _)| d == dir)
+                .map(|(_, b)| *b);
+            let Some(size) = size else {
+                return Ok(());
+            };
+            let used: u64 = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum();
+            if used + len > size {
+                return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            Ok(())
+        }
+    }
+
+    /// The captures' sidecars and the other files in `dir`, by name.
+    fn other_files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| Ext::parse_name(n).is_none())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A full disk during the run: each write that fails for space removes
+    /// this monitor's oldest capture and is tried again, so every frame is
+    /// saved, the newest are kept, and the other file is never touched.
+    #[test]
+    fn a_full_disk_removes_our_oldest_captures_to_make_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("notes.txt"), [b'x'; 3000]).unwrap();
+        let cap = Capture::start(params(d, u64::MAX, 1000, 64)).unwrap();
+        for i in 0..5 {
+            assert!(cap.offer(u8_frame(8, 8, 3, 0), format!("{{\"i\":{i:02}}}")));
+        }
+        assert_eq!(cap.finish().saved, 5);
+        // The disk is now exactly full: the next capture needs one removed.
+        small_disk::set(d, 3000 + capture_bytes(d));
+        let cap = Capture::start(params(d, u64::MAX, 1000, 64)).unwrap();
+        for i in 5..12 {
+            assert!(cap.offer(u8_frame(8, 8, 3, 0), format!("{{\"i\":{i:02}}}")));
+        }
+        let t = cap.finish();
+        assert_eq!((t.saved, t.failed, t.removed), (7, 0, 7), "{t:?}");
+        let want: Vec<String> = (7..12).map(|i| format!("{{\"i\":{i:02}}}")).collect();
+        assert_eq!(sidecars(d), want);
+        assert_eq!(names(d, "png").len(), 5);
+        assert_eq!(fs::read(d.join("notes.txt")).unwrap(), [b'x'; 3000]);
+        assert_eq!(other_files(d), ["notes.txt"], "no temporary left behind");
+    }
+
+    /// A disk full at start is a warning, not an error: the monitor starts,
+    /// and with no capture of its own to remove each frame fails, counted,
+    /// with a message naming the cause; the other files are kept.
+    #[test]
+    fn a_disk_full_of_other_files_is_a_warning_at_start_and_counted_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("other.bin"), [7u8; 500]).unwrap();
+        small_disk::set(d, 500);
+        let cap = Capture::start(params(d, u64::MAX, 1000, 64)).unwrap();
+        for i in 0..3 {
+            assert!(cap.offer(u8_frame(4, 4, 1, i), "{}".into()));
+        }
+        let t = cap.finish();
+        assert_eq!((t.saved, t.failed, t.removed), (0, 3, 0), "{t:?}");
+        let e = t.first_error.unwrap();
+        assert!(
+            e.contains("No space left on device") && e.contains("no capture of this monitor"),
+            "{e}"
+        );
+        assert_eq!(other_files(d), ["other.bin"]);
+        // Room comes back: the next run saves again.
+        small_disk::set(d, u64::MAX);
+        let cap = Capture::start(params(d, u64::MAX, 1000, 64)).unwrap();
+        assert!(cap.offer(u8_frame(4, 4, 1, 9), "{}".into()));
+        assert_eq!(cap.finish().saved, 1);
+    }
+
+    /// The retries are bounded: when other files took far more room than
+    /// a capture, a frame fails after [`SPACE_RETRIES`] rounds of removal
+    /// (one capture each here), not after emptying the directory, and the
+    /// message says how many captures were removed.
+    #[test]
+    fn making_room_gives_up_after_a_bounded_number_of_removals() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cap = Capture::start(params(d, u64::MAX, 1000, 64)).unwrap();
+        for _ in 0..10 {
+            assert!(cap.offer(u8_frame(8, 8, 3, 0), "{}".into()));
+        }
+        assert_eq!(cap.finish().saved, 10);
+        let one = capture_bytes(d) / 10;
+        small_disk::set(d, 5 * one); // someone else's files took half of it
+        let cap = Capture::start(params(d, u64::MAX, 1000, 64)).unwrap();
+        assert!(cap.offer(u8_frame(8, 8, 3, 0), "{}".into()));
+        let t = cap.finish();
+        let retries = SPACE_RETRIES as u64;
+        assert_eq!((t.saved, t.failed, t.removed), (0, 1, retries), "{t:?}");
+        let e = t.first_error.unwrap();
+        assert!(
+            e.contains(&format!("after removing this monitor's {retries} oldest")),
+            "{e}"
+        );
+        assert_eq!(names(d, "json").len(), 10 - SPACE_RETRIES);
+    }
+
+    /// Each refusal of the directory names its cause and what to do about that cause.
+    #[test]
+    fn directory_errors_say_what_to_do_about_their_cause() {
+        for (errno, says) in [
+            (13, "fix its permissions"),                          // EACCES
+            (30, "read-only file system; remount it read-write"), // EROFS
+            (28, "make room on that disk"),                       // ENOSPC
+            (122, "make room on that disk"),                      // EDQUOT
+            (5, "choose another directory"),                      // EIO
+        ] {
+            let e = io::Error::from_raw_os_error(errno);
+            let hint = what_to_do(&e, "fix its permissions");
+            assert!(hint.contains(says), "errno {errno}: {hint}");
+            assert_eq!(is_out_of_space(&e), errno == 28 || errno == 122, "errno {errno}");
+        }
     }
 
     #[test]

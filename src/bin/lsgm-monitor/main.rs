@@ -19,16 +19,19 @@
 //! finish the frames in flight and print the summary; `--window` runs a
 //! drift test on the OOD rate and writes alarm lines ([`drift`]);
 //! `--save-ood` keeps the flagged frames, bounded ([`capture`]);
-//! `--metrics` serves Prometheus metrics ([`metrics`]). None of them runs
-//! on the workers: the per-frame score path is the same without them.
+//! `--metrics` serves Prometheus metrics ([`metrics`], [`endpoint`]). None
+//! of them runs on the workers: the per-frame score path is the same
+//! without them.
 //!
-//! Exit codes: 0 success (also after SIGINT/SIGTERM), 1 fatal error or no
-//! frame could be read, 2 usage error, 3 (`--fail-on-ood`) at least one
+//! Exit codes: 0 success (also after SIGINT/SIGTERM), 1 fatal error (also
+//! the `--metrics` endpoint stopping during the run) or no frame could be
+//! read, 2 usage error, 3 (`--fail-on-ood`) at least one
 //! frame was OOD, 4 (`--fail-on-alarm`) a drift alarm was raised.
 
 mod args;
 mod capture;
 mod drift;
+mod endpoint;
 mod judge;
 mod metrics;
 mod pipeline;
@@ -203,6 +206,7 @@ fn observers(
     shared: &Shared<'_>,
     paths: (&Path, &Path),
     bytes: &[u8],
+    stop: &stream::Stop,
 ) -> Result<(Option<capture::Capture>, Option<metrics::Metrics>)> {
     let capture = match &args.save_ood {
         Some(dir) => Some(capture::Capture::start(capture::CaptureParams {
@@ -224,7 +228,7 @@ fn observers(
             };
             let save = capture.as_ref().map(|c| c.counters());
             let (m, registry) = metrics::Metrics::new(&shared.model, &id, save, args.window.is_some());
-            let bound = metrics::serve(addr, registry)?;
+            let bound = endpoint::serve(addr, registry, stop.clone())?;
             say!("lsgm-monitor: serving Prometheus metrics at http://{bound}/metrics");
             Some(m)
         }
@@ -258,7 +262,7 @@ fn run(args: Args) -> Result<i32> {
         usize::from,
     );
     let drift = drift_for(&args, &shared.model)?;
-    let (capture, metrics) = observers(&args, &shared, (&lsgm_path, &onnx), &bytes)?;
+    let (capture, metrics) = observers(&args, &shared, (&lsgm_path, &onnx), &bytes, &stop)?;
     let mut watch = Watch {
         shared: &shared,
         out: std::io::BufWriter::new(std::io::stdout().lock()),
@@ -277,6 +281,9 @@ fn run(args: Args) -> Result<i32> {
     let alarms = watch.drift.as_ref().map_or(0, drift::Drift::alarms);
     let t = &watch.tally;
     summary(t, wall, threads, alarms, saved.as_ref(), &args, stop.signal());
+    if let Some(reason) = stop.failure() {
+        anyhow::bail!("{reason}");
+    }
     if args.bench.is_some() {
         bench_json(t, wall, threads)?;
     }

@@ -7,8 +7,8 @@
 //! per-frame score path is untouched, and a scrape that sees
 //! `lsgm_frames_total = n` also sees every other counter of those `n`
 //! frames (each frame's other counters are updated before its frame
-//! counter). The HTTP server (tiny_http) runs on a thread of its own and
-//! only reads the atomics (prometheus-client).
+//! counter). The HTTP server ([`crate::endpoint`]) runs on a thread of its
+//! own and only reads the atomics (prometheus-client).
 //!
 //! | metric | type | meaning |
 //! |---|---|---|
@@ -23,11 +23,10 @@
 //! | `lsgm_latency_seconds{stage}` | histogram | `inference`, `score`, `total` (as `latency_us` in the lines) |
 //! | `lsgm_layer_contribution_delta{layer,tap}` | histogram | a tap's contribution minus its in-distribution median (nats): how far below normal each tap is (frames that did not overflow) |
 //! | `lsgm_worst_layer_ood_frames_total{layer,tap}` | counter | OOD frames whose worst layer was this tap |
-//! | `lsgm_saved_frames_total`, `lsgm_save_dropped_total`, `lsgm_save_failed_total`, `lsgm_save_removed_total` | counter | `--save-ood` captures written, dropped (queue full), failed, rotated out |
+//! | `lsgm_saved_frames_total`, `lsgm_save_dropped_total`, `lsgm_save_failed_total`, `lsgm_save_removed_total` | counter | `--save-ood` captures written, dropped (queue full), failed, rotated out (budget or full disk) |
 //! | `lsgm_model_info{…}` | info | model identity: file names, CRC-32 of the `.lsgm` bytes, the network it was fitted for, threshold, taps |
 
 use crate::capture::CaptureCounters;
-use anyhow::{anyhow, Result};
 use lsgm::{Model, Verdict};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -37,7 +36,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -276,7 +274,7 @@ impl Collector for SaveCounters {
             ("lsgm_save_failed", "OOD frames whose save failed", &c.failed),
             (
                 "lsgm_save_removed",
-                "Captures removed, oldest first, to stay in budget",
+                "Captures removed, oldest first, to stay in budget or make room on a full disk",
                 &c.removed,
             ),
         ] {
@@ -286,45 +284,4 @@ impl Collector for SaveCounters {
         }
         Ok(())
     }
-}
-
-/// Serves `registry` at `http://addr/metrics` on a thread of its own, for
-/// the rest of the process. Returns the address bound (port 0 resolved).
-pub fn serve(addr: SocketAddr, registry: Registry) -> Result<SocketAddr> {
-    let server = tiny_http::Server::http(addr).map_err(|e| {
-        anyhow!("--metrics {addr}: cannot listen there ({e}); pick a free port or another address")
-    })?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| anyhow!("--metrics {addr}: not an IP address"))?;
-    std::thread::Builder::new()
-        .name("metrics".into())
-        .spawn(move || {
-            for request in server.incoming_requests() {
-                respond(request, &registry);
-            }
-        })?;
-    Ok(bound)
-}
-
-fn respond(request: tiny_http::Request, registry: &Registry) {
-    let path = request.url().split('?').next().unwrap_or("");
-    let response = if path == "/metrics" {
-        let mut text = String::new();
-        match prometheus_client::encoding::text::encode(&mut text, registry) {
-            Ok(()) => tiny_http::Response::from_string(text).with_header(content_type()),
-            Err(_) => tiny_http::Response::from_string("encoding failed").with_status_code(500),
-        }
-    } else {
-        tiny_http::Response::from_string("lsgm-monitor: metrics are at /metrics\n").with_status_code(404)
-    };
-    // A scraper that hung up loses its answer; the monitor goes on.
-    let _ = request.respond(response);
-}
-
-fn content_type() -> tiny_http::Header {
-    "Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"
-        .parse::<tiny_http::Header>()
-        .unwrap_or_else(|()| unreachable!("a constant, valid header"))
 }

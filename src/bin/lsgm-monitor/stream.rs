@@ -13,13 +13,16 @@
 //! runs dry) the pipeline finishes the frames in flight, the verdicts are
 //! flushed, and the summary is printed. A second signal ends the process at
 //! once (exit 130 / 143), for an operator whose first one seems ignored.
+//! A part of the monitor that must not die while frames are still judged
+//! (the `--metrics` endpoint) ends the run the same way through
+//! [`Stop::fail`], and the run then exits 1 ([`Stop::failure`]).
 
 use crate::Item;
 use anyhow::{Context, Result};
 use lsgm::frames::{FrameSource, Input, RawFormat};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How often the pipeline's reader looks at the stop flag while it waits
@@ -29,10 +32,13 @@ const POLL: Duration = Duration::from_millis(50);
 /// Frames read ahead of the pipeline (which bounds its own window too).
 const READ_AHEAD: usize = 2;
 
-/// Set by SIGINT / SIGTERM.
+/// Set by SIGINT / SIGTERM, or by [`Stop::fail`]. Clones share the flag.
+#[derive(Clone, Default)]
 pub struct Stop {
     flag: Arc<AtomicBool>,
     signal: Arc<AtomicUsize>,
+    /// Why a part of the monitor ended the run, if one did.
+    failure: Arc<OnceLock<String>>,
 }
 
 impl Stop {
@@ -41,16 +47,31 @@ impl Stop {
     /// its number (signal-hook's conditional shutdown).
     pub fn install() -> Result<Stop> {
         use signal_hook::consts::{SIGINT, SIGTERM};
-        let flag = Arc::new(AtomicBool::new(false));
-        let signal = Arc::new(AtomicUsize::new(0));
+        let stop = Stop::default();
+        let (flag, signal) = (&stop.flag, &stop.signal);
         for sig in [SIGINT, SIGTERM] {
             // Registered first, so it sees the flag as the earlier signal left it.
-            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&flag))
-                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&flag)))
-                .and_then(|_| signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize))
+            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(flag))
+                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(flag)))
+                .and_then(|_| signal_hook::flag::register_usize(sig, Arc::clone(signal), sig as usize))
                 .context("cannot install the SIGINT / SIGTERM handlers")?;
         }
-        Ok(Stop { flag, signal })
+        Ok(stop)
+    }
+
+    /// Ends the run because a part of the monitor failed for good: the
+    /// frames in flight are finished, the summary printed, and the run exits
+    /// 1 with `reason`, so that a service manager restarts the monitor
+    /// rather than leave it judging frames with that part dead. The first
+    /// reason is kept.
+    pub fn fail(&self, reason: String) {
+        let _ = self.failure.set(reason);
+        self.flag.store(true, Ordering::Relaxed);
+    }
+
+    /// Why the run was ended by [`Stop::fail`], if it was.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
     }
 
     /// True once a stop was asked for.
