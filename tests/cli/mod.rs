@@ -10,20 +10,28 @@ mod live;
 #[allow(unused_imports)] // not every test binary uses both
 pub use live::{allow_descriptors, Live};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lsgm-monitor");
+/// The monitor binary under test: `LSGM_MONITOR_BIN` when set (a board
+/// binary from `tools/boards/build.sh`, e.g. `dist/aarch64-unknown-linux-gnu/
+/// lsgm-monitor`), else the one cargo built beside these tests.
+fn binary() -> String {
+    match std::env::var("LSGM_MONITOR_BIN") {
+        Ok(path) if !path.trim().is_empty() => path,
+        _ => env!("CARGO_BIN_EXE_lsgm-monitor").to_string(),
+    }
+}
 
 /// The monitor binary, through `LSGM_TEST_RUNNER` (e.g. `qemu-aarch64 -L
-/// /usr/aarch64-linux-gnu`) when the tests run cross-compiled: cargo's runner
-/// wraps the test executable, not the binaries it starts.
+/// /usr/aarch64-linux-gnu`) when it is built for another architecture: CI
+/// runs these host-built tests against each board binary under qemu-user.
 pub fn monitor() -> Command {
     match std::env::var("LSGM_TEST_RUNNER") {
         Ok(runner) if !runner.trim().is_empty() => {
             let mut words = runner.split_whitespace();
             let mut c = Command::new(words.next().expect("non-empty"));
-            c.args(words).arg(BIN);
+            c.args(words).arg(binary());
             c
         }
-        _ => Command::new(BIN),
+        _ => Command::new(binary()),
     }
 }
 
