@@ -85,9 +85,18 @@ fn few_held_out_rows_are_said_with_their_interval_and_the_frames_to_use() {
     let pct = |v: f64| format!("{:.1}", 100.0 * v);
     for needle in [
         "passes 28 of 30 held-out rows (93.3 %)".to_string(),
-        format!("warning: the threshold is calibrated on 30 held-out rows: it passes 28 of them (93.3 %, not 95 %"),
-        format!("anywhere from {} % to {} % (95 % Clopper–Pearson interval)", pct(lo), pct(hi)),
-        format!("flagging {}–{} % of them instead of 5 %", pct(1.0 - hi), pct(1.0 - lo)),
+        "warning: the threshold is calibrated on 30 held-out rows: it passes 28 of them (93.3 %, not 95 %"
+            .to_string(),
+        format!(
+            "anywhere from {} % to {} % (95 % Clopper–Pearson interval)",
+            pct(lo),
+            pct(hi)
+        ),
+        format!(
+            "flagging {}–{} % of them instead of 5 %",
+            pct(1.0 - hi),
+            pct(1.0 - lo)
+        ),
         // rows_for(0.95, 0.01) is scipy's 2,362 (tests/binomial.rs); the
         // split holds out round(0.1 · 23,615) = 2,362 rows of 23,615 frames.
         "hold out at least 2362 rows: 23615 frames at --holdout 0.1".to_string(),
@@ -191,7 +200,7 @@ fn a_fit_left_with_one_component_says_its_non_convergence_does_not_matter() {
     let features = dir.path().join("f");
     let (n, d) = (400, 3);
     let rows = gaussian(n, d, 6);
-    write_dir(&features, &[rows.clone()], &[d]);
+    write_dir(&features, std::slice::from_ref(&rows), &[d]);
     let out = dir.path().join("m.lsgm");
     let args = [
         "--dp",

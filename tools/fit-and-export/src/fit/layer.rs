@@ -243,7 +243,7 @@ fn say_not_converged(name: &str, p: &GmmParams, mixture: &Mixture, closed_form: 
     } else {
         crate::say!(
             "warning: layer {name}: {stopped} (the objective still changed by more than --tol {:e}); \
-             the model keeps its {} as they stood. Raise --max-iter, loosen --tol, or try {fewer} or \
+             the model keeps its {} as they stood; raise --max-iter, loosen --tol, or try {fewer} or \
              --covariance diag",
             p.tol,
             crate::count(mixture.k(), "component", "components")
