@@ -268,7 +268,7 @@ fn warnings_advise_only_what_is_left_to_change() {
     );
     let layer_warning = err
         .lines()
-        .find(|l| l.starts_with("warning: layer 0: 100 % of the held-out"))
+        .find(|l| l.starts_with("warning: layer 0: 30 of 30 held-out in-distribution rows (100 %)"))
         .unwrap_or_else(|| panic!("{err}"));
     assert!(
         layer_warning.ends_with("Fit on more frames, or lower the dimension (--max-dim below 200)"),

@@ -67,6 +67,8 @@ pub struct HeldOutCheck {
     pub held_out_median: Option<f64>,
     /// Share of held-out rows below the training rows' 5th percentile.
     pub held_out_below_train_p5: Option<f64>,
+    /// Held-out rows compared (none with `--holdout 0`).
+    pub held_out_rows: Option<usize>,
 }
 
 /// [`HeldOutCheck::warning`] fires above this share (4× the 5 % expected).
@@ -89,6 +91,7 @@ impl HeldOutCheck {
             held_out_below_train_p5: held
                 .as_ref()
                 .map(|h| h.iter().filter(|&&v| v < p5).count() as f64 / h.len() as f64),
+            held_out_rows: held.as_ref().map(Vec::len),
         }
     }
 
@@ -96,12 +99,17 @@ impl HeldOutCheck {
     /// `lower` is what besides more frames to try (`", or lower …"`, empty
     /// when nothing is left to lower).
     pub fn warning(&self, what: &str, lower: &str) -> Option<String> {
-        let (below, median) = (self.held_out_below_train_p5?, self.held_out_median?);
+        let (below, median, n) = (
+            self.held_out_below_train_p5?,
+            self.held_out_median?,
+            self.held_out_rows?,
+        );
         (below > HELD_OUT_ALARM).then(|| {
             format!(
-                "{:.0} % of the held-out in-distribution rows have a {what} below the training rows' \
+                "{} of {n} held-out in-distribution rows ({:.0} %) have a {what} below the training rows' \
                  5th percentile (expected about 5 %; held-out median {median:.1}, training median {:.1}): \
                  the density fits the training rows rather than their distribution. Fit on more frames{lower}",
+                (below * n as f64).round(),
                 below * 100.0,
                 self.train_median
             )
@@ -200,7 +208,7 @@ mod tests {
             .warning("score", ", or lower the dimension (--max-dim)")
             .unwrap();
         assert!(
-            w.starts_with("30 % of the held-out")
+            w.starts_with("30 of 100 held-out in-distribution rows (30 %)")
                 && w.ends_with("Fit on more frames, or lower the dimension (--max-dim)"),
             "{w}"
         );
