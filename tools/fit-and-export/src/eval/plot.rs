@@ -282,9 +282,13 @@ fn roc_panel(
         4,
         BLACK.mix(0.5).stroke_width(1),
     ))?;
-    for (i, c) in curves.iter().enumerate() {
+    // Last to first, so the first method (the LSGM) is drawn on top.
+    for (i, c) in curves.iter().enumerate().rev() {
         let s = Style::of(i);
-        s.line(area, c.points.iter().copied().map(at_floor).collect())?;
+        s.line(
+            area,
+            above(&c.points, tpr_from).into_iter().map(at_floor).collect(),
+        )?;
         for k in 0..4 {
             let t = (k as f64 + 0.2 + 0.6 * (i as f64 * 0.618).fract()) / 4.0;
             let x = floor * (1.0 / floor).powf(t);
@@ -298,6 +302,20 @@ fn roc_panel(
         area.draw(&(EmptyElement::at(p) + Circle::new((0, 0), 7, BLACK.stroke_width(2))))?;
     }
     Ok(())
+}
+
+/// The part of the ROC `points` at TPR `from` or above (a curve rises, so
+/// it is a tail), entered where its segment crosses `from`: a zoomed panel
+/// draws no curve along its lower edge.
+fn above(points: &[(f64, f64)], from: f64) -> Vec<(f64, f64)> {
+    let i = points.iter().position(|p| p.1 >= from).unwrap_or(points.len());
+    let mut tail = Vec::with_capacity(points.len() - i + 1);
+    if i > 0 && i < points.len() {
+        let ((x0, y0), (x1, y1)) = (points[i - 1], points[i]);
+        tail.push((x0 + (x1 - x0) * (from - y0) / (y1 - y0), from));
+    }
+    tail.extend_from_slice(&points[i..]);
+    tail
 }
 
 /// The zoom panel's TPR range starts here: the region where a deployed
@@ -473,9 +491,13 @@ mod tests {
         }
         assert_eq!(fpr_floor(100), 1e-3);
         assert_eq!(fpr_floor(2000), 1e-4);
-        assert_eq!(
-            tpr_at(&[(0.0, 0.0), (0.0, 0.5), (0.1, 0.9), (1.0, 1.0)], 0.05),
-            0.5
-        );
+        let curve = [(0.0, 0.0), (0.0, 0.5), (0.1, 0.9), (1.0, 1.0)];
+        assert_eq!(tpr_at(&curve, 0.05), 0.5);
+        // Entering TPR 0.7 halfway along the segment from 0.5 to 0.9.
+        let tail = above(&curve, 0.7);
+        assert!((tail[0].0 - 0.05).abs() < 1e-12 && tail[0].1 == 0.7, "{tail:?}");
+        assert_eq!(tail[1..], [(0.1, 0.9), (1.0, 1.0)]);
+        assert_eq!(above(&curve, 0.0), curve);
+        assert!(above(&curve, 1.5).is_empty());
     }
 }

@@ -171,11 +171,15 @@ fn markdown(report: &serde_json::Value, rows: &[ResultRow]) -> String {
     let mut s = String::new();
     s.push_str("# OOD evaluation\n\n");
     s.push_str(&format!(
-        "Model `{}` with `{}`; in-distribution set `{}` ({} frames{}).\n\n",
+        "Model `{}` with `{}`; in-distribution set `{}` ({}{}).\n\n",
         report["model"]["onnx"].as_str().unwrap_or(""),
         report["model"]["lsgm"].as_str().unwrap_or(""),
         report["in"]["name"].as_str().unwrap_or(""),
-        report["in"]["n"],
+        crate::count(
+            report["in"]["n"].as_u64().unwrap_or(0) as usize,
+            "frame",
+            "frames"
+        ),
         report["in"]["accuracy"]
             .as_f64()
             .map(|a| format!(", classifier accuracy {:.2} %", 100.0 * a))
