@@ -20,8 +20,13 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 pub struct Calibration {
     /// Scores below this are OOD.
     pub threshold: f64,
-    /// Fraction of held-out scores at or above the threshold.
+    /// Fraction of held-out scores at or above the threshold
+    /// (`passed / rows`).
     pub tpr: f64,
+    /// Scores at or above the threshold.
+    pub passed: usize,
+    /// Scores calibrated on.
+    pub rows: usize,
     /// `(q, score)` pairs.
     pub quantiles: Vec<(f64, f64)>,
 }
@@ -31,10 +36,12 @@ pub fn calibrate(scores: &[f64]) -> Calibration {
     let mut s = scores.to_vec();
     s.sort_by(f64::total_cmp);
     let threshold = quantile(&s, 1.0 - TPR);
-    let tpr = s.iter().filter(|&&v| v >= threshold).count() as f64 / s.len() as f64;
+    let passed = s.iter().filter(|&&v| v >= threshold).count();
     Calibration {
         threshold,
-        tpr,
+        tpr: passed as f64 / s.len() as f64,
+        passed,
+        rows: s.len(),
         quantiles: LEVELS.iter().map(|&q| (q, quantile(&s, q))).collect(),
     }
 }

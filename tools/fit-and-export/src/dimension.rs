@@ -128,7 +128,11 @@ pub fn choose(
     };
     match rule {
         DimRule::Keep => full("--max-dim none: fitted at full width".into()),
-        DimRule::AtMost(d) if d >= d_in => full(format!("--max-dim {d}: {d_in} dimensions fit as they are")),
+        DimRule::AtMost(d) if d >= d_in => full(format!(
+            "--max-dim {d}: {} fitted as {}",
+            crate::count(d_in, "dimension", "dimensions"),
+            if d_in == 1 { "it is" } else { "they are" }
+        )),
         DimRule::AtMost(d) => {
             let spectrum = Spectrum::fit(train);
             let share = spectrum.kept_share(check)[d - 1];
@@ -160,7 +164,7 @@ pub fn choose(
                 )
             } else if d == by_rows {
                 format!(
-                    "the most {} training rows support for {k} {covariance}-covariance components \
+                    "the most {} training rows support for up to {k} {covariance}-covariance components \
                      (K·p(d) ≤ {:.0}·n; {:.0} % of the {rows} variance needs {by_share})",
                     train.nrows(),
                     1.0 / ROWS_PER_PARAMETER,
@@ -173,7 +177,10 @@ pub fn choose(
                 )
             };
             if d >= d_in {
-                return full(format!("{d_in} dimensions kept: {binding}"));
+                return full(format!(
+                    "{} kept: {binding}",
+                    crate::count(d_in, "dimension", "dimensions")
+                ));
             }
             Choice {
                 projection: Some(spectrum.projection(d, train, held_out)),

@@ -277,9 +277,11 @@ impl Reader<'_> {
 /// The error for a label file whose length is not the frame count.
 fn mismatch(labels: &Path, count: usize, images: &Path, frames: usize) -> anyhow::Error {
     anyhow::anyhow!(
-        "{} has {count} labels but {} has {frames} images",
+        "{} has {} but {} has {}",
         labels.display(),
-        images.display()
+        crate::count(count, "label", "labels"),
+        images.display(),
+        crate::count(frames, "image", "images")
     )
 }
 

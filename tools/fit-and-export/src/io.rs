@@ -127,9 +127,9 @@ pub fn read_features(dir: &Path) -> Result<FeatureSet> {
         if let Some(first) = layers.first() {
             ensure!(
                 m.nrows() == first.nrows(),
-                "{} has {} rows but layer 0 has {}: rows must be aligned across layers (one row per frame)",
+                "{} has {} but layer 0 has {}: rows must be aligned across layers (one row per frame)",
                 path.display(),
-                m.nrows(),
+                crate::count(m.nrows(), "row", "rows"),
                 first.nrows()
             );
         }

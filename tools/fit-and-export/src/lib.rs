@@ -17,6 +17,8 @@
 //!   mixture is (the edge-sized `--max-dim auto` rule);
 //! * [`transitions`] — component-to-component tables from training traces;
 //! * [`calibrate`] — threshold and quantiles from held-out rows;
+//!   [`binomial`] — how sure the rate they measure is (Clopper–Pearson)
+//!   and how many rows make it sure enough;
 //!   [`scoring`] — bulk scoring with the core;
 //! * [`fit`] — the pipeline as phases with typed results: split → per-layer
 //!   mixture → responsibilities → transitions → calibration → encode;
@@ -35,6 +37,13 @@ macro_rules! say {
     ($($t:tt)*) => { lsgm::frames::stderr_line(format_args!($($t)*)) };
 }
 
+/// `1 component`, `3 components`: a count with its noun in the right
+/// number (`count(1, "axis", "axes")`), for messages whose numbers can be 1.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+pub mod binomial;
 pub mod calibrate;
 pub mod cli;
 pub mod dimension;

@@ -9,7 +9,7 @@ use fit_and_export::cli::{ExtractArgs, FitArgs, InputArgs};
 use fit_and_export::extract;
 use fit_and_export::io::{check_output, npy_bytes, read_features, to_stdout, write_atomic, FeatureSet};
 use fit_and_export::scoring::{score_all, RowMajor};
-use fit_and_export::{fit, inspect, say};
+use fit_and_export::{count, fit, inspect, say};
 use lsgm::frames::Notes;
 use lsgm::onnx::{bind, Graph, LoadOptions};
 use lsgm::Model;
@@ -333,9 +333,9 @@ fn features(
     )?;
     write_atomic(&out.join("layers.txt"), (net.taps.join("\n") + "\n").as_bytes())?;
     say!(
-        "wrote {} frames × {} layers to {}",
-        ex.rows,
-        net.taps.len(),
+        "wrote {} × {} to {}",
+        count(ex.rows, "frame", "frames"),
+        count(net.taps.len(), "layer", "layers"),
         out.display()
     );
     Ok(())
@@ -347,9 +347,9 @@ fn score(model: &Path, features: &Path, json: bool) -> Result<()> {
     let set = read_features(features)?;
     ensure!(
         set.layers.len() == m.num_layers(),
-        "{} has {} layers but the model has {}",
+        "{} has {} but the model has {}",
         features.display(),
-        set.layers.len(),
+        count(set.layers.len(), "layer", "layers"),
         m.num_layers()
     );
     for (i, (x, l)) in set.layers.iter().zip(m.layers()).enumerate() {

@@ -245,7 +245,9 @@ fn eval_runs_the_new_baselines_on_the_demo_and_reports_fpr_at_95() {
     assert!(vim["auroc"].as_f64().unwrap() > 0.95, "{vim}");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        md.contains("| AUROC | TNR@95 | FPR@95 | AUPR-In | AUPR-Out | Det. acc. |"),
+        md.contains(
+            "| AUROC | TNR@95 | caught at stored threshold | FPR@95 | AUPR-In | AUPR-Out | Det. acc. |"
+        ),
         "{md}"
     );
     assert!(

@@ -210,3 +210,114 @@ fn chosen_methods_are_reported_once_in_the_order_given() {
         .collect();
     assert_eq!(methods, ["gmm-layer-1", "msp"]);
 }
+
+/// `features` of the demo network (with the demo model's preprocessing) on
+/// `data`, then `score --json`: the core's verdict for every frame, as
+/// lsgm-monitor gives it at the model's threshold.
+fn verdicts(data: &Path, dir: &Path) -> Vec<bool> {
+    Command::cargo_bin("fit-and-export")
+        .unwrap()
+        .args(["features", "--onnx"])
+        .arg(root("models/fmnist-resnet.onnx"))
+        .arg("--lsgm")
+        .arg(root("models/fmnist-resnet.lsgm"))
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(dir)
+        .assert()
+        .success();
+    let a = Command::cargo_bin("fit-and-export")
+        .unwrap()
+        .arg("score")
+        .arg(root("models/fmnist-resnet.lsgm"))
+        .arg("--features")
+        .arg(dir)
+        .arg("--json")
+        .assert()
+        .success();
+    String::from_utf8_lossy(&a.get_output().stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["ood"]
+                .as_bool()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn the_operating_point_at_the_stored_threshold_is_the_monitors_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let (fmnist, mnist) = (
+        root("models/samples/fmnist-test-500-images-idx3-ubyte.gz"),
+        root("models/samples/mnist-100-images-idx3-ubyte.gz"),
+    );
+    eval(
+        &out,
+        &[
+            "--ood",
+            &format!("mnist={}", mnist.display()),
+            "--methods",
+            "lsgm,msp,gmm-layer-2",
+        ],
+    )
+    .success();
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // The threshold used is the model's, as inspect reads it.
+    let a = Command::cargo_bin("fit-and-export")
+        .unwrap()
+        .args(["inspect", "--json"])
+        .arg(root("models/fmnist-resnet.lsgm"))
+        .assert()
+        .success();
+    let model: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let threshold = model["threshold"].as_f64().unwrap();
+    assert_eq!(r["stored_threshold"]["value"].as_f64().unwrap(), threshold);
+    assert_eq!(r["stored_threshold"]["method"], "lsgm");
+
+    // Independently: the share of each set the core's verdicts call OOD.
+    let share = |v: &[bool]| v.iter().filter(|&&o| o).count() as f64 / v.len() as f64;
+    let (in_ood, mnist_ood) = (
+        verdicts(&fmnist, &dir.path().join("fmnist")),
+        verdicts(&mnist, &dir.path().join("mnist")),
+    );
+    assert_eq!((in_ood.len(), mnist_ood.len()), (500, 100));
+    assert_eq!(
+        r["stored_threshold"]["in_flagged"].as_f64().unwrap(),
+        share(&in_ood)
+    );
+    let rows = r["results"].as_array().unwrap();
+    let lsgm = rows.iter().find(|x| x["method"] == "lsgm").unwrap();
+    let f = &lsgm["flagged_at_threshold"];
+    assert_eq!(f["threshold"].as_f64().unwrap(), threshold);
+    assert_eq!(f["in"].as_f64().unwrap(), share(&in_ood), "{f}");
+    assert_eq!(f["ood"].as_f64().unwrap(), share(&mnist_ood), "{f}");
+    // A share that is neither 0 nor 1 checks the count, not just its ends.
+    assert!(share(&in_ood) > 0.0 && share(&in_ood) < 0.2, "{}", share(&in_ood));
+    // Methods without a stored threshold: null, as the report says.
+    for m in ["msp", "gmm-layer-2"] {
+        let row = rows.iter().find(|x| x["method"] == m).unwrap();
+        assert!(row["flagged_at_threshold"].is_null(), "{row}");
+    }
+    assert!(r["stored_threshold"]["meaning"]
+        .as_str()
+        .unwrap()
+        .contains("null for every other method"));
+    // report.md: the paragraph and the column.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let n_in = in_ood.iter().filter(|&&o| o).count();
+    assert!(
+        md.contains(&format!(
+            "It flags {:.2} % of the in-distribution test frames ({n_in} of 500)",
+            100.0 * share(&in_ood)
+        )),
+        "{md}"
+    );
+    assert!(md.contains("| caught at stored threshold |"), "{md}");
+    assert!(
+        md.contains(&format!("| {:.4} |", share(&mnist_ood))) && md.contains("| — |"),
+        "{md}"
+    );
+}

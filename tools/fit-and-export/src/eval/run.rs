@@ -121,6 +121,8 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
         in_data: &a.in_data,
         head: found.map(|h| h.about.as_str()),
         logits: &logits,
+        threshold: model.threshold() as f64,
+        calibration_tpr: model.calibration_tpr() as f64,
     };
     let text = report::write(&a.out, &header, &sets, &scores)?;
     report::plots(&a.out, &sets, &scores, model.threshold() as f64)?;

@@ -145,7 +145,10 @@ fn extract_ood(a: &EvalArgs, ex: &Extractor, spec: &OodSpec) -> Result<(String, 
             let frames = synthetic::generate(kind, a.synthetic, h, w, ex.spec.channels(), a.seed);
             let name = kind.name().to_string();
             ensure!(!frames.is_empty(), "OOD set {name} is empty");
-            crate::say!("extracting OOD set {name} ({} frames)", frames.len());
+            crate::say!(
+                "extracting OOD set {name} ({})",
+                crate::count(frames.len(), "frame", "frames")
+            );
             Ok((name, ex.frames(&frames)?))
         }
     }

@@ -3,7 +3,8 @@
 
 use super::report::{HeldOutCheck, StorageEffect};
 use super::split::Split;
-use crate::calibrate::{calibrate, quantile, Calibration};
+use crate::binomial::{self, clopper_pearson, CONFIDENCE, HALF_WIDTH};
+use crate::calibrate::{calibrate, quantile, Calibration, TPR};
 use crate::io::FeatureSet;
 use crate::scoring::{score_all, RowMajor};
 use anyhow::{Context, Result};
@@ -18,6 +19,10 @@ pub struct Calibrated {
     pub calibration: Calibration,
     /// Per layer, the median contribution over the calibration rows.
     pub median_contributions: Vec<f32>,
+    /// The [`CONFIDENCE`] interval of the rate the threshold passes on new
+    /// in-distribution frames (none with `--holdout 0`: the training rows
+    /// calibrated it).
+    pub interval: Option<(f64, f64)>,
     /// Where the held-out rows' scores sit among the training rows'.
     pub scores: HeldOutCheck,
     /// With reduced storage: how far the scores are from the f32 twin's.
@@ -27,14 +32,16 @@ pub struct Calibrated {
 /// Phase 5: scores every row with the core's scorer on the packed model
 /// as stored (its calibration fields are not read, so it is packed once,
 /// before them, and calibrated here), and calibrates on the held-out rows
-/// (the training rows with `--holdout 0`, said in a warning). With
-/// `storage` other than f32 it also scores the f32 twin, to report what the
-/// reduced storage changes.
+/// (the training rows with `--holdout 0`, said in a warning), and says how
+/// sure the rate it passes is ([`rate_interval`]). With `storage` other
+/// than f32 it also scores the f32 twin, to report what the reduced storage
+/// changes. `holdout` is `--holdout`, for the advice.
 pub fn calibrate_model(
     packed: &PackedModel<'_>,
     features: &FeatureSet,
     split: &Split,
     storage: Storage,
+    holdout: f64,
 ) -> Result<Calibrated> {
     let model = packed.model().context("encoding the fitted model")?;
     let held_out = !split.held_out.is_empty();
@@ -57,10 +64,14 @@ pub fn calibrate_model(
     } else {
         HeldOutCheck::of(&scores, None)
     };
-    if let Some(warning) = score_check.warning("score") {
+    if let Some(warning) = score_check.warning(
+        "score",
+        ", or lower the dimension (--max-dim) or the components (--dp / --components) of the layers",
+    ) {
         crate::say!("warning: {warning}");
     }
     let calibration = calibrate(&scores);
+    let interval = held_out.then(|| rate_interval(&calibration, holdout));
     let median_contributions = (0..model.num_layers())
         .map(|l| {
             let mut c: Vec<f64> = calib_idx
@@ -85,9 +96,64 @@ pub fn calibrate_model(
     Ok(Calibrated {
         calibration,
         median_contributions,
+        interval,
         scores: score_check,
         storage_effect,
     })
+}
+
+/// The interval of the rate the threshold passes on new in-distribution
+/// frames ([`binomial`]), said on stderr, with a warning when it reaches
+/// further than [`HALF_WIDTH`] from [`TPR`]: how many held-out rows (and
+/// frames at `holdout`) would bring it within. `c.rows` is at least 20
+/// (the split refuses fewer), so the nouns are plural.
+fn rate_interval(c: &Calibration, holdout: f64) -> (f64, f64) {
+    let (lo, hi) = clopper_pearson(c.passed, c.rows, CONFIDENCE);
+    let pct = |v: f64| format!("{:.1}", 100.0 * v);
+    crate::say!(
+        "threshold {:.3}: passes {} of {} held-out rows ({} %); on new in-distribution frames \
+         {}–{} % ({:.0} % interval)",
+        c.threshold,
+        c.passed,
+        c.rows,
+        pct(c.tpr),
+        pct(lo),
+        pct(hi),
+        CONFIDENCE * 100.0
+    );
+    if lo < TPR - HALF_WIDTH || hi > TPR + HALF_WIDTH {
+        let needed = binomial::rows_for(TPR, HALF_WIDTH);
+        let below = c.rows - c.passed;
+        let short = if (c.tpr - TPR).abs() > 5e-4 {
+            format!(
+                " ({} %, not {:.0} %: the {:.0}th percentile of {} scores leaves whole rows below it, here {below})",
+                pct(c.tpr),
+                TPR * 100.0,
+                (1.0 - TPR) * 100.0,
+                c.rows,
+            )
+        } else {
+            String::new()
+        };
+        crate::say!(
+            "warning: the threshold is calibrated on {} held-out rows: it passes {} of them{short}, and on new \
+             in-distribution frames it may pass anywhere from {} % to {} % ({:.0} % Clopper–Pearson \
+             interval), flagging {}–{} % of them instead of {:.0} %. For {:.0} % ± {:.0} percentage point, \
+             hold out at least {needed} rows: {} frames at --holdout {holdout}",
+            c.rows,
+            c.passed,
+            pct(lo),
+            pct(hi),
+            CONFIDENCE * 100.0,
+            pct(1.0 - hi),
+            pct(1.0 - lo),
+            (1.0 - TPR) * 100.0,
+            TPR * 100.0,
+            HALF_WIDTH * 100.0,
+            binomial::frames_for(needed, holdout)
+        );
+    }
+    (lo, hi)
 }
 
 /// Scores the calibration rows (only those: the others are not compared)

@@ -43,6 +43,10 @@ pub struct LayerFit {
     pub iterations: usize,
     /// Converged within `max_iter`.
     pub converged: bool,
+    /// The one component left was refitted in closed form on every
+    /// training row ([`gmm::Fit::closed_form`]): `converged` does not bear
+    /// on it.
+    pub closed_form: bool,
     /// The training rows' features (`dim_in` wide).
     pub train: DMatrix<f64>,
     /// The same rows projected (`dim` wide): what the mixture was fitted on.
@@ -72,30 +76,20 @@ pub struct Responsibilities {
 /// the training rows and judged on the held-out ones), because the mixture
 /// lives in the projected space, then runs EM or the DP fit
 /// ([`gmm::fit`]) behind a progress bar. Errors name the layer; warnings
-/// (dead channels, too few rows for the dimension, no convergence) say
-/// which flag to change.
+/// (dead channels the mixture keeps, too few rows for the dimension, no
+/// convergence) say which flag to change, and are worded after the choice
+/// they depend on is made.
 pub fn fit_mixture(tap: Tap<'_>, split: &Split, opts: &FitOptions) -> Result<LayerFit> {
     let t0 = Instant::now();
     let (name, p) = (tap.name, &opts.gmm);
     let train = tap.x.select_rows(split.train.iter());
-    check_constant(name, &train)?;
+    let constant = constant_features(name, &train)?;
     let held_out = tap.x.select_rows(split.held_out.iter());
     let choice = dimension::choose(opts.max_dim, &train, &held_out, p.k(), p.covariance);
+    say_constant(name, &constant, train.ncols(), &choice, p.reg_covar);
     let projected = project(choice.projection.as_ref(), &train);
-    let supported = dimension::supported_dim(projected.nrows(), p.k(), p.covariance);
-    if projected.ncols() > supported {
-        crate::say!(
-            "warning: layer {name}: {} training rows are few for {} {}-dimensional {}-covariance components \
-             (they support about {supported} dimensions: K·p(d) ≤ 2n); held-out frames may score \
-             below training frames. Fit on more frames, project with --max-dim, or use \
-             --covariance diag",
-            projected.nrows(),
-            p.k(),
-            projected.ncols(),
-            p.covariance
-        );
-    }
-    let (fitted, mixture) = fit_with_progress(&projected, name, p)?;
+    warn_few_rows(name, &projected, p, opts.max_dim);
+    let (fitted, closed_form, mixture) = fit_with_progress(&projected, name, p)?;
     Ok(LayerFit {
         name: name.to_string(),
         pooling: tap.pooling,
@@ -103,6 +97,7 @@ pub fn fit_mixture(tap: Tap<'_>, split: &Split, opts: &FitOptions) -> Result<Lay
         mixture,
         iterations: fitted.n_iter,
         converged: fitted.converged,
+        closed_form,
         train,
         projected,
         held_out,
@@ -110,22 +105,85 @@ pub fn fit_mixture(tap: Tap<'_>, split: &Split, opts: &FitOptions) -> Result<Lay
     })
 }
 
-/// Refuses a layer whose every feature is constant over the training rows
-/// and warns about constant features.
-fn check_constant(name: &str, train: &DMatrix<f64>) -> Result<()> {
-    let constant = train.column_iter().filter(|c| c.max() == c.min()).count();
+/// The features constant over the training rows (dead channels); an error
+/// when every feature is.
+fn constant_features(name: &str, train: &DMatrix<f64>) -> Result<Vec<usize>> {
+    let constant: Vec<usize> = train
+        .column_iter()
+        .enumerate()
+        .filter(|(_, c)| c.max() == c.min())
+        .map(|(j, _)| j)
+        .collect();
     ensure!(
-        constant < train.ncols(),
+        constant.len() < train.ncols(),
         "layer {name}: every feature is constant over the training rows; this layer carries no information, drop it"
     );
-    if constant > 0 {
+    Ok(constant)
+}
+
+/// Says what became of the `constant` features once the dimension is
+/// chosen: left out by the projection (a note: nothing to do), or kept by
+/// the mixture with `reg_covar` as their whole variance (a warning: a frame
+/// in which one moves at all scores far lower), with the `--max-dim` that
+/// leaves them out.
+fn say_constant(name: &str, constant: &[usize], d_in: usize, choice: &Choice, reg_covar: f64) {
+    if constant.is_empty() {
+        return;
+    }
+    let (c, (is, them)) = (
+        constant.len(),
+        if constant.len() == 1 {
+            ("is", "it")
+        } else {
+            ("are", "them")
+        },
+    );
+    let what = format!("{c} of {d_in} features {is} constant over the training rows (dead channels?)");
+    match &choice.projection {
+        Some(pca) if leaves_out(pca, constant) => crate::say!(
+            "note: layer {name}: {what}; the projection to {} leaves {them} out (the residual term \
+             still sees a frame in which one moves)",
+            crate::count(pca.matrix.nrows(), "dimension", "dimensions")
+        ),
+        kept => crate::say!(
+            "warning: layer {name}: {what}; the mixture {} with --reg-covar {reg_covar:e} as {} variance, \
+             so a frame in which one moves at all scores far lower. --max-dim {} or lower leaves {them} out",
+            match kept {
+                Some(pca) => format!("keeps {them} in its {} dimensions", pca.matrix.nrows()),
+                None => format!("fits {them} at full width"),
+            },
+            if c == 1 { "its" } else { "their" },
+            d_in - c
+        ),
+    }
+}
+
+/// Whether the projection's axes carry no weight on the `constant`
+/// features (PCA's axes of non-zero variance are orthogonal to them; an
+/// axis of zero variance kept by `--max-dim` may not be).
+fn leaves_out(pca: &Pca, constant: &[usize]) -> bool {
+    constant.iter().all(|&j| pca.matrix.column(j).amax() < 1e-6)
+}
+
+/// Warns when the training rows are few for the mixture's dimension
+/// (`K·p(d) ≤ 2n`, [`dimension::supported_dim`]; only `--max-dim none` or
+/// a number can ask for more than that), naming the `--max-dim` they support.
+fn warn_few_rows(name: &str, projected: &DMatrix<f64>, p: &GmmParams, rule: dimension::DimRule) {
+    let (n, d, k) = (projected.nrows(), projected.ncols(), p.k());
+    let supported = dimension::supported_dim(n, k, p.covariance);
+    if d > supported {
         crate::say!(
-            "warning: layer {name}: {constant} of {} features are constant (dead channels?); \
-             reg_covar keeps them fitted, --max-dim would project them away",
-            train.ncols()
+            "warning: layer {name}: {n} training rows are few for {} of {d} dimensions \
+             (they support about {}: K·p(d) ≤ 2n); held-out frames may score below training frames. \
+             Fit on more frames, use --max-dim {supported} (now {rule}), or --covariance diag",
+            crate::count(
+                k,
+                &format!("{}-covariance component", p.covariance),
+                &format!("{}-covariance components", p.covariance)
+            ),
+            crate::count(supported, "dimension", "dimensions"),
         );
     }
-    Ok(())
 }
 
 /// `x` projected, or `x` itself without a projection.
@@ -133,10 +191,10 @@ fn project(pca: Option<&Pca>, x: &DMatrix<f64>) -> DMatrix<f64> {
     pca.map_or_else(|| x.clone(), |p| p.apply(x))
 }
 
-/// [`gmm::fit`] behind a progress bar: the fit and the mixture it exports,
-/// with scikit-learn's ConvergenceWarning (and what to change) when it did
-/// not converge.
-fn fit_with_progress(z: &DMatrix<f64>, name: &str, p: &GmmParams) -> Result<(gmm::Fitted, Mixture)> {
+/// [`gmm::fit`] behind a progress bar: the fit, whether its one component
+/// was refitted in closed form, and the mixture it exports; said when it
+/// did not converge ([`say_not_converged`]).
+fn fit_with_progress(z: &DMatrix<f64>, name: &str, p: &GmmParams) -> Result<(gmm::Fitted, bool, Mixture)> {
     let bar = ProgressBar::new(p.max_iter as u64);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} iter  {msg}")
@@ -150,18 +208,6 @@ fn fit_with_progress(z: &DMatrix<f64>, name: &str, p: &GmmParams) -> Result<(gmm
     };
     let fit = gmm::fit(z, p, &mut progress);
     bar.finish_and_clear();
-    if let Ok(f) = &fit {
-        if !f.fitted.converged {
-            let (what, fewer) = p.kind.not_converged();
-            crate::say!(
-                "warning: layer {name}: {what} stopped after --max-iter {} iterations without converging \
-                 (the objective still changed by more than --tol {:e}); raise --max-iter, loosen --tol, \
-                 or try {fewer} or --covariance diag",
-                p.max_iter,
-                p.tol
-            );
-        }
-    }
     let fit = fit.map_err(|e| {
         anyhow::anyhow!(
             "layer {name}: the covariance of component {} stays singular even after re-seeding \
@@ -172,7 +218,37 @@ fn fit_with_progress(z: &DMatrix<f64>, name: &str, p: &GmmParams) -> Result<(gmm
         )
     })?;
     let mixture = fit.exported.with_context(|| format!("layer {name}"))?;
-    Ok((fit.fitted, mixture))
+    if !fit.fitted.converged {
+        say_not_converged(name, p, &mixture, fit.closed_form, z.nrows());
+    }
+    Ok((fit.fitted, fit.closed_form, mixture))
+}
+
+/// scikit-learn's ConvergenceWarning, with what to change — unless the fit
+/// left one component, refitted in closed form ([`gmm::Fit::closed_form`]):
+/// then the iterations it did not finish cannot change the model, and a
+/// note says so instead of a warning asking for more of them.
+fn say_not_converged(name: &str, p: &GmmParams, mixture: &Mixture, closed_form: bool, rows: usize) {
+    let (what, fewer) = p.kind.not_converged();
+    let stopped = format!(
+        "{what} stopped after --max-iter {} without converging",
+        crate::count(p.max_iter, "iteration", "iterations")
+    );
+    if closed_form {
+        crate::say!(
+            "note: layer {name}: {stopped}, but it left 1 component, and one Gaussian's fit is closed-form: \
+             that component is fitted on all {rows} training rows, where the iterations lead, so stopping \
+             early does not change the model"
+        );
+    } else {
+        crate::say!(
+            "warning: layer {name}: {stopped} (the objective still changed by more than --tol {:e}); \
+             the model keeps its {} as they stood; raise --max-iter, loosen --tol, or try {fewer} or \
+             --covariance diag",
+            p.tol,
+            crate::count(mixture.k(), "component", "components")
+        );
+    }
 }
 
 impl LayerFit {
@@ -223,28 +299,55 @@ pub fn responsibilities(fit: &LayerFit) -> Responsibilities {
     }
 }
 
-/// The layer's entry of the fit report, also said on stderr, with a
-/// warning when its held-out rows score like the training rows' outliers.
-pub fn report(fit: &LayerFit, r: &Responsibilities) -> LayerReport {
+/// What besides more frames could bring a layer's held-out rows back among
+/// its training rows: a lower dimension while it has more than one, fewer
+/// components while it has more than one.
+fn remedies(fit: &LayerFit) -> String {
+    let (d, k) = (fit.projected.ncols(), fit.mixture.k());
+    match (d > 1, k > 1) {
+        (true, true) => format!(
+            ", or lower the dimension (--max-dim below {d}) or the components (now {k}: --dp / --components)"
+        ),
+        (true, false) => format!(", or lower the dimension (--max-dim below {d})"),
+        (false, true) => format!(", or lower the components (now {k}: --dp / --components)"),
+        (false, false) => String::new(),
+    }
+}
+
+/// The layer's entry of the fit report, also said on stderr (a mixture
+/// left with one component of the `k_start` it started from says it was
+/// refitted in closed form), with a warning when its held-out rows score
+/// like the training rows' outliers.
+pub fn report(fit: &LayerFit, r: &Responsibilities, k_start: usize) -> LayerReport {
     let (name, pca) = (&fit.name, fit.choice.projection.as_ref());
     let check = HeldOutCheck::of(
         r.train_ll.as_slice(),
         r.held_out_ll.as_ref().map(|h| h.as_slice()),
     );
     crate::say!(
-        "layer {name}: {}{}; {} components; median log-likelihood {:.1} training{}",
+        "layer {name}: {}{}; {}{}; median log-likelihood {:.1} training{}",
         fit.choice.reason,
         pca.map_or(String::new(), |p| format!(
-            " (residual term for the {} dropped axes: σ² {:.3e}, ν {:.1}, from {})",
-            p.matrix.ncols() - p.matrix.nrows(),
+            " (residual term for the {}: σ² {:.3e}, ν {:.1}, from {})",
+            crate::count(
+                p.matrix.ncols() - p.matrix.nrows(),
+                "dropped axis",
+                "dropped axes"
+            ),
             p.residual.0,
             p.residual.1,
             match p.residual_rows {
                 (h, 0) => format!("{h} held-out rows"),
+                (0, t) => format!("{t} training rows"),
                 (h, t) => format!("{h} held-out and {t} training rows"),
             }
         )),
-        fit.mixture.k(),
+        crate::count(fit.mixture.k(), "component", "components"),
+        if fit.closed_form && k_start > 1 {
+            " (fitted in closed form)"
+        } else {
+            ""
+        },
         check.train_median,
         match (check.held_out_median, check.held_out_below_train_p5) {
             (Some(m), Some(b)) => format!(
@@ -254,7 +357,7 @@ pub fn report(fit: &LayerFit, r: &Responsibilities) -> LayerReport {
             _ => String::new(),
         }
     );
-    if let Some(warning) = check.warning("log-likelihood") {
+    if let Some(warning) = check.warning("log-likelihood", &remedies(fit)) {
         crate::say!("warning: layer {name}: {warning}");
     }
     LayerReport {
@@ -265,6 +368,7 @@ pub fn report(fit: &LayerFit, r: &Responsibilities) -> LayerReport {
         components: fit.mixture.k(),
         iterations: fit.iterations,
         converged: fit.converged,
+        closed_form: fit.closed_form,
         mean_log_likelihood: r.train_ll.mean(),
         held_out_log_likelihood: r.held_out_ll.as_ref().map(|h| h.mean()),
         held_out: check,

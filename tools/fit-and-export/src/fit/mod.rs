@@ -132,7 +132,7 @@ pub fn fit(
         let r = layer::responsibilities(&fitted);
         phases.fit.push(fitted.seconds);
         resp_seconds += r.seconds;
-        reports.push(layer::report(&fitted, &r));
+        reports.push(layer::report(&fitted, &r, opts.gmm.k()));
         layers.push(fitted.spec(opts));
         resp.push(r.train);
     }
@@ -156,7 +156,7 @@ pub fn fit(
     let packing = t0.elapsed().as_secs_f64();
 
     let t0 = Instant::now();
-    let calibrated = calibration::calibrate_model(&packed, features, &split, opts.storage)?;
+    let calibrated = calibration::calibrate_model(&packed, features, &split, opts.storage, opts.holdout)?;
     phases.calibration = t0.elapsed().as_secs_f64();
 
     let t0 = Instant::now();
@@ -168,6 +168,7 @@ pub fn fit(
         rows: (split.train.len(), split.held_out.len()),
         threshold: calibrated.calibration.threshold,
         holdout_tpr: calibrated.calibration.tpr,
+        holdout_tpr_interval: calibrated.interval,
         scores: calibrated.scores,
         bytes: bytes.len(),
         storage_effect: calibrated.storage_effect,

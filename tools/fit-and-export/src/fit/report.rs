@@ -17,6 +17,10 @@ pub struct LayerReport {
     pub iterations: usize,
     /// Converged within `max_iter`.
     pub converged: bool,
+    /// The layer's one component was refitted in closed form on every
+    /// training row (the fit left one component), so `converged` does not
+    /// bear on the model.
+    pub closed_form: bool,
     /// Why this dimension (the `--max-dim` rule's reason).
     pub dim_reason: String,
     /// Mean log-likelihood of the training rows under the exported mixture.
@@ -63,6 +67,8 @@ pub struct HeldOutCheck {
     pub held_out_median: Option<f64>,
     /// Share of held-out rows below the training rows' 5th percentile.
     pub held_out_below_train_p5: Option<f64>,
+    /// Held-out rows compared (none with `--holdout 0`).
+    pub held_out_rows: Option<usize>,
 }
 
 /// [`HeldOutCheck::warning`] fires above this share (4× the 5 % expected).
@@ -85,18 +91,25 @@ impl HeldOutCheck {
             held_out_below_train_p5: held
                 .as_ref()
                 .map(|h| h.iter().filter(|&&v| v < p5).count() as f64 / h.len() as f64),
+            held_out_rows: held.as_ref().map(Vec::len),
         }
     }
 
-    /// A sentence when the held-out rows do not sit with the training rows.
-    pub fn warning(&self, what: &str) -> Option<String> {
-        let (below, median) = (self.held_out_below_train_p5?, self.held_out_median?);
+    /// A sentence when the held-out rows do not sit with the training rows;
+    /// `lower` is what besides more frames to try (`", or lower …"`, empty
+    /// when nothing is left to lower).
+    pub fn warning(&self, what: &str, lower: &str) -> Option<String> {
+        let (below, median, n) = (
+            self.held_out_below_train_p5?,
+            self.held_out_median?,
+            self.held_out_rows?,
+        );
         (below > HELD_OUT_ALARM).then(|| {
             format!(
-                "{:.0} % of the held-out in-distribution rows have a {what} below the training rows' \
+                "{} of {n} held-out in-distribution rows ({:.0} %) have a {what} below the training rows' \
                  5th percentile (expected about 5 %; held-out median {median:.1}, training median {:.1}): \
-                 the density fits the training rows rather than their distribution. Fit on more frames, \
-                 or lower the dimension (--max-dim) or the components (--dp / --components)",
+                 the density fits the training rows rather than their distribution. Fit on more frames{lower}",
+                (below * n as f64).round(),
                 below * 100.0,
                 self.train_median
             )
@@ -117,6 +130,10 @@ pub struct FitReport {
     pub threshold: f64,
     /// TPR of the threshold on the held-out rows.
     pub holdout_tpr: f64,
+    /// The 95 % (Clopper–Pearson) interval of the TPR the threshold has on
+    /// new in-distribution frames, from `holdout_tpr` and the held-out rows
+    /// (none with `--holdout 0`).
+    pub holdout_tpr_interval: Option<(f64, f64)>,
     /// Where the held-out rows' LSGM scores sit among the training rows'.
     pub scores: HeldOutCheck,
     /// Model file size.
@@ -182,18 +199,21 @@ mod tests {
         let same: Vec<f64> = (0..100).map(|i| i as f64 * 10.0 + 5.0).collect();
         let c = HeldOutCheck::of(&train, Some(&same));
         assert_eq!(c.held_out_below_train_p5, Some(0.05));
-        assert!(c.warning("score").is_none());
+        assert!(c.warning("score", "").is_none());
         // Shifted down: 30 % below.
         let low: Vec<f64> = (0..100).map(|i| i as f64 * 10.0 - 250.0).collect();
         let c = HeldOutCheck::of(&train, Some(&low));
         assert_eq!(c.held_out_below_train_p5, Some(0.3));
-        let w = c.warning("score").unwrap();
+        let w = c
+            .warning("score", ", or lower the dimension (--max-dim)")
+            .unwrap();
         assert!(
-            w.starts_with("30 % of the held-out") && w.contains("--max-dim"),
+            w.starts_with("30 of 100 held-out in-distribution rows (30 %)")
+                && w.ends_with("Fit on more frames, or lower the dimension (--max-dim)"),
             "{w}"
         );
         // No held-out rows: nothing to compare.
         let c = HeldOutCheck::of(&train, None);
-        assert!(c.held_out_median.is_none() && c.warning("score").is_none());
+        assert!(c.held_out_median.is_none() && c.warning("score", "").is_none());
     }
 }

@@ -28,11 +28,16 @@ pub fn split(rows: usize, opts: &FitOptions) -> Result<Split> {
     let k = opts.gmm.k();
     ensure!(
         n_train >= k.max(2),
-        "{n_train} training rows cannot support {k} components ({}, or more data)",
+        "{} cannot support {} ({}, or more data)",
+        crate::count(n_train, "training row", "training rows"),
+        crate::count(k, "component", "components"),
         opts.gmm.kind.fewer_components(k)
     );
     if opts.holdout > 0.0 && n_hold < 20 {
-        bail!("only {n_hold} held-out rows for calibration; use a larger --holdout or more data (at least 20 held-out rows)");
+        bail!(
+            "only {} for calibration; use a larger --holdout or more data (at least 20 held-out rows)",
+            crate::count(n_hold, "held-out row", "held-out rows")
+        );
     }
     let mut idx: Vec<usize> = (0..rows).collect();
     idx.shuffle(&mut ChaCha8Rng::seed_from_u64(opts.gmm.seed ^ 0x5EED_CA11));

@@ -45,8 +45,12 @@ pub struct Fit {
     /// The fit.
     pub fitted: Fitted,
     /// What the model stores: [`MixtureFit::export`] of the fitted mixture
-    /// (an error when pruning leaves nothing).
+    /// (an error when pruning leaves nothing), or, when that leaves one
+    /// component, [`MixtureFit::single`].
     pub exported: Result<Mixture>,
+    /// `exported` is [`MixtureFit::single`]: one component fitted in closed
+    /// form, which the iterations (converged or not) do not affect.
+    pub closed_form: bool,
 }
 
 /// Hard k-means++/Lloyd responsibilities (seeded): scikit-learn's
@@ -124,14 +128,38 @@ pub trait MixtureFit {
         Ok((fitted, state))
     }
 
+    /// One component fitted on every row of `x` in closed form: the first
+    /// M-step ([`MixtureFit::start`]) from responsibilities that are all 1
+    /// — EM's sample mean and covariance (plus `reg_covar`), the DP fit's
+    /// posterior with truncation 1 — which is where the iterations of a
+    /// one-component fit lead (the E-step of one component gives every
+    /// row responsibility 1 again).
+    fn single(&mut self, x: &DMatrix<f64>) -> Result<Mixture, Collapse> {
+        let state = self.start(x, &DMatrix::from_element(x.nrows(), 1, 1.0))?;
+        Ok(self.mixture(&state))
+    }
+
     /// The whole fit: the k-means start, [`MixtureFit::run`] and
-    /// [`MixtureFit::export`].
+    /// [`MixtureFit::export`]. When the export keeps one component it is
+    /// refitted by [`MixtureFit::single`]: a DP fit stopped by `max_iter`
+    /// (or a converged one) leaves it fitted to the rows the pruned
+    /// components did not hold (up to `K · prune` of the weight), and
+    /// whether the iterations converged then no longer matters. Should the
+    /// closed form fail (a singular covariance), the exported one is kept.
     fn fit(&mut self, x: &DMatrix<f64>, progress: &mut dyn FnMut(usize, f64)) -> Result<Fit, Collapse> {
         let resp = kmeans_resp(x, self.params().k(), self.params().seed);
         let start = self.start(x, &resp)?;
         let (fitted, _) = self.run(x, start, progress)?;
+        let (exported, closed_form) = match self.export(&fitted.mixture) {
+            Ok(m) if m.k() == 1 => match self.single(x) {
+                Ok(single) => (Ok(single), true),
+                Err(_) => (Ok(m), false),
+            },
+            other => (other, false),
+        };
         Ok(Fit {
-            exported: self.export(&fitted.mixture),
+            exported,
+            closed_form,
             fitted,
         })
     }
