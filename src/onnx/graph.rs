@@ -59,7 +59,7 @@ impl Input {
 }
 
 /// The tensor read as class logits, and how the network turns it into
-/// probabilities (see [`super::logits`]).
+/// probabilities (see [`Probabilities`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Logits {
     /// Tensor name (what the model file stores).

@@ -323,7 +323,7 @@ fn above(points: &[(f64, f64)], from: f64) -> Vec<(f64, f64)> {
 const ZOOM_TPR: f64 = 0.9;
 
 /// One ROC figure: every method's curve for one OOD set (`n_ood` frames),
-/// on a logarithmic FPR axis, whole and zoomed to TPR ≥ [`ZOOM_TPR`], with
+/// on a logarithmic FPR axis, whole and zoomed to TPR ≥ `ZOOM_TPR`, with
 /// `operating` — `(FPR, TPR)` of the LSGM at the model's stored threshold,
 /// when scored — in a black ring; the legend beside them.
 pub fn roc_plot(

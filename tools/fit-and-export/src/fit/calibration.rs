@@ -33,7 +33,7 @@ pub struct Calibrated {
 /// as stored (its calibration fields are not read, so it is packed once,
 /// before them, and calibrated here), and calibrates on the held-out rows
 /// (the training rows with `--holdout 0`, said in a warning), and says how
-/// sure the rate it passes is ([`rate_interval`]). With `storage` other
+/// sure the rate it passes is (`rate_interval`). With `storage` other
 /// than f32 it also scores the f32 twin, to report what the reduced storage
 /// changes. `holdout` is `--holdout`, for the advice.
 pub fn calibrate_model(
