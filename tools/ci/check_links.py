@@ -169,10 +169,9 @@ def problem(root, md, link, files, dirs, anchors_of):
     if path.startswith("/"):
         return "absolute path (GitHub resolves it against the site, not the repository)"
     target = os.path.normpath(os.path.join(os.path.dirname(md), path)) if path else md
-    if target == "." or target.startswith(".."):
-        if target != ".":
-            return "points outside the repository"
-    if target not in files and target not in dirs and target != ".":
+    if target == ".." or target.startswith("../"):
+        return "points outside the repository"
+    if target != "." and target not in files and target not in dirs:
         if os.path.exists(os.path.join(root, target)):
             return "file exists but git does not track it"
         return "no such file"
