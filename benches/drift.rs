@@ -1,6 +1,6 @@
 //! Detection delay and false alarms of `lsgm-monitor --window`'s drift test
 //! on synthetic verdict streams with a known change point (a measurement,
-//! not a test; numbers in the README):
+//! not a test; numbers in docs/fleet.md):
 //!
 //!     cargo bench --bench drift
 //!

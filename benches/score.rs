@@ -4,7 +4,7 @@
 //! (4 taps of 16/32/64/128 channels) and a large one (64/128/256/512), both
 //! chain modes, `f32` / `u16` / `u8` transition tables, and (paper chain, u16)
 //! `f16` / `i8` storage of means and factors. Throughput is reported
-//! in multiply-adds (MACs) per second, so the README can compare it with the
+//! in multiply-adds (MACs) per second, so docs/benchmarks.md can compare it with the
 //! machine's arithmetic limit. Run: `cargo bench --bench score`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};

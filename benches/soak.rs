@@ -42,7 +42,7 @@
 //! `LSGM_ROOT` (its working directory, where `models/` is; default this package's root).
 //! Exit status 0 when every check passes, 1 when one fails (the verdict names it) or on an error.
 //! A monitor that makes no progress for 5 minutes is killed and the run fails. The output is
-//! markdown (the table and the verdict block), ready for the README. Being a bench target, a bare
+//! markdown (the table and the verdict block), ready for docs/fleet.md. Being a bench target, a bare
 //! `cargo bench` runs it too.
 
 use std::collections::VecDeque;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prepare the evaluation sets of the README's benchmark as IDX files.
+"""Prepare the evaluation sets of docs/detection.md's benchmark as IDX files.
 
     apt-get install dataset-fashion-mnist
     python3 tools/eval/prepare_sets.py OUTDIR [--mnist ../shared/datasets/mnist-5k-images-idx3-ubyte.gz]

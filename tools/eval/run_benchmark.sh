@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the README's OOD benchmark tables (needs dataset-fashion-mnist,
+# Reproduces the OOD benchmark tables of docs/detection.md (needs dataset-fashion-mnist,
 # ../shared/datasets/mnist-5k-images-idx3-ubyte.gz, numpy, a release build).
 #   bash tools/eval/run_benchmark.sh [OUTDIR]
 set -euo pipefail

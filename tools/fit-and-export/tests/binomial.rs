@@ -1,6 +1,6 @@
 //! The held-out rate interval against scipy (fixture from
 //! tools/fixtures/clopper_pearson.py): Clopper–Pearson bounds, the rows a
-//! calibrated threshold passes, and the rows the README's guidance names.
+//! calibrated threshold passes, and the rows docs/fitting.md's guidance names.
 
 use fit_and_export::binomial::{clopper_pearson, passed, rows_for, HALF_WIDTH};
 use serde_json::Value;
@@ -44,6 +44,6 @@ fn passed_rows_and_rows_needed_match_numpy_and_scipy() {
             "{rate} ± {half}"
         );
     }
-    // The README's guidance is the ±1 point figure.
+    // docs/fitting.md's guidance ("How many frames a fit needs") is the ±1 point figure.
     assert_eq!(rows_for(0.95, HALF_WIDTH), 2362);
 }
