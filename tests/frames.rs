@@ -4,7 +4,8 @@
 //! cannot be read right refused with its name.
 
 use lsgm::frames::{
-    decode_image, expand_inputs, read_image, read_npy_frames, sniff, FrameSource, Input, Kind, Pixels,
+    decode_image, expand_inputs, read_image, read_npy_frames, sniff, Entry, FrameSource, Input, Kind, Pixels,
+    Skipped,
 };
 use std::path::{Path, PathBuf};
 
@@ -170,11 +171,13 @@ fn directories_skip_files_that_are_not_images() {
     std::fs::copy(dir.path().join("a.png"), dir.path().join("b")).unwrap();
     std::fs::write(dir.path().join("README.txt"), b"frames of the hall camera").unwrap();
     let inputs = expand_inputs(&[dir.path().to_path_buf()]);
-    let names: Vec<PathBuf> = match &inputs[0] {
-        Input::Images(v) => v.clone(),
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(names, [dir.path().join("a.png"), dir.path().join("b")]);
+    assert_eq!(
+        inputs,
+        [Input::Images(vec![
+            Entry::File(dir.path().join("a.png")),
+            Entry::File(dir.path().join("b"))
+        ])]
+    );
 }
 
 #[test]
@@ -351,6 +354,39 @@ fn cut_images_are_refused_as_ending_early_wherever_pil_refuses_them() {
     }
 }
 
+#[test]
+fn the_png_and_gif_cuts_still_read_are_the_ones_the_readme_names() {
+    // The README said a PNG missing its IEND and a GIF missing its
+    // terminator were refused; the trial found a PNG missing the last 4
+    // bytes and a GIF missing up to 4 judged. What is read: a PNG missing
+    // only IEND's CRC, a GIF missing its `;` trailer and block
+    // terminators, each with the whole file's pixels; one byte more off
+    // the PNG is refused.
+    let (dir, _) = truncated_fixtures();
+    for name in ["grey.png", "rgb.png"] {
+        let whole = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(&whole[whole.len() - 8..whole.len() - 4], b"IEND", "{name}");
+        let full = load(name, &whole).unwrap().pixels;
+        assert_eq!(
+            load(name, &whole[..whole.len() - 4]).unwrap().pixels,
+            full,
+            "{name}"
+        );
+        let e = format!("{:#}", load(name, &whole[..whole.len() - 5]).unwrap_err());
+        assert!(e.contains("ends early"), "{name}: {e}");
+    }
+    for name in ["grey.gif", "two-frames.gif"] {
+        let whole = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(whole.last(), Some(&b';'), "{name}");
+        let full = load(name, &whole).unwrap().pixels;
+        assert_eq!(
+            load(name, &whole[..whole.len() - 1]).unwrap().pixels,
+            full,
+            "{name} without ;"
+        );
+    }
+}
+
 /// An IDX file of `n` 2×3 grey frames (pixel values 10 i + k).
 fn idx_bytes(n: u8) -> Vec<u8> {
     let mut b = vec![0, 0, 8, 3, 0, 0, 0, n, 0, 0, 0, 2, 0, 0, 0, 3];
@@ -454,15 +490,21 @@ fn directory_trees_are_read_in_path_order_with_counts() {
     std::fs::write(root.join("dog/README.txt"), b"dogs").unwrap();
     std::fs::create_dir_all(root.join("empty")).unwrap();
     let listing = lsgm::frames::list_images(&root).unwrap();
-    let rel: Vec<String> = listing
-        .images
-        .iter()
-        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
-        .collect();
+    let rel = |entries: &[Entry]| -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| match e {
+                Entry::File(p) => p.strip_prefix(&root).unwrap().display().to_string(),
+                Entry::Error { path, error } => {
+                    format!("error {}: {error}", path.strip_prefix(&root).unwrap().display())
+                }
+            })
+            .collect()
+    };
     // Names sort by their bytes at every level ("10.png" < "2.png");
     // hidden folders are not looked at.
     assert_eq!(
-        rel,
+        rel(&listing.entries),
         [
             "b.png",
             "cat/10.png",
@@ -473,27 +515,49 @@ fn directory_trees_are_read_in_path_order_with_counts() {
         ]
     );
     assert_eq!((listing.top, listing.subfolders), (2, 3));
-    assert_eq!(listing.skipped, [root.join("dog/README.txt")]);
+    assert_eq!(listing.skipped, [(root.join("dog/README.txt"), Skipped::Other)]);
     assert_eq!(
         expand_inputs(std::slice::from_ref(&root)),
-        [Input::Images(listing.images.clone())]
+        [Input::Images(listing.entries.clone())]
     );
     // Only class folders, no strays: read too (it was refused).
-    assert_eq!(
-        lsgm::frames::list_images(&root.join("dog")).unwrap().images.len(),
-        2
-    );
+    assert_eq!(lsgm::frames::list_images(&root.join("dog")).unwrap().files(), 2);
     #[cfg(unix)]
     {
         // A link to another folder is followed; a link to a folder that
-        // contains it (a loop) is refused by name.
+        // contains it (a loop) is an error entry where it sorts, and the
+        // rest of the tree is listed (the whole tree was one error).
         let other = tmp.path().join("other");
         png_at(&other.join("o.png"));
         std::os::unix::fs::symlink(&other, root.join("cat/linked")).unwrap();
-        assert_eq!(lsgm::frames::list_images(&root).unwrap().images.len(), 7);
+        assert_eq!(lsgm::frames::list_images(&root).unwrap().files(), 7);
         std::os::unix::fs::symlink(&root, root.join("dog/puppies/up")).unwrap();
-        let e = format!("{:#}", lsgm::frames::list_images(&root).unwrap_err());
-        assert!(e.contains("dog/puppies/up") && e.contains("a loop"), "{e}");
+        let listing = lsgm::frames::list_images(&root).unwrap();
+        let got = rel(&listing.entries);
+        assert_eq!(got.len(), 8, "{got:?}");
+        assert_eq!(
+            got[..6],
+            [
+                "b.png",
+                "cat/10.png",
+                "cat/2.png",
+                "cat/linked/o.png",
+                "dog/1.png",
+                "dog/puppies/3.png"
+            ]
+        );
+        assert!(
+            got[6].starts_with("error dog/puppies/up: ") && got[6].contains("(a loop); remove the link"),
+            "{}",
+            got[6]
+        );
+        assert_eq!(got[7], "z.png");
+        assert_eq!(listing.files(), 7);
+        let notes = listing.notes(&root).join("\n");
+        assert!(
+            notes.contains("1 folder(s) or link(s) could not be read"),
+            "{notes}"
+        );
     }
     let empty = tmp.path().join("nothing");
     std::fs::create_dir_all(empty.join("sub")).unwrap();
@@ -554,6 +618,286 @@ fn files_close_to_frame_files_are_named_with_what_to_do() {
     let e = format!("{:#}", read_image(&t).unwrap_err());
     assert!(
         e.contains("f.tiff: a TIFF of 32-bit float samples") && e.contains("16-bit unsigned"),
+        "{e}"
+    );
+}
+
+/// Each item of `inputs`: its source and its frame's first pixel, or its
+/// error.
+fn sourced(inputs: Vec<Input>) -> Vec<(String, Result<u8, String>)> {
+    FrameSource::new(inputs, None)
+        .unwrap()
+        .map(|(s, f)| (s, f.map(|f| u8s(&f)[0]).map_err(|e| format!("{e:#}"))))
+        .collect()
+}
+
+#[test]
+fn a_file_gets_the_same_item_whether_named_or_found_in_a_directory() {
+    // A camera's folder: files just created (empty), still being written
+    // (every cut of up to 16 bytes of every format, named like an image or
+    // with no extension), phone photos, a file named like an image that is
+    // not one, links to nowhere and to a file that cannot be read. In a
+    // folder each got "not an image this tool reads" or was skipped, while
+    // named it said what it is; now the items are the same both ways.
+    let (fixtures, files) = truncated_fixtures();
+    let tmp = tempfile::tempdir().unwrap();
+    let cam = tmp.path().join("cam");
+    std::fs::create_dir(&cam).unwrap();
+    for (name, _) in &files {
+        let whole = std::fs::read(fixtures.join(name)).unwrap();
+        let (stem, ext) = name.rsplit_once('.').unwrap();
+        for n in 0..=16 {
+            std::fs::write(cam.join(format!("{stem}_{n:02}.{ext}")), &whole[..n]).unwrap();
+        }
+        for n in 1..=3 {
+            std::fs::write(cam.join(format!("{stem}-{ext}_{n:02}")), &whole[..n]).unwrap();
+        }
+    }
+    std::fs::copy(fixtures.join("grey.png"), cam.join("whole")).unwrap();
+    let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic";
+    std::fs::write(cam.join("IMG_0001.HEIC"), heic).unwrap();
+    std::fs::write(cam.join("IMG_0002"), heic).unwrap();
+    std::fs::write(cam.join("x.avif"), b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf").unwrap();
+    std::fs::write(cam.join("notes.png"), b"written by camera 3").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(cam.join("lost/9.png"), cam.join("gone.png")).unwrap();
+    // A file even root cannot read (EIO at offset 0), reached by a link
+    // with no extension: it may be an image, so it is an error, not a skip.
+    #[cfg(target_os = "linux")]
+    std::os::unix::fs::symlink("/proc/self/mem", cam.join("unreadable")).unwrap();
+
+    let listing = lsgm::frames::list_images(&cam).unwrap();
+    assert!(listing.skipped.is_empty(), "{:?}", listing.skipped);
+    let paths: Vec<PathBuf> = listing
+        .entries
+        .iter()
+        .map(|e| match e {
+            Entry::File(p) | Entry::Error { path: p, .. } => p.clone(),
+        })
+        .collect();
+    let in_folder = sourced(expand_inputs(std::slice::from_ref(&cam)));
+    let named = sourced(expand_inputs(&paths));
+    assert_eq!(
+        in_folder.len(),
+        14 * 17 + 14 * 3 + 5 + cfg!(unix) as usize + cfg!(target_os = "linux") as usize
+    );
+    assert_eq!(in_folder, named);
+    let error = |file: &str| -> String {
+        let p = cam.join(file).display().to_string();
+        let item = in_folder
+            .iter()
+            .find(|(s, _)| *s == p)
+            .unwrap_or_else(|| panic!("{file}"));
+        item.1.clone().unwrap_err()
+    };
+    assert_eq!(
+        error("rgb_00.png"),
+        format!("{}: empty file (0 bytes)", cam.join("rgb_00.png").display())
+    );
+    for (file, says) in [
+        (
+            "rgb_01.png",
+            "ends early (cut short, or still being written) (1 byte: the start of a PNG file)",
+        ),
+        (
+            "rgb_07.png",
+            "ends early (cut short, or still being written) (7 bytes: the start of a PNG file)",
+        ),
+        ("rgb-lossy_11.webp", "(11 bytes: the start of a WebP file)"),
+        ("grey_04.gif", "(4 bytes: the start of a GIF file)"),
+        ("grey-baseline_02.jpg", "(2 bytes: the start of a JPEG file)"),
+        ("grey_02.tiff", "(2 bytes: the start of a TIFF file)"),
+        ("grey_01.bmp", "(1 byte: the start of a BMP file)"),
+        ("rgb-png_03", "(3 bytes: the start of a PNG file)"),
+        ("rgb_16.png", "ends early"),
+        ("IMG_0001.HEIC", "HEIC/HEIF image: not supported"),
+        ("IMG_0002", "HEIC/HEIF image: not supported"),
+        ("x.avif", "Avif images are not supported"),
+        ("notes.png", "not a frame file this tool reads"),
+        #[cfg(unix)]
+        ("gone.png", "gone.png: a symbolic link to "),
+        #[cfg(target_os = "linux")]
+        ("unreadable", "cannot read"),
+    ] {
+        let e = error(file);
+        assert!(e.contains(says), "{file}: {e}");
+    }
+    assert!(in_folder.iter().any(|(s, f)| s.ends_with("/whole") && f.is_ok()));
+}
+
+#[test]
+fn files_that_are_not_images_are_skipped_with_a_note_by_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    png_at(&dir.join("a.png"));
+    for (name, bytes) in [
+        ("README.txt", &b"frames of the hall camera"[..]),
+        ("notes.md", b"# notes"),
+        ("todo", b"check camera 3"),
+        ("zero", b""),
+        ("labels-idx1-ubyte", &[0, 0, 8, 1, 0, 0, 0, 1, 7]),
+        ("short.npy", b"\x93NUM"),
+    ] {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    write_npy(&dir.join("frames.npy"), &[1, 2, 2], &[0u8; 4]);
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(dir.join("lost"), dir.join("gone")).unwrap();
+        let fifo =
+            std::ffi::CString::new(dir.join("cam.fifo").into_os_string().into_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    }
+    let listing = lsgm::frames::list_images(&dir).unwrap();
+    assert_eq!(listing.entries, [Entry::File(dir.join("a.png"))]);
+    let notes = listing.notes(&dir);
+    let mut want = format!(
+        "{}: skipped {} file(s) that are not images: frame stacks (.npy, IDX; read when given by path): 2 \
+         (frames.npy, labels-idx1-ubyte); empty files: 1 (zero); files too short to recognise: 1 (short.npy); ",
+        dir.display(),
+        if cfg!(unix) { 9 } else { 7 }
+    );
+    if cfg!(unix) {
+        want.push_str(
+            "broken symbolic links: 1 (gone); pipes, sockets or devices (never opened): 1 (cam.fifo); ",
+        );
+    }
+    want.push_str("other files: 3 (README.txt, notes.md, …)");
+    assert_eq!(notes, [want]);
+    // Nothing but such files: the error says what was there.
+    std::fs::remove_file(dir.join("a.png")).unwrap();
+    let e = format!("{:#}", lsgm::frames::list_images(&dir).unwrap_err());
+    assert!(
+        e.contains("no images in this directory") && e.contains("empty files: 1 (zero)"),
+        "{e}"
+    );
+}
+
+/// `bytes` gzipped as two members, split at `at` (`gzip -c a > f.gz;
+/// gzip -c b >> f.gz`).
+fn two_members(bytes: &[u8], at: usize) -> Vec<u8> {
+    [gzip(&bytes[..at]), gzip(&bytes[at..])].concat()
+}
+
+#[test]
+fn a_gzip_file_is_read_to_its_end_every_member() {
+    // A valid multi-member gzip (`gzip -t` passes, Python's gzip reads it)
+    // was refused as ending early, and a pipe gave its first member's
+    // frames and then that error.
+    let dir = tempfile::tempdir().unwrap();
+    let idx = idx_bytes(4);
+    let want: Vec<Result<u8, String>> = vec![Ok(0), Ok(10), Ok(20), Ok(30)];
+    // Split inside the header, inside a frame, and between frames.
+    for at in [7, 20, 16 + 12] {
+        let p = dir.path().join(format!("split{at}.idx.gz"));
+        std::fs::write(&p, two_members(&idx, at)).unwrap();
+        let frames = lsgm::frames::read_idx_images(&p).unwrap();
+        assert_eq!(
+            frames.iter().map(|f| u8s(f)[0]).collect::<Vec<_>>(),
+            [0, 10, 20, 30]
+        );
+        assert_eq!(
+            items(expand_inputs(std::slice::from_ref(&p))),
+            want,
+            "split at {at}"
+        );
+        assert_eq!(
+            items(vec![Input::Stream(p.clone())]),
+            want,
+            "split at {at}, as a stream"
+        );
+    }
+    let labels = dir.path().join("labels.gz");
+    std::fs::write(&labels, two_members(&[0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9], 9)).unwrap();
+    assert_eq!(lsgm::frames::read_idx_labels(&labels).unwrap(), [7, 8, 9]);
+    // Bytes after the last member that do not start another are refused
+    // (they were ignored): before any frame in a file, after the frames in
+    // a stream; a second member cut short ends early.
+    let whole = gzip(&idx);
+    for (what, tail, says) in [
+        (
+            "garbage",
+            &b"garbage after the frames"[..],
+            "do not start a gzip member",
+        ),
+        ("zeros", &[0; 16][..], "do not start a gzip member"),
+        ("cut member", &gzip(&[1, 2, 3])[..6], "ends early"),
+    ] {
+        let p = dir.path().join("tail.idx.gz");
+        std::fs::write(&p, [&whole[..], tail].concat()).unwrap();
+        let got = items(expand_inputs(std::slice::from_ref(&p)));
+        assert!(
+            got.len() == 1 && got[0].as_ref().is_err_and(|e| e.contains(says)),
+            "{what}: {got:?}"
+        );
+        let got = items(vec![Input::Stream(p.clone())]);
+        assert_eq!(got[..4], want, "{what}, as a stream");
+        assert!(
+            got[4].as_ref().is_err_and(|e| e.contains(says)),
+            "{what}: {got:?}"
+        );
+        assert!(lsgm::frames::read_idx_images(&p).is_err(), "{what}");
+    }
+}
+
+#[test]
+fn a_gzip_file_holding_something_else_says_what() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/truncated/grey.png"))
+        .unwrap();
+    let p = dir.path().join("frame.png.gz");
+    std::fs::write(&p, gzip(&png)).unwrap();
+    let name = p.display().to_string();
+    for input in [
+        expand_inputs(std::slice::from_ref(&p)),
+        vec![Input::Stream(p.clone())],
+    ] {
+        let got = items(input);
+        assert_eq!(got.len(), 1, "{got:?}");
+        let e = got[0].as_ref().unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "{name}: a gzip-compressed file holding a PNG image, not an IDX file"
+            )) && e.contains("gunzip -k"),
+            "{e}"
+        );
+        assert!(!e.contains("bad magic"), "{e}");
+    }
+    std::fs::write(&p, gzip(b"")).unwrap();
+    let e = format!("{:#}", lsgm::frames::read_idx_images(&p).unwrap_err());
+    assert!(e.contains("holding no data"), "{e}");
+}
+
+#[test]
+fn integer_tiffs_are_refused_for_what_their_samples_are() {
+    use tiff::encoder::{colortype, TiffEncoder};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, f: &dyn Fn(&mut TiffEncoder<&mut std::fs::File>)| {
+        let p = dir.path().join(name);
+        let mut file = std::fs::File::create(&p).unwrap();
+        f(&mut TiffEncoder::new(&mut file).unwrap());
+        p
+    };
+    let signed = write("i32.tiff", &|t| {
+        t.write_image::<colortype::GrayI32>(2, 2, &[-5, 0, 7, 100_000])
+            .unwrap();
+    });
+    let unsigned = write("u32.tiff", &|t| {
+        t.write_image::<colortype::Gray32>(2, 2, &[5, 0, 7, 100_000])
+            .unwrap();
+    });
+    let e = format!("{:#}", read_image(&signed).unwrap_err());
+    assert!(
+        e.contains("a TIFF of 32-bit signed integer samples")
+            && e.contains("signed values")
+            && !e.contains("floats may be"),
+        "{e}"
+    );
+    let e = format!("{:#}", read_image(&unsigned).unwrap_err());
+    assert!(
+        e.contains("32-bit unsigned integer samples")
+            && e.contains("any part of their range")
+            && !e.contains("floats may be"),
         "{e}"
     );
 }

@@ -214,7 +214,7 @@ fn an_unreadable_image_in_a_directory_gets_an_error_line() {
         l[1]["error"]
             .as_str()
             .unwrap()
-            .contains("b.png: not an image this tool reads"),
+            .contains("b.png: not a frame file this tool reads"),
         "{:?}",
         l[1]
     );
@@ -223,6 +223,106 @@ fn an_unreadable_image_in_a_directory_gets_an_error_line() {
         (l[0]["ood"].as_bool(), l[2]["ood"].as_bool()),
         (Some(false), Some(true))
     );
+}
+
+/// Each line without its latencies.
+fn without_latency(l: &[Value]) -> Vec<Value> {
+    l.iter()
+        .map(|v| {
+            let mut v = v.clone();
+            v.as_object_mut().unwrap().remove("latency_us");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_folder_gives_the_lines_of_its_files_named_one_by_one() {
+    // The trial's camera folder: a file just created (empty), files still
+    // being written (a few bytes of a PNG, a WebP, a JPEG, named or not), a
+    // phone's HEIC photo, beside whole frames. In a folder they got "not an
+    // image this tool reads" or were skipped; named, what they are. Now
+    // `lsgm-monitor DIR` and `lsgm-monitor DIR/*` write the same lines.
+    let frames = concat!(env!("CARGO_MANIFEST_DIR"), "/models/samples/frames");
+    let png = std::fs::read(format!("{frames}/00-fmnist-test-0.png")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cam = dir.path().join("cam");
+    std::fs::create_dir(&cam).unwrap();
+    let webp = b"RIFF\x10\0\0\0WEBPVP8L";
+    for (name, bytes) in [
+        ("a.png", &png[..]),
+        ("b.png", &[][..]),
+        ("c.PNG", &png[..5]),
+        ("d", &png[..3]),
+        ("e.webp", &webp[..9]),
+        ("f.jpg", &[0xFF, 0xD8][..]),
+        ("IMG_0001.HEIC", &b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"[..]),
+        ("z.png", &png[..]),
+    ] {
+        std::fs::write(cam.join(name), bytes).unwrap();
+    }
+    let folder = run(&[cam.to_str().unwrap()]);
+    let mut names: Vec<String> = std::fs::read_dir(&cam)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    names.sort();
+    let named = run(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    for o in [&folder, &named] {
+        assert!(o.status.success(), "{}", stderr(o));
+    }
+    let l = lines(&folder);
+    assert_eq!(without_latency(&l), without_latency(&lines(&named)));
+    let errors: Vec<&str> = l.iter().filter_map(|v| v["error"].as_str()).collect();
+    assert_eq!(errors.len(), 6, "{errors:?}");
+    // Names sort by their bytes: upper case first.
+    for (e, says) in errors.iter().zip([
+        "IMG_0001.HEIC: HEIC/HEIF image: not supported",
+        "b.png: empty file (0 bytes)",
+        "c.PNG: the file ends early (cut short, or still being written) (5 bytes: the start of a PNG file)",
+        "d: the file ends early (cut short, or still being written) (3 bytes: the start of a PNG file)",
+        "e.webp: the file ends early (cut short, or still being written) (9 bytes: the start of a WebP file)",
+        "f.jpg: the file ends early (cut short, or still being written) (2 bytes: the start of a JPEG file)",
+    ]) {
+        assert!(e.contains(says), "{e}");
+    }
+    assert!(!stderr(&folder).contains("skipped"), "{}", stderr(&folder));
+}
+
+#[test]
+#[cfg_attr(not(unix), ignore = "symbolic links are made with std::os::unix")]
+fn a_loop_in_a_tree_is_an_error_line_in_its_place_and_the_rest_is_judged() {
+    // One link to a folder above it made the whole tree one error and no
+    // frame (exit 1); now it is an error line where it sorts.
+    let frames = concat!(env!("CARGO_MANIFEST_DIR"), "/models/samples/frames");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("train");
+    for (from, to) in [
+        ("00-fmnist-test-0.png", "a/0.png"),
+        ("01-fmnist-test-1.png", "c/1.png"),
+    ] {
+        std::fs::create_dir_all(root.join(to).parent().unwrap()).unwrap();
+        std::fs::copy(format!("{frames}/{from}"), root.join(to)).unwrap();
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&root, root.join("b")).unwrap();
+    let o = run(&[root.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l.len(), 3, "{l:?}");
+    assert!(l[0]["score"].is_number() && l[2]["score"].is_number(), "{l:?}");
+    let e = l[1]["error"].as_str().unwrap();
+    assert!(
+        e.contains(&format!("{}: a symbolic link to", root.join("b").display())) && e.contains("(a loop)"),
+        "{e}"
+    );
+    assert_eq!(l[1]["source"], root.join("b").display().to_string());
+    let said = stderr(&o);
+    assert!(
+        said.contains("1 folder(s) or link(s) could not be read"),
+        "{said}"
+    );
+    assert!(said.contains("3 frames, 1 error"), "{said}");
 }
 
 #[test]

@@ -1,4 +1,11 @@
 //! IDX files (the MNIST format), raw or gzip-compressed.
+//!
+//! A gzip file is read whole, every member of it (`gzip -c a >> f.gz`
+//! makes a valid file of two members, and `gzip -d` and Python's `gzip`
+//! read both): flate2's `MultiGzDecoder`. Bytes after the last member
+//! that do not start another one are refused, as Python's `gzip` does,
+//! zeros too (which `gzip -d` and Python ignore): a file preallocated and
+//! still being written has them where its next member will be.
 
 use super::{read_up_to, Frame, Pixels};
 use anyhow::{bail, ensure, Context, Result};
@@ -7,36 +14,51 @@ use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
 /// A whole file, decompressed when gzipped (label files, and
-/// [`read_idx_images`]). One `read`, so a FIFO works too.
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+/// [`read_idx_images`]), and whether it was. One `read`, so a FIFO works
+/// too.
+fn read_maybe_gz(path: &Path) -> Result<(Vec<u8>, bool)> {
     let name = path.display().to_string();
     let raw = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
+    if raw.starts_with(&GZIP) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
             .map_err(|e| anyhow::anyhow!("{name}: {}", stream_error(&e)))?;
-        Ok(out)
+        Ok((out, true))
     } else {
-        Ok(raw)
+        Ok((raw, false))
     }
 }
 
+/// gzip's magic number.
+const GZIP: [u8; 2] = [0x1f, 0x8b];
+
 /// Parses an IDX header of u8 data: returns the dimensions and the payload.
-fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, usize)> {
+fn parse(path: &Path, (bytes, gz): (&[u8], bool)) -> Result<(Vec<usize>, usize)> {
     let name = path.display().to_string();
-    let (dims, header) = parse_header(&name, bytes)?;
+    let (dims, header) = parse_header(&name, bytes, gz)?;
     check_length(&name, &dims, (bytes.len() - header) as u64)?;
     Ok((dims, header))
 }
 
 /// The dimensions and header length of the IDX file starting with `bytes`
-/// (at least its header), before its data is looked at.
-fn parse_header(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, usize)> {
-    ensure!(
-        bytes.len() >= 4 && bytes[0] == 0 && bytes[1] == 0,
-        "{name}: not an IDX file (bad magic)"
-    );
+/// (at least its header, or the first [`HEAD`](super::recognise::HEAD)
+/// bytes of what it is instead), before its data is looked at; `gz` when
+/// they were decompressed.
+fn parse_header(name: &str, bytes: &[u8], gz: bool) -> Result<(Vec<usize>, usize)> {
+    if !bytes.is_empty() && bytes.len() < 4 && bytes.iter().zip([0, 0, 8]).all(|(a, b)| *a == b) {
+        bail!("{name}: {} inside its IDX header", super::truncation::ENDS_EARLY);
+    }
+    if bytes.len() < 4 || bytes[..2] != [0, 0] {
+        let what = super::recognise::describe(bytes);
+        match gz {
+            true => bail!(
+                "{name}: a gzip-compressed file holding {what}, not an IDX file: only IDX files are read \
+                 compressed; decompress it first (gunzip -k {name})"
+            ),
+            false => bail!("{name}: not an IDX file ({what})"),
+        }
+    }
     ensure!(
         bytes[2] == 0x08,
         "{name}: only unsigned-byte IDX data is supported (type 0x{:02x})",
@@ -84,8 +106,8 @@ fn image_dims(name: &str, dims: &[usize]) -> Result<(usize, usize, usize, usize)
 
 /// Reads an N×H×W (grey) or N×H×W×C IDX image file.
 pub fn read_idx_images(path: &Path) -> Result<Vec<Frame>> {
-    let bytes = read_maybe_gz(path)?;
-    let (dims, start) = parse(path, &bytes)?;
+    let (bytes, gz) = read_maybe_gz(path)?;
+    let (dims, start) = parse(path, (&bytes, gz))?;
     let name = path.display().to_string();
     let (n, h, w, c) = image_dims(&name, &dims)?;
     let size = h * w * c;
@@ -102,8 +124,8 @@ pub fn read_idx_images(path: &Path) -> Result<Vec<Frame>> {
 
 /// Reads a 1-D IDX label file.
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>> {
-    let bytes = read_maybe_gz(path)?;
-    let (dims, start) = parse(path, &bytes)?;
+    let (bytes, gz) = read_maybe_gz(path)?;
+    let (dims, start) = parse(path, (&bytes, gz))?;
     ensure!(
         dims.len() == 1,
         "{}: expected a 1-D label file, got dimensions {dims:?}",
@@ -112,33 +134,39 @@ pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes[start..].to_vec())
 }
 
-/// An open file or stream, decompressed as it is read when it starts with
-/// gzip's magic, and whether it does.
+/// An open file or stream, decompressed as it is read (every member)
+/// when it starts with gzip's magic, and whether it does.
 fn decompressed(name: &str, r: Box<dyn Read + Send>) -> Result<(Box<dyn Read + Send>, bool)> {
     let mut r = BufReader::new(r);
     let gz = r
         .fill_buf()
         .with_context(|| format!("cannot read {name}"))?
-        .starts_with(&[0x1f, 0x8b]);
+        .starts_with(&GZIP);
     Ok(if gz {
-        (Box::new(flate2::read::GzDecoder::new(r)), true)
+        (Box::new(flate2::bufread::MultiGzDecoder::new(r)), true)
     } else {
         (Box::new(r), false)
     })
 }
 
 /// A read error of an IDX stream, in words: a gzip stream that stops
-/// before its end is a file that ends early.
+/// before its end is a file that ends early; bytes after a member that
+/// are not another member are named as such.
 fn stream_error(e: &std::io::Error) -> String {
-    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-        format!("{} ({e})", super::truncation::ENDS_EARLY)
-    } else {
-        format!("corrupt gzip stream: {e}")
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => format!("{} ({e})", super::truncation::ENDS_EARLY),
+        std::io::ErrorKind::InvalidInput if e.to_string().contains("header") => format!(
+            "corrupt gzip data ({e}): bytes that do not start a gzip member, e.g. after the last one \
+             (`gzip -t` says \"trailing garbage\"); recompress the frames (gunzip, then gzip)"
+        ),
+        _ => format!("corrupt gzip data: {e}"),
     }
 }
 
-/// Reads the header of an open stream: its dimensions.
-fn read_header(name: &str, r: &mut dyn Read) -> Result<Vec<usize>> {
+/// Reads the header of an open stream (`gz`: decompressed): its
+/// dimensions. A stream that is not IDX is read up to
+/// [`HEAD`](super::recognise::HEAD) bytes, to say what it is.
+fn read_header(name: &str, r: &mut dyn Read, gz: bool) -> Result<Vec<usize>> {
     let gzip = |e: std::io::Error| anyhow::anyhow!("{name}: {}", stream_error(&e));
     let mut head = vec![0u8; 4];
     let got = read_up_to(r, &mut head).map_err(gzip)?;
@@ -147,8 +175,12 @@ fn read_header(name: &str, r: &mut dyn Read) -> Result<Vec<usize>> {
         head.resize(4 + 4 * head[3] as usize, 0);
         let got = 4 + read_up_to(r, &mut head[4..]).map_err(gzip)?;
         head.truncate(got);
+    } else if got == 4 && head[..2] != [0, 0] {
+        head.resize(super::recognise::HEAD, 0);
+        let got = 4 + read_up_to(r, &mut head[4..]).map_err(gzip)?;
+        head.truncate(got);
     }
-    Ok(parse_header(name, &head)?.0)
+    Ok(parse_header(name, &head, gz)?.0)
 }
 
 /// The number of images an IDX image file's header promises (its data is
@@ -157,7 +189,8 @@ fn read_header(name: &str, r: &mut dyn Read) -> Result<Vec<usize>> {
 pub fn idx_image_count(path: &Path) -> Result<usize> {
     let name = path.display().to_string();
     let file = File::open(path).with_context(|| format!("cannot read {name}"))?;
-    let dims = read_header(&name, &mut *decompressed(&name, Box::new(file))?.0)?;
+    let (mut reader, gz) = decompressed(&name, Box::new(file))?;
+    let dims = read_header(&name, &mut *reader, gz)?;
     Ok(image_dims(&name, &dims)?.0)
 }
 
@@ -192,7 +225,7 @@ impl IdxFrames {
         let mut file = File::open(path).with_context(cannot)?;
         {
             let (mut reader, gz) = decompressed(&name, Box::new(file.try_clone().with_context(cannot)?))?;
-            let dims = read_header(&name, &mut *reader)?;
+            let dims = read_header(&name, &mut *reader, gz)?;
             let header = 4 + 4 * dims.len() as u64;
             let data = match file.metadata() {
                 Ok(m) if !gz => m.len().saturating_sub(header),
@@ -211,8 +244,8 @@ impl IdxFrames {
     /// The frames of an open stream `reader` (`name` for errors): its
     /// header is read and checked, its data read as frames are asked for.
     pub(crate) fn from_stream(name: String, reader: Box<dyn Read + Send>) -> Result<IdxFrames> {
-        let (mut reader, _) = decompressed(&name, reader)?;
-        let dims = read_header(&name, &mut *reader)?;
+        let (mut reader, gz) = decompressed(&name, reader)?;
+        let dims = read_header(&name, &mut *reader, gz)?;
         let (n, h, w, c) = image_dims(&name, &dims)?;
         ensure!(
             h * w * c <= super::raw::MAX_RAW_FRAME,

@@ -1,6 +1,7 @@
 //! Image files via the `image` crate, decoded by their content and shown as
 //! an image viewer would show them.
 
+use super::recognise::{recognise, Kind, HEAD};
 use super::{truncation, Frame, Pixels};
 use anyhow::{bail, ensure, Context, Result};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
@@ -19,10 +20,11 @@ pub(crate) fn image_format(head: &[u8]) -> Option<ImageFormat> {
 }
 
 /// The samples of a TIFF the `image` crate should not decode, in words
-/// (`32-bit float samples (Gray(32))`), or `None` for 8- and 16-bit
-/// unsigned ones. It clamps RGB floats to [0, 1] silently and names other
-/// formats only by their width ("color type Unknown(32)").
-fn tiff_samples(bytes: &[u8]) -> Option<String> {
+/// (`32-bit float samples (Gray(32))`), and why their values have no
+/// fixed 0–255 range, or `None` for 8- and 16-bit unsigned ones. It clamps
+/// RGB floats to [0, 1] silently and names other formats only by their
+/// width ("color type Unknown(32)").
+fn tiff_samples(bytes: &[u8]) -> Option<(String, &'static str)> {
     use tiff::ColorType as C;
     let mut tiff = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes)).ok()?;
     let colour = tiff.colortype().ok()?;
@@ -36,14 +38,23 @@ fn tiff_samples(bytes: &[u8]) -> Option<String> {
         C::Multiband { bit_depth, .. } => bit_depth,
         _ => return None,
     };
-    let kind = match kind {
+    let (kind, why) = match kind {
         None | Some(1) if bits <= 16 => return None,
-        None | Some(1) => "unsigned integer",
-        Some(2) => "signed integer",
-        Some(3) => "float",
-        Some(_) => "untyped",
+        None | Some(1) => (
+            "unsigned integer",
+            "such values may use any part of their range (a sensor's counts, a depth in mm), not a fixed 0–255",
+        ),
+        Some(2) => (
+            "signed integer",
+            "signed values (differences, offsets, a sensor's raw counts) have no fixed 0–255 range",
+        ),
+        Some(3) => (
+            "float",
+            "such values have no fixed 0–255 range (floats may be 0–1, 0–255 or physical units)",
+        ),
+        Some(_) => ("untyped", "such values have no fixed 0–255 range"),
     };
-    Some(format!("{bits}-bit {kind} samples ({colour:?})"))
+    Some((format!("{bits}-bit {kind} samples ({colour:?})"), why))
 }
 
 /// Decodes one image file by its content, applies its EXIF orientation,
@@ -77,7 +88,15 @@ pub(crate) fn read_image_from(name: &str, reader: impl Read) -> Result<Frame> {
 /// as errors name it.
 pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Frame> {
     let format = match image_format(bytes) {
-        None => bail!("{name}: not an image this tool reads (PNG, JPEG, BMP, GIF, TIFF or WebP)"),
+        // The one recognition says what it is (empty, cut short, HEIC, …).
+        None => {
+            let what = match recognise(name, &bytes[..bytes.len().min(HEAD)])? {
+                Kind::Npy => "a .npy array, not an image (read as a frame stack when given as an input)",
+                Kind::Idx => "an IDX file, not an image (read as a frame stack when given as an input)",
+                Kind::Image => "not an image this tool reads",
+            };
+            bail!("{name}: {what}")
+        }
         Some(f) if !f.reading_enabled() => bail!(
             "{name}: {f:?} images are not supported; convert it to PNG (PNG, JPEG, BMP, GIF, TIFF and WebP are read)"
         ),
@@ -86,14 +105,13 @@ pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Frame> {
     if let Some(why) = truncation::missing_end(format, bytes) {
         bail!("{name}: {} ({format:?}: {why})", truncation::ENDS_EARLY);
     }
-    if let Some(samples) = (format == ImageFormat::Tiff)
+    if let Some((samples, why)) = (format == ImageFormat::Tiff)
         .then(|| tiff_samples(bytes))
         .flatten()
     {
         bail!(
-            "{name}: a TIFF of {samples} is not read: such values have no fixed 0–255 range (floats may be 0–1, \
-             0–255 or physical units); save it with 8- or 16-bit unsigned samples, or float frames as a float32 \
-             .npy in [0, 1] (read, its range checked)"
+            "{name}: a TIFF of {samples} is not read: {why}; save it with 8- or 16-bit unsigned samples scaled \
+             to their full range, or the frames as a float32 .npy in [0, 1] (read, its range checked)"
         );
     }
     let mut reader = ImageReader::with_format(std::io::Cursor::new(bytes), format);

@@ -4,15 +4,17 @@
 //! Every loader yields [`Frame`]s (interleaved `H×W×C` pixels, u8 or f32
 //! in `[0, 1]`) with a `source` string for reports, and every failure names
 //! the file (and the frame inside it) and says what was expected. Files are
-//! recognised by their content, not their extension ([`recognise`]); files
-//! close to a frame file but not one (empty, HEIC, `.npz`, zip, a
-//! float TIFF, an object-dtype `.npy`) are refused saying what they are:
+//! recognised by their content, not their extension ([`recognise`], the
+//! one recognition, whether a file is named, listed in a directory or a
+//! pipe); files close to a frame file but not one (empty, cut short, HEIC,
+//! `.npz`, zip, a float TIFF, an object-dtype `.npy`) are refused saying
+//! what they are:
 //!
 //! | input | accepted |
 //! |---|---|
 //! | images | PNG, JPEG, BMP, GIF (first frame), TIFF, WebP; EXIF orientation applied as a viewer shows it; grey stays 1 channel, everything else becomes RGB (alpha dropped, as PIL's `convert("RGB")`); 16-bit values scaled to 8 bits as `round(v / 257)`. A file that ends early is refused (`truncation.rs`) |
-//! | directories | the images of the tree, in path order ([`list_images`]) |
-//! | IDX (raw or `.gz`) | u8 `N×H×W` or `N×H×W×C` (C = 1 or 3), read one frame at a time |
+//! | directories | the images of the tree, in path order ([`list_images`]); a file named like an image or holding one is read as if named (its frame, or its error line), a subfolder that cannot be listed is an error item in its place, other files are skipped with a note by kind |
+//! | IDX (raw or `.gz`, every member of a multi-member gzip) | u8 `N×H×W` or `N×H×W×C` (C = 1 or 3), read one frame at a time |
 //! | `.npy` | `N×H×W`, `N×H×W×C`, `N×C×H×W` (C = 1 or 3), one `H×W×C` (a 3-D array whose last axis is 1 or 3) or `H×W` image; u8, or f32/f64 in `[0, 1]`; `3×H×W` is refused as ambiguous |
 //! | pipes | any of the above in a FIFO, `<(…)`, `/dev/stdin`: opened once, recognised from the bytes read, read as a stream ([`Input::Stream`]) |
 //! | raw stream | fixed-size u8 frames, `rgb24`, `bgr24` (made RGB) or `gray` ([`RawFormat`], `--raw`) |
@@ -30,17 +32,19 @@ mod listing;
 mod notes;
 mod npy;
 mod raw;
+mod recognise;
 mod source;
 mod truncation;
 
 pub use convert::{to_input, Adjusted};
 pub use idx::{idx_image_count, read_idx_images, read_idx_labels, IdxFrames};
 pub use images::{decode_image, read_image};
-pub use listing::{list_images, Listing};
+pub use listing::{list_images, Entry, Listing, Skipped};
 pub use notes::{stderr_line, Notes};
 pub use npy::{read_npy_frames, NpyArray, NpyDtype, NpyFrames, NpyValues};
 pub use raw::{parse_raw_format, PixelFormat, RawFormat, RawReader};
-pub use source::{count_frames, expand_inputs, recognise, sniff, FrameSource, Input, Kind, Sourced};
+pub use recognise::{recognise, sniff, Kind};
+pub use source::{count_frames, expand_inputs, FrameSource, Input, Sourced};
 
 /// Pixel values of a frame, interleaved `H×W×C`.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,133 +1,25 @@
 //! Command-line inputs → a stream of frames.
 
 use super::idx::{idx_image_count, IdxFrames};
-use super::images::{image_format, read_image_from};
+use super::images::read_image_from;
+use super::listing::Entry;
 use super::npy::NpyFrames;
-use super::{list_images, read_image, Frame, Listing, RawFormat, RawReader};
+use super::recognise::{not_found, read_head, recognise, sniff, Kind};
+use super::{list_images, read_image, Frame, RawFormat, RawReader};
 use anyhow::{bail, Context, Result};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// What a file holds, by its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// An image (any format the `image` crate knows; reading it may still
-    /// be refused by name).
-    Image,
-    /// A NumPy `.npy` array.
-    Npy,
-    /// An IDX file (the MNIST format), raw or gzip-compressed.
-    Idx,
-}
-
-/// Bytes looked at to recognise a file (a zip's first member name needs
-/// more than the magic numbers).
-const HEAD: usize = 64;
-
-/// The first [`HEAD`] bytes of a file (fewer if it is shorter).
-pub(crate) fn head(p: &Path) -> std::io::Result<Vec<u8>> {
-    read_head(&mut std::fs::File::open(p)?)
-}
-
-/// The first [`HEAD`] bytes of an open file or stream.
-fn read_head(r: &mut dyn Read) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; HEAD];
-    let got = super::read_up_to(r, &mut buf)?;
-    buf.truncate(got);
-    Ok(buf)
-}
-
-/// IDX element types (u8, i8, i16, i32, f32, f64): all are recognised so
-/// that the IDX reader can say which it does not read.
-const IDX_TYPES: [u8; 6] = [0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e];
-
-/// The starts of the files read, by name: a file shorter than one of them
-/// and equal to its beginning was cut short. `?` stands for any byte (the
-/// RIFF length).
-const MAGICS: [(&[u8], &str); 11] = [
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (&[0xFF, 0xD8, 0xFF], "JPEG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"RIFF????WEBP", "WebP"),
-    (b"II*\0", "TIFF"),
-    (b"MM\0*", "TIFF"),
-    (b"BM", "BMP"),
-    (b"\x93NUMPY", ".npy"),
-    (&[0x1f, 0x8b], "gzip"),
-    (&[0, 0, 0x08], "IDX"),
-];
-
-/// HEIF brands (the `ftyp` box of HEIC photos from phones); AVIF is known
-/// to the `image` crate and refused by it by name.
-const HEIF_BRANDS: [&[u8]; 10] = [
-    b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1",
-];
-
-/// What a file holds, from its first bytes `h` (up to 64; fewer only
-/// when the file is shorter); `name` is the file, as errors name it. Files
-/// that are close to a frame file but not one are refused saying what they
-/// are and what to do.
-pub fn recognise(name: &str, h: &[u8]) -> Result<Kind> {
-    if h.starts_with(b"\x93NUMPY") {
-        return Ok(Kind::Npy);
-    }
-    if image_format(h).is_some() {
-        return Ok(Kind::Image);
-    }
-    if h.starts_with(&[0x1f, 0x8b]) || (h.len() >= 4 && h[..2] == [0, 0] && IDX_TYPES.contains(&h[2])) {
-        return Ok(Kind::Idx);
-    }
-    if h.is_empty() {
-        bail!("{name}: empty file (0 bytes)");
-    }
-    let starts = |m: &[u8]| h.len() < m.len() && h.iter().zip(m).all(|(a, b)| a == b || *b == b'?');
-    if let Some((_, what)) = MAGICS.iter().find(|(m, _)| starts(m)) {
-        bail!(
-            "{name}: {} ({} bytes: the start of a {what} file)",
-            super::truncation::ENDS_EARLY,
-            h.len()
-        );
-    }
-    if h.get(4..8) == Some(b"ftyp") && h.get(8..12).is_some_and(|b| HEIF_BRANDS.contains(&b)) {
-        bail!("{name}: HEIC/HEIF image: not supported, convert to PNG/JPEG (e.g. heif-convert, or save as JPEG on the phone)");
-    }
-    if h.starts_with(b"PK\x03\x04") {
-        // The first member's name, from its local file header.
-        let len = h
-            .get(26..28)
-            .map(|n| usize::from(u16::from_le_bytes([n[0], n[1]])));
-        let member = len.and_then(|n| h.get(30..30 + n)).map(String::from_utf8_lossy);
-        if let Some(key) = member.as_deref().and_then(|m| m.strip_suffix(".npy")) {
-            bail!(
-                "{name}: a .npz archive (numpy.savez): save one array with numpy.save, e.g. \
-                 np.save(\"frames.npy\", np.load(\"{name}\")[\"{key}\"])"
-            );
-        }
-        bail!("{name}: a zip archive: unpack it and give the frames inside (or their folder)");
-    }
-    bail!(
-        "{name}: not a frame file this tool reads: expected an image (PNG, JPEG, BMP, GIF, TIFF, WebP), \
-         a .npy stack or an IDX file (raw or .gz)"
-    )
-}
-
-/// What `p` holds, by its content (never by its extension): [`recognise`]
-/// on its first bytes. Opens `p`: for regular files only (a FIFO is
-/// opened once, to be read: [`Input::Stream`]).
-pub fn sniff(p: &Path) -> Result<Kind> {
-    let h = head(p).with_context(|| format!("cannot read {}", p.display()))?;
-    recognise(&p.display().to_string(), &h)
-}
 
 /// One command-line input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// An image file.
     Image(PathBuf),
-    /// A directory tree's images, in path order ([`list_images`]).
-    Images(Vec<PathBuf>),
+    /// A directory tree's images, in path order ([`list_images`]): each
+    /// file is recognised when its turn comes, as a named file is, and an
+    /// entry that could not be listed is one error item in its place.
+    Images(Vec<Entry>),
     /// An IDX file (raw or .gz).
     Idx(PathBuf),
     /// A `.npy` image stack.
@@ -161,10 +53,10 @@ impl Input {
 }
 
 /// Classifies paths: `-` is stdin, directories are image trees (files in
-/// them that are not images are skipped, with a note; a note says how many
-/// images came from subfolders), regular files go by their content
-/// ([`sniff`]), other files (pipes, devices) are [`Input::Stream`]s, not
-/// opened here. A path that cannot be read becomes [`Input::Unreadable`]:
+/// them that are not images are skipped, counted by kind in a note; a note
+/// says how many images came from subfolders), regular files go by their
+/// content ([`sniff`]), other files (pipes, devices) are
+/// [`Input::Stream`]s, not opened here. A path that cannot be read becomes [`Input::Unreadable`]:
 /// its error is one item of the frame stream.
 pub fn expand_inputs(paths: &[PathBuf]) -> Vec<Input> {
     paths
@@ -182,22 +74,32 @@ fn expand(p: &Path) -> Result<Input> {
     if p.as_os_str() == "-" {
         return Ok(Input::Stdin);
     }
-    // Follows symbolic links (`/dev/stdin`, `/dev/fd/63`); opens nothing.
-    let meta = match std::fs::metadata(p) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("{}: no such file or directory", p.display())
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
-    };
+    let meta = metadata(p)?;
     if meta.is_dir() {
         let listing = list_images(p)?;
-        say_listing(p, &listing);
-        return Ok(Input::Images(listing.images));
+        for note in listing.notes(p) {
+            super::stderr_line(format_args!("note: {note}"));
+        }
+        return Ok(Input::Images(listing.entries));
     }
     if !meta.is_file() {
         return Ok(Input::Stream(p.to_path_buf()));
     }
+    file_input(p)
+}
+
+/// `p`'s metadata, symbolic links followed (`/dev/stdin`, `/dev/fd/63`);
+/// opens nothing.
+fn metadata(p: &Path) -> Result<std::fs::Metadata> {
+    match std::fs::metadata(p) {
+        Ok(m) => Ok(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(not_found(p)),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+    }
+}
+
+/// A regular file, by its content.
+fn file_input(p: &Path) -> Result<Input> {
     Ok(match sniff(p)? {
         Kind::Image => Input::Image(p.to_path_buf()),
         Kind::Npy => Input::Npy(p.to_path_buf()),
@@ -205,27 +107,22 @@ fn expand(p: &Path) -> Result<Input> {
     })
 }
 
-/// The notes about a directory: images from subfolders, files skipped.
-fn say_listing(dir: &Path, listing: &Listing) {
-    let relative = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
-    if listing.subfolders > 0 {
-        super::stderr_line(format_args!(
-            "note: {}: {} images from {} subfolder{} (+{} at the top level), in path order",
-            dir.display(),
-            listing.images.len() - listing.top,
-            listing.subfolders,
-            if listing.subfolders == 1 { "" } else { "s" },
-            listing.top
-        ));
-    }
-    if let Some(first) = listing.skipped.first() {
-        super::stderr_line(format_args!(
-            "note: {}: skipped {} file(s) that are not images (e.g. {})",
-            dir.display(),
-            listing.skipped.len(),
-            relative(first)
-        ));
-    }
+/// A file of a directory listing, when its turn comes: recognised as the
+/// same file named on the command line is ([`file_input`]), so it gets the
+/// same frames or the same error. One that is no longer a regular file (a
+/// folder or a pipe now) is an error, never followed or opened.
+fn listed(p: &Path) -> Input {
+    let input = metadata(p).and_then(|m| match m.is_file() {
+        true => file_input(p),
+        false => bail!(
+            "{}: no longer a regular file (it changed after its folder was listed); not read",
+            p.display()
+        ),
+    });
+    input.unwrap_or_else(|e| Input::Unreadable {
+        path: p.to_path_buf(),
+        error: format!("{e:#}"),
+    })
 }
 
 /// Frames of a list of inputs, lazily: one image file, IDX or `.npy` frame
@@ -236,7 +133,7 @@ fn say_listing(dir: &Path, listing: &Listing) {
 pub struct FrameSource {
     inputs: VecDeque<Input>,
     idx: Option<IdxFrames>,
-    images: VecDeque<PathBuf>,
+    images: VecDeque<Entry>,
     npy: Option<NpyFrames>,
     raw: Option<RawReader<Box<dyn Read>>>,
     raw_format: Option<RawFormat>,
@@ -324,9 +221,6 @@ impl Iterator for FrameSource {
                 }
                 continue;
             }
-            if let Some(p) = self.images.pop_front() {
-                return Some(from_file(&p, read_image));
-            }
             if let Some(npy) = &mut self.npy {
                 let source = format!("{}#{}", npy.name(), npy.next_index());
                 match npy.next() {
@@ -343,7 +237,13 @@ impl Iterator for FrameSource {
                 }
                 continue;
             }
-            let input = self.inputs.pop_front()?;
+            // A directory's next entry, once the frames of the one before
+            // (a .npy named like an image) are all out.
+            let input = match self.images.pop_front() {
+                Some(Entry::File(p)) => listed(&p),
+                Some(Entry::Error { path, error }) => Input::Unreadable { path, error },
+                None => self.inputs.pop_front()?,
+            };
             if let Some(item) = self.start(input) {
                 return Some(item);
             }
@@ -354,7 +254,10 @@ impl Iterator for FrameSource {
 /// How many frames `inputs` hold, from their headers and listings (no
 /// pixel data is read): `None` when that cannot be known before reading
 /// them (stdin, a stream, or an input whose header cannot be read: reading
-/// it will say why). Streams are not opened.
+/// it will say why). Streams are not opened. A directory counts one per
+/// entry: a listed file that turns out not to be one image (a `.npy`
+/// named like one) or an entry that could not be listed is caught when
+/// read.
 pub fn count_frames(inputs: &[Input]) -> Option<usize> {
     inputs.iter().try_fold(0usize, |total, input| {
         let n = match input {

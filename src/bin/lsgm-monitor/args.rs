@@ -134,8 +134,10 @@ pub struct Args {
     #[arg(long, value_name = "FRAMES", value_parser = at_least_one)]
     pub bench: Option<u64>,
     /// Images (PNG, JPEG, BMP, GIF, TIFF, WebP), directories of them (subfolders included, in path
-    /// order), IDX or .npy files, pipes holding one (<(…), /dev/stdin), or `-` for raw frames on stdin
-    /// (with --raw) [default: models/samples/frames].
+    /// order; a file named like an image or holding one is read as if named — an empty or cut one is
+    /// an error line —, other files are skipped with a note), IDX or .npy files, pipes holding one
+    /// (<(…), /dev/stdin), or `-` for raw frames on stdin (with --raw) [default:
+    /// models/samples/frames].
     pub inputs: Vec<PathBuf>,
 }
 

@@ -270,9 +270,10 @@ pub struct InputArgs {
     #[arg(long, value_name = "HxW", value_parser = input_size)]
     pub input_size: Option<(u32, u32)>,
     /// How frames of another size reach the input: `exact` (refuse them), `stretch`, `crop` or
-    /// `crop:SHORTER` (shorter side to SHORTER, default the input's larger side, then the centre, as
-    /// torchvision's Resize + CenterCrop), `letterbox` or `letterbox:FILL` (fit inside, pad with
-    /// FILL, default 0) [default: exact].
+    /// `crop:SHORTER` (shorter side to SHORTER, then the centre, as torchvision's Resize +
+    /// CenterCrop; SHORTER is at least, and by default, the input's larger side: a smaller one would
+    /// need padding), `letterbox` or `letterbox:FILL` (fit inside, pad with FILL, default 0)
+    /// [default: exact].
     #[arg(long, value_name = "POLICY", value_parser = resize_policy)]
     pub resize: Option<String>,
     /// The output (or tensor) holding the class logits, when the network has several outputs.

@@ -40,9 +40,10 @@ struct OnnxFitArgs {
     /// ONNX classifier [default: the shipped demo model].
     #[arg(long)]
     onnx: Option<PathBuf>,
-    /// In-distribution training images: an image, a directory of images (subfolders included, in
-    /// path order), IDX (.gz) or .npy, or a pipe holding one [default: the shipped demo sample].
-    #[arg(long)]
+    /// In-distribution training images, one path: an image, a directory of images (subfolders
+    /// included, in path order: for several folders give the folder holding them), IDX (.gz) or
+    /// .npy, or a pipe holding one [default: the shipped demo sample].
+    #[arg(long, value_name = "PATH")]
     train: Option<PathBuf>,
     /// IDX label file aligned with --train (for --classes).
     #[arg(long)]
@@ -83,9 +84,9 @@ enum Command {
         /// Take taps and preprocessing from this model file (instead of the input flags).
         #[arg(long)]
         lsgm: Option<PathBuf>,
-        /// Frames: an image, a directory of images (subfolders included, in path order), IDX (.gz) or
-        /// .npy, or a pipe holding one.
-        #[arg(long)]
+        /// Frames, one path: an image, a directory of images (subfolders included, in path order: for
+        /// several folders give the folder holding them), IDX (.gz) or .npy, or a pipe holding one.
+        #[arg(long, value_name = "PATH")]
         data: PathBuf,
         /// Output directory.
         #[arg(long)]

@@ -720,3 +720,77 @@ fn class_folders_are_read_whole_in_path_order() {
     assert_eq!(rows("tree-features").len(), 6 * 10);
     assert!(rows("tree-features") == rows("flat-features"));
 }
+
+#[test]
+fn a_multi_member_gzip_gives_the_features_of_its_one_member_twin() {
+    // `gzip -c a > f.gz; gzip -c b >> f.gz` is a valid gzip (gzip -t,
+    // Python's gzip); its second member was refused as the file ending
+    // early.
+    use std::io::Write;
+    let gz = |bytes: &[u8]| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    };
+    let frames = lsgm::frames::read_idx_images(&common::root(
+        "models/samples/fmnist-test-500-images-idx3-ubyte.gz",
+    ))
+    .unwrap();
+    let mut idx = vec![0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 28, 0, 0, 0, 28];
+    for f in &frames[..40] {
+        idx.extend_from_slice(f.pixels.as_u8().unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one.idx.gz"), dir.path().join("two.idx.gz"));
+    std::fs::write(&one, gz(&idx)).unwrap();
+    // Split inside frame 20.
+    let at = 16 + 784 * 20 + 300;
+    std::fs::write(&two, [gz(&idx[..at]), gz(&idx[at..])].concat()).unwrap();
+    demo_features(&one, &dir.path().join("one"));
+    demo_features(&two, &dir.path().join("two"));
+    for f in ["0.npy", "1.npy", "2.npy", "logits.npy"] {
+        let (a, b) = (
+            read_f32(&dir.path().join("one").join(f)),
+            read_f32(&dir.path().join("two").join(f)),
+        );
+        assert!(a == b, "{f}: the two-member file's features differ");
+    }
+    assert_eq!(read_f32(&dir.path().join("two/logits.npy")).len(), 40 * 10);
+}
+
+#[test]
+#[cfg_attr(not(unix), ignore = "symbolic links are made with std::os::unix")]
+fn a_tree_that_cannot_be_read_whole_stops_the_fit_naming_what() {
+    // The monitor writes an error line for a loop or an empty image in a
+    // folder and judges the rest; a fit needs every frame: the first such
+    // entry is the error, and nothing is written.
+    let frames = lsgm::frames::read_idx_images(&common::root(
+        "models/samples/fmnist-test-500-images-idx3-ubyte.gz",
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    for (i, place) in ["a/0.png", "c/1.png"].iter().enumerate() {
+        let p = tree.join(place);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        image::GrayImage::from_raw(28, 28, frames[i].pixels.as_u8().unwrap().to_vec())
+            .unwrap()
+            .save(&p)
+            .unwrap();
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&tree, tree.join("b")).unwrap();
+    let mut cmd = tool();
+    cmd.arg("--onnx")
+        .arg(common::root("models/fmnist-resnet.onnx"))
+        .args(["--mean", "0.2860", "--std", "0.3530", "--train"])
+        .arg(&tree)
+        .arg("--out")
+        .arg(dir.path().join("tree.lsgm"));
+    let link = tree.join("b").display().to_string();
+    fails(&mut cmd, 1, &[&format!("{link}: a symbolic link to"), "(a loop)"]);
+    std::fs::remove_file(tree.join("b")).unwrap();
+    std::fs::write(tree.join("c/2.png"), b"").unwrap();
+    let empty = tree.join("c/2.png").display().to_string();
+    fails(&mut cmd, 1, &[&format!("{empty}: empty file (0 bytes)")]);
+}

@@ -22,8 +22,9 @@ pub struct EvalArgs {
     /// LSGM model file.
     #[arg(long)]
     pub lsgm: PathBuf,
-    /// In-distribution test images.
-    #[arg(long = "in")]
+    /// In-distribution test images, one path: an image, a directory of images (subfolders included,
+    /// in path order), IDX (.gz) or .npy, or a pipe holding one.
+    #[arg(long = "in", value_name = "PATH")]
     pub in_data: PathBuf,
     /// IDX labels of --in (reports the classifier's accuracy).
     #[arg(long)]
