@@ -707,9 +707,10 @@ fn formula_png(dir: &std::path::Path, i: u32) -> std::path::PathBuf {
 /// `confidence` is the network's own probability for `class`, as
 /// onnxruntime computes the network's output (tools/fixtures/output_fixtures.py,
 /// float16_fixtures.py): a Sigmoid's output, a Softmax's output scaled to
-/// percent divided by 100, a float16 network's Softmax (to float16's
-/// precision), and `null`, said once, when the output cannot be read back
-/// to logits.
+/// percent divided by 100, a softmax built from Exp, ReduceSum and Div, a
+/// float16 network's Softmax (to float16's precision), and `null`, said
+/// once, when the output cannot be read back to logits (a computed gate, a
+/// Slice of the probabilities).
 #[test]
 fn the_confidence_is_the_networks_own_probability() {
     use lsgm::model::preprocess::Resize;
@@ -721,6 +722,8 @@ fn the_confidence_is_the_networks_own_probability() {
         ("outputs/sigmoid", "logits_raw", "probs", 1e-5),
         ("outputs/percent", "logits_raw", "percent", 1e-5),
         ("outputs/gated", "scores", "scores", 0.0),
+        ("outputs/softmax_slice", "sliced", "sliced", 0.0),
+        ("outputs/softmax_parts", "logits_raw", "probs", 1e-5),
         ("float16/softmax", "logits_raw", "probs", 5e-3),
     ] {
         let fixture = format!("{net}.onnx");
@@ -752,7 +755,9 @@ fn the_confidence_is_the_networks_own_probability() {
                 .fold((0, f64::MIN), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
             assert_eq!(line["class"], class as u64, "{net} frame {i}: {line}");
             match net {
-                "outputs/gated" => assert!(line["confidence"].is_null(), "{line}"),
+                "outputs/gated" | "outputs/softmax_slice" => {
+                    assert!(line["confidence"].is_null(), "{line}")
+                }
                 _ => {
                     let got = line["confidence"].as_f64().unwrap();
                     assert!(
@@ -766,9 +771,15 @@ fn the_confidence_is_the_networks_own_probability() {
             "outputs/sigmoid" => "note: \"probs\" is the Sigmoid of \"logits_raw\"",
             "outputs/percent" => "note: \"percent\" is 100 × the Softmax of \"logits_raw\"",
             "outputs/gated" => "confidence is not known (null)",
+            "outputs/softmax_slice" => "its node \"slice\" (Slice) after the Softmax node \"softmax\"",
+            "outputs/softmax_parts" => "note: \"probs\" is the softmax of \"logits_raw\" built from",
             _ => "note: \"probs\" is the Softmax of \"logits_raw\"",
         };
         assert_eq!(stderr(&o).matches(said).count(), 1, "{net}: {}", stderr(&o));
+        // tract emulates float16 on x86-64: said once at start.
+        let float16 = net.starts_with("float16/") && cfg!(target_arch = "x86_64");
+        let emulated = stderr(&o).matches("computes in float16 inside").count();
+        assert_eq!(emulated, usize::from(float16), "{net}: {}", stderr(&o));
     }
 }
 

@@ -6,9 +6,10 @@
 //! which tensors `--layers auto` taps on networks shaped like torchvision's
 //! ResNet, MobileNetV2/V3, EfficientNet and SqueezeNet.
 //!
-//! Fixtures and reference values: `tools/fixtures/onnx_fixtures.py` and
-//! `tools/fixtures/backbone_fixtures.py` (onnxruntime, one thread, on frames
-//! from the formula below).
+//! Fixtures and reference values: `tools/fixtures/onnx_fixtures.py`,
+//! `backbone_fixtures.py`, `output_fixtures.py` (what outputs mean) and
+//! `float16_fixtures.py` (onnxruntime, one thread, on frames from the
+//! formula below).
 
 use lsgm::frames::{to_input, Frame, Pixels};
 use lsgm::model::preprocess::{Colour, Datum, PixelRange, Resize};
@@ -343,16 +344,157 @@ fn an_ending_that_cannot_be_read_through_has_no_confidence() {
             "null",
         ],
     );
-    let p = preprocess(&g, &j, Colour::Grey);
-    let net = Network::new(g, &[]).unwrap();
+    taken_as_it_is(g, &j, "scores");
+}
+
+/// `rel` loaded with `--logits NAME` when `named`.
+fn load_named(rel: &str, named: Option<&str>) -> anyhow::Result<Graph> {
+    let opts = LoadOptions {
+        logits: named.map(str::to_string),
+        ..LoadOptions::default()
+    };
+    load(rel, opts)
+}
+
+/// Runs the fixture frames of `j` through `graph`, whose output `output`
+/// is taken as it is: its values are onnxruntime's and its confidence is
+/// not known.
+fn taken_as_it_is(graph: Graph, j: &Value, output: &str) {
+    let p = preprocess(&graph, j, Colour::Grey);
+    let net = Network::new(graph, &[]).unwrap();
     let (mut input, mut out) = (p.buffer(), Output::default());
     for i in 0..4 {
         to_input(&frame(i, 28, 28, 1), &p, &mut input).unwrap();
         net.run(&input, &mut out).unwrap();
-        close(&out.logits, &j["outputs"]["scores"][i], "scores");
+        close(&out.logits, &j["outputs"][output][i], output);
         let (class, confidence) = net.probabilities.top_class(&out.logits);
-        assert_eq!((class, confidence), (top(&j["outputs"]["scores"][i]).0, None));
+        assert_eq!(
+            (class, confidence),
+            (top(&j["outputs"][output][i]).0, None),
+            "{output}"
+        );
     }
+}
+
+#[test]
+fn probabilities_are_never_logits_whatever_follows_them() {
+    // Softmax -> Slice 3:8: 5 of the 10 probabilities (0.78–0.82 for the
+    // top class; a softmax of them would say at most 0.40).
+    let j = reference("outputs/softmax_slice.json");
+    let g = ending(
+        "outputs/softmax_slice.onnx",
+        ("sliced", Probabilities::Unknown),
+        &[
+            "its node \"slice\" (Slice) after the Softmax node \"softmax\" cannot be read through",
+            "the confidence is not known (null)",
+        ],
+    );
+    assert_eq!(g.logits.classes, 5);
+    taken_as_it_is(g, &j, "sliced");
+    // TopK's 5 values, a Concat of the probabilities with themselves, a
+    // Gather of 4 classes: each named by --logits, each said.
+    let j = reference("outputs/prob_heads.json");
+    for (output, node, k) in [
+        ("top5", "\"topk\" (TopK)", 5),
+        ("doubled", "\"concat\" (Concat)", 20),
+        ("picked", "\"gather\" (Gather)", 4),
+    ] {
+        let g = load_named("outputs/prob_heads.onnx", Some(output)).unwrap();
+        assert_eq!(
+            (g.logits.tensor.as_str(), g.logits.classes, g.logits.probabilities),
+            (output, k, Probabilities::Unknown)
+        );
+        let note = g.logits.note.clone().unwrap();
+        assert!(
+            note.contains(&format!("its node {node} after the Softmax node \"softmax\"")),
+            "{note}"
+        );
+        taken_as_it_is(g, &j, output);
+    }
+    // A detector's scores: Sigmoid over 49 anchors, then the top 16.
+    let j = reference("outputs/tf_topk.json");
+    let g = load_named("outputs/tf_topk.onnx", Some("detection_scores")).unwrap();
+    assert_eq!(g.logits.probabilities, Probabilities::Unknown);
+    let note = g.logits.note.clone().unwrap();
+    assert!(
+        note.contains("its node \"topk\" (TopK) after the Sigmoid node \"score_sigmoid\""),
+        "{note}"
+    );
+    // Every other output is listed, the count computed from the scores too.
+    let auto = g.auto_note().unwrap();
+    assert!(
+        auto.contains("(detection_boxes, detection_classes; num_detections computed from them)"),
+        "{auto}"
+    );
+    taken_as_it_is(g, &j, "detection_scores");
+}
+
+#[test]
+fn a_softmax_built_from_separate_nodes_gives_the_networks_own_probability() {
+    // Exp -> ReduceSum -> Div, no Softmax node (0.45–0.47 here).
+    let j = reference("outputs/softmax_parts.json");
+    let g = ending(
+        "outputs/softmax_parts.onnx",
+        ("logits_raw", Probabilities::Softmax),
+        &[
+            "\"probs\" is the softmax of \"logits_raw\" built from its Exp \"exp\", ReduceSum \"sum\" and \
+           Div \"normalise\" nodes",
+        ],
+    );
+    confidence_is_the_networks_own(g, &j, &j["outputs"]["probs"], F32);
+    // Its numerically stable form exp(z − max z) / Σ, and Exp(LogSoftmax(z)).
+    let j = reference("outputs/prob_heads.json");
+    for (output, says) in [
+        (
+            "stable",
+            "\"stable\" is the softmax of \"logits_raw\" built from its Exp \"stable_exp\"",
+        ),
+        (
+            "exp_log",
+            "\"exp_log\" is the Exp of the LogSoftmax of \"logits_raw\"",
+        ),
+    ] {
+        let g = load_named("outputs/prob_heads.onnx", Some(output)).unwrap();
+        assert_eq!(
+            (g.logits.tensor.as_str(), g.logits.probabilities),
+            ("logits_raw", Probabilities::Softmax)
+        );
+        assert!(
+            g.logits.note.as_deref().unwrap().contains(says),
+            "{:?}",
+            g.logits.note
+        );
+        confidence_is_the_networks_own(g, &j, &j["outputs"][output], F32);
+    }
+}
+
+#[test]
+fn class_numbers_and_boxes_are_never_class_scores() {
+    let err = |rel: &str, named: Option<&str>| format!("{:#}", load_named(rel, named).err().unwrap());
+    // A Cast of TopK's indices is shaped like class scores but names classes.
+    let e = err("outputs/tf_topk.onnx", None);
+    assert!(
+        e.contains("1 output could be the class logits: detection_scores [1, 16]; 3 could not: ")
+            && e.contains(
+                "detection_classes [1, 16] (computed from the indices of TopK node \"topk\": numbers \
+                 naming classes or positions, not scores)"
+            )
+            && e.contains("num_detections [1] (a single value)")
+            && e.contains("object detector"),
+        "{e}"
+    );
+    let e = err("outputs/tf_topk.onnx", Some("detection_classes"));
+    assert!(
+        e.contains("--logits \"detection_classes\" is computed from the indices of TopK node \"topk\""),
+        "{e}"
+    );
+    // A network whose one output is boxes is called a detector.
+    let e = err("outputs/boxes_only.onnx", None);
+    assert!(
+        e.contains("boxes [1, 49, 4] (49 boxes of 4 coordinates)")
+            && e.contains("It looks like an object detector's output (boxes)"),
+        "{e}"
+    );
 }
 
 #[test]

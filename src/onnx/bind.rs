@@ -105,7 +105,13 @@ pub fn check(model: &Model<'_>, onnx: &Path) -> Result<Checked> {
         );
         taps.push(l.name().to_string());
     }
-    let notes = graph.logits.note.iter().cloned().collect();
+    let notes = graph
+        .logits
+        .note
+        .iter()
+        .cloned()
+        .chain(graph.float16_note())
+        .collect();
     Ok(Checked {
         graph,
         taps,

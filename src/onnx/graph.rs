@@ -143,6 +143,12 @@ pub struct Graph {
     pub(super) float16: bool,
 }
 
+/// How much slower tract runs a float16 network than its float32 original
+/// on a CPU without float16 arithmetic: measured with `lsgm-monitor
+/// --threads 1 --bench 200` (README, "float16 networks").
+const FLOAT16_SLOWER: &str = "the demo network converted to float16 ran 350–490× slower than in \
+     float32 on an x86-64 CPU (median inference 0.38–0.56 s against 1.1–1.6 ms a frame)";
+
 /// Operators whose output is the same map as their input, laid out or
 /// typed differently: offering them would offer one map twice.
 const COPIES: &[&str] = &["Transpose", "Identity", "Dropout", "Cast", "CastLike"];
@@ -429,6 +435,22 @@ impl Graph {
     /// resolution. The rule in full is `stages::auto_taps`'s.
     pub fn auto_taps(&self) -> Vec<String> {
         self.auto.clone()
+    }
+
+    /// What the user should know before running a network that computes in
+    /// float16 inside on a CPU without float16 arithmetic (x86-64, ARM
+    /// before ARMv8.2): tract emulates it, far slower than float32
+    /// ([`FLOAT16_SLOWER`]); `None` otherwise.
+    pub fn float16_note(&self) -> Option<String> {
+        (self.float16 && !tract_linalg::has_fp16()).then(|| {
+            format!(
+                "{} computes in float16 inside, and this CPU has no float16 arithmetic that tract \
+                 uses, so tract emulates it: {FLOAT16_SLOWER}. Export the network in float32 (float16 \
+                 gains nothing on such a CPU), or run it where float16 is native (ARMv8.2 and later, \
+                 e.g. Jetson Orin) — or, once lsgm-monitor has an onnxruntime engine, with that",
+                self.path.display()
+            )
+        })
     }
 
     /// What the user should know about [`Graph::auto_taps`]'s choice: set

@@ -12,6 +12,7 @@
 //! checks that they belong together.
 
 mod bind;
+mod ending;
 mod gemm;
 mod graph;
 mod head;

@@ -344,10 +344,24 @@ pub(crate) fn auto_taps(
     let flow = Flow::new(graph, input, logits, constant);
     let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
     let heads = flow.other_heads(&outputs);
+    // Outputs computed from the class scores that are not a reading of them
+    // (a detector's count of detections), listed too.
+    let after = flow.descendants(logits);
+    let derived: Vec<&str> = outputs
+        .iter()
+        .copied()
+        .filter(|&o| o != logits && after.contains(o))
+        .filter(|&o| shape(o).as_deref().and_then(super::logits::classes) != Some(classes))
+        .collect();
     let note = heads.as_ref().map(|(h, _)| {
+        let derived = match derived.len() {
+            0 => String::new(),
+            _ => format!("; {} computed from them", derived.join(", ")),
+        };
         format!(
-            "the network has other outputs than the class scores {logits:?} ({}): `--layers auto` \
-             taps only maps that every output is computed from (the trunk they share), none inside a head",
+            "the network has other outputs than the class scores {logits:?} ({}{derived}): `--layers \
+             auto` taps only maps that every output is computed from (the trunk they share), none inside \
+             a head",
             h.join(", ")
         )
     });

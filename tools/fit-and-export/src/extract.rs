@@ -159,8 +159,8 @@ pub struct Prepared {
 /// what the user should know about the network goes to `notes`.
 pub fn prepare(onnx: &Path, a: &InputArgs, demo: bool, notes: &Notes) -> Result<Prepared> {
     let graph = Graph::load(onnx, &a.load_options())?;
-    if let Some(n) = &graph.logits.note {
-        notes.say(n);
+    for n in graph.logits.note.iter().cloned().chain(graph.float16_note()) {
+        notes.say(&n);
     }
     let taps = select_taps(&graph, a, notes)?;
     let preprocess = preprocess(&graph, a, demo)?;

@@ -427,28 +427,38 @@ fn logit_detectors_say_which_logits_they_read_and_what_a_sigmoid_makes_of_them()
         md.contains("msp is max_k sigmoid(z_k)") && md.contains("`logits_raw`"),
         "{md}"
     );
-    // An ending that cannot be read back to logits: the logit detectors are
-    // skipped, saying why; LSGM is not concerned.
-    let model = dir.path().join("gated.lsgm");
-    let a = fit("outputs/gated.onnx", &frames, &model, &norm).success();
-    assert!(stderr(&a).contains("cannot be read through"), "{}", stderr(&a));
-    let out = dir.path().join("g");
-    let a = eval_net("outputs/gated.onnx", &model, &frames, &out, "msp,energy,lsgm").success();
-    assert!(
-        stderr(&a).contains("msp and energy need the classifier's logits (\"scores\" is computed from"),
-        "{}",
-        stderr(&a)
-    );
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["logits"]["probabilities"], "unknown");
-    let methods: Vec<&str> = report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["method"].as_str().unwrap())
-        .collect();
-    assert_eq!(methods, ["lsgm"]);
+    // Endings that cannot be read back to logits (a gate the network
+    // computes; a Slice of the probabilities, which changes the class
+    // count): the logit detectors are skipped, saying why and naming the
+    // node; LSGM is not concerned.
+    for (net, output, node) in [
+        ("gated", "scores", "\"gated\" (Mul by a computed tensor)"),
+        ("softmax_slice", "sliced", "\"slice\" (Slice)"),
+    ] {
+        let onnx = format!("outputs/{net}.onnx");
+        let model = dir.path().join(format!("{net}.lsgm"));
+        let a = fit(&onnx, &frames, &model, &norm).success();
+        assert!(stderr(&a).contains("cannot be read through"), "{}", stderr(&a));
+        let out = dir.path().join(net);
+        let a = eval_net(&onnx, &model, &frames, &out, "msp,energy,lsgm").success();
+        let skipped = format!("msp and energy need the classifier's logits (\"{output}\" is computed from");
+        assert!(stderr(&a).contains(&skipped), "{}", stderr(&a));
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["logits"]["probabilities"], "unknown");
+        let note = report["logits"]["note"].as_str().unwrap();
+        assert!(
+            note.contains(&format!("its node {node} after the Softmax node")),
+            "{note}"
+        );
+        let methods: Vec<&str> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["method"].as_str().unwrap())
+            .collect();
+        assert_eq!(methods, ["lsgm"], "{net}");
+    }
 }
 
 #[test]
