@@ -79,9 +79,11 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections accepted at the cap, each closing an answered one, before
 /// the connections are served again: a round of serving answers every busy
 /// connection once, so accepting one per round left a scrape waiting
-/// behind the reconnecting clients in the listen queue (0.2–1.4 s among
-/// 120–150 of them; 0.02–0.15 s with bursts). The closed ones' descriptors (at most this many over
-/// [`MAX_CONNECTIONS`]) are given back at the end of the burst.
+/// behind the reconnecting clients in the listen queue (the trial's repro,
+/// 100 / 150 clients on a shared 2-core machine: slowest scrape 183 / 357
+/// ms one per round, 76 / 122 ms in bursts of 16). The closed ones'
+/// descriptors (at most this many over [`MAX_CONNECTIONS`]) are given back
+/// at the end of the burst.
 const ACCEPT_BURST: usize = 16;
 /// Pause before accepting again after an accept error such as `EMFILE`.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
