@@ -211,15 +211,18 @@ fn capture_counts(said: &str) -> Saved {
 
 /// Runs on a real small disk, in a mount namespace of its own: `$1` gets a
 /// 256 KiB tmpfs holding another program's 64 KiB file, each run's stderr
-/// and exit code go to `$2`, `$3` is the monitor, `$4` the raw frames.
-/// Run 1 fills the disk with captures; run 2 starts on the full disk; run 3
-/// finds no capture of its own to remove (the other program filled the
-/// rest); run 4 finds the directory on a read-only file system.
+/// and exit code go to `$2`, `$3` is the monitor, `$4` the raw 28×28 frames,
+/// `$5` one raw 320×320 RGB frame. Run 1 fills the disk with captures; run 2
+/// starts on the full disk; run 3 finds no capture of its own to remove
+/// (the other program filled the rest); run 5 is given a directory to create
+/// on a tmpfs with no inodes left (issue #22's trial); run 6 fills a 64 KiB
+/// tmpfs with captures, and run 7's capture of the large frame is larger
+/// than the whole disk; run 4 finds the directory on a read-only file system.
 const SMALL_DISK_RUNS: &str = r#"
-D=$1; T=$2; MON=$3; FRAMES=$4
+D=$1; T=$2; MON=$3; FRAMES=$4; BIG=$5
 mount -t tmpfs -o size=256k lsgm-test "$D" || exit 97
 mkdir "$D/ood" && head -c 65536 /dev/urandom > "$D/ood/other.bin" && cksum < "$D/ood/other.bin" > "$T/other.before"
-run() { "$MON" --raw 28x28x1 --summary-only --save-ood "$D/ood" - < "$FRAMES" 2> "$T/$1.err"; echo $? > "$T/$1.code"; }
+run() { "$MON" --raw "${RAW:-28x28x1}" --summary-only --save-ood "$D/${SUB:-ood}" - < "${IN:-$FRAMES}" 2> "$T/$1.err"; echo $? > "$T/$1.code"; }
 run 1
 run 2
 cksum < "$D/ood/other.bin" > "$T/other.after"
@@ -227,6 +230,14 @@ ls "$D/ood" | grep -c '\.json$' > "$T/kept"
 rm "$D"/ood/*.png "$D"/ood/*.json
 dd if=/dev/zero of="$D/more" bs=4k 2> /dev/null
 run 3
+mkdir "$T/in" "$T/small" && mount -t tmpfs -o size=1m,nr_inodes=12 lsgm-in "$T/in" || exit 96
+mount -t tmpfs -o size=64k lsgm-small "$T/small" || exit 96
+i=0; while touch "$T/in/f$i" 2> /dev/null; do i=$((i+1)); done
+(D=$T/in; SUB=sub; run 5)
+(D=$T/small; run 6)
+ls "$T/small/ood" | grep -c '\.json$' > "$T/kept6"
+(D=$T/small; RAW=320x320x3; IN=$BIG; run 7)
+ls "$T/small/ood" | grep -c '\.json$' > "$T/kept7"
 mkdir -p "$D/ro" && mount -t tmpfs -o size=64k lsgm-ro "$D/ro" && mkdir "$D/ro/ood" && mount -o remount,ro "$D/ro" || exit 98
 D=$D/ro; run 4
 "#;
@@ -249,11 +260,19 @@ fn a_full_disk_is_made_room_on_and_does_not_stop_the_next_start() {
     std::fs::create_dir_all(&out).unwrap();
     let frames = host.path().join("noise.raw");
     std::fs::write(&frames, uniform_noise(60, 21)).unwrap();
+    let big = host.path().join("big.raw");
+    std::fs::write(
+        &big,
+        (0..320 * 320 * 3)
+            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
     let o = std::process::Command::new("unshare")
         .args(["-rm", "sh", "-c", SMALL_DISK_RUNS, "sh"])
         .args([&mount, &out])
         .arg(env!("CARGO_BIN_EXE_lsgm-monitor"))
-        .arg(&frames)
+        .args([&frames, &big])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -299,6 +318,27 @@ fn a_full_disk_is_made_room_on_and_does_not_stop_the_next_start() {
             && said.contains("no capture of this monitor is left to remove"),
         "{said}"
     );
+    // Run 5: a directory that cannot be created for want of inodes: a warning naming them, monitoring starts.
+    let (_, said) = saved(5, 0, 60);
+    assert!(
+        said.contains("warning: --save-ood")
+            && said.contains("cannot create the directory yet")
+            && said.contains("no inodes left")
+            && said.contains("monitoring starts"),
+        "{said}"
+    );
+    // Runs 6, 7: a capture larger than the disk removes none of the captures that filled it.
+    let (c, said) = saved(6, 60, 0);
+    assert!(c.removed > 0, "run 6 never ran out of room: {said}");
+    let (code, said) = run(7);
+    assert_eq!(code, "0", "{said}");
+    let c = capture_counts(&said);
+    assert_eq!((c.saved, c.failed, c.removed), (0, 1, 0), "{said}");
+    assert!(
+        said.contains("is larger than the room the disk can give"),
+        "{said}"
+    );
+    assert_eq!(read("kept6"), read("kept7"), "captures were removed for nothing");
     // Run 4: a read-only directory is a setup error naming the cause.
     let (code, said) = run(4);
     assert_eq!(code, "1", "{said}");

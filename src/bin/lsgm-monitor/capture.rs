@@ -32,11 +32,16 @@
 //!   oldest captures — never other files — are removed (at least the size
 //!   of the file, at least one capture) and the write is tried again, up to
 //!   [`SPACE_RETRIES`] times; they count as removed, and a frame that still
-//!   does not fit as failed. At start a full disk is only a warning (the
-//!   first captures will make room), so a restarted monitor keeps
-//!   monitoring instead of looping on a setup error; a directory that
-//!   cannot be written for any other reason (permissions, a read-only file
-//!   system) is still refused at start, with the cause and what to do.
+//!   does not fit as failed. None is removed when `statvfs` shows that even
+//!   all of them could not make room for the file (a frame larger than the
+//!   disk: [`Ledger::beyond_reach`]), and an `ENOSPC` that means no inodes
+//!   left is named so ([`space_cause`]). At start a full disk is only a
+//!   warning (the first captures will make room; a directory that could not
+//!   be created for want of room is created by the first capture that
+//!   can), so a restarted monitor keeps monitoring instead of looping on a
+//!   setup error; a directory that cannot be created or written for any
+//!   other reason (permissions, a read-only file system, a file in the
+//!   way) is still refused at start, with the cause and what to do.
 //!
 //! Names are `{unix_millis:013}-{seq:08}` plus `.png` or `.npy`, and `.json`
 //! for the sidecar, so sorting by name sorts by time, across runs. The
@@ -188,8 +193,10 @@ impl Capture {
     ///
     /// Errors on a limit below 1 and on a `dir` that is not a directory or
     /// cannot be created or written (checked with a probe file), naming the
-    /// path, the cause and what to do. A probe that fails only for space is
-    /// a warning on stderr: the monitor starts, and the writes make room.
+    /// path, the cause and what to do. A full disk (no space or no inodes
+    /// left) when creating or probing `dir` is a warning on stderr: the
+    /// monitor starts, the writes make room, and a `dir` that could not be
+    /// created yet is created by the first write that finds room.
     pub fn start(p: CaptureParams) -> Result<Capture> {
         validate(&p)?;
         if let Some(warning) = prepare_dir(&p.dir)? {
@@ -284,7 +291,9 @@ fn validate(p: &CaptureParams) -> Result<()> {
 }
 
 /// Creates `dir` if missing and checks that files can be written in it.
-/// `Ok(Some(warning))` when the only problem is a full disk (or quota).
+/// `Ok(Some(warning))` when the only problem is a full disk (no space or
+/// no inodes left, or a quota): creating the directory then waits for the
+/// first capture ([`Ledger::save`]).
 fn prepare_dir(dir: &Path) -> Result<Option<String>> {
     let shown = dir.display();
     if dir.exists() && !dir.is_dir() {
@@ -292,21 +301,30 @@ fn prepare_dir(dir: &Path) -> Result<Option<String>> {
             "--save-ood {shown}: exists but is not a directory; give a directory (it is created if missing)"
         );
     }
-    fs::create_dir_all(dir).map_err(|e| {
-        anyhow!(
+    match make_dir(dir) {
+        Ok(()) => {}
+        Err(e) if is_out_of_space(&e) => {
+            return Ok(Some(format!(
+                "--save-ood {shown}: cannot create the directory yet ({}); monitoring starts, and each \
+                 capture tries to create it again (until then captures are counted as failed, with the cause)",
+                space_cause(&e, dir)
+            )))
+        }
+        Err(e) => bail!(
             "--save-ood {shown}: cannot create the directory ({e}); {}",
             what_to_do(&e, "create it")
-        )
-    })?;
+        ),
+    }
     let probe = dir.join(format!(".lsgm-probe-{}.tmp", std::process::id()));
     let written = write_file(&probe, b"probe");
     let removed = remove(&probe);
     match written.and(removed) {
         Ok(()) => Ok(None),
         Err(e) if is_out_of_space(&e) => Ok(Some(format!(
-            "--save-ood {shown}: no room to write there ({e}); monitoring starts, and each capture first \
+            "--save-ood {shown}: no room to write there ({}); monitoring starts, and each capture first \
              removes this monitor's oldest captures to make room (other files are never touched); captures \
-             that still do not fit are counted as failed"
+             that still do not fit are counted as failed",
+            space_cause(&e, dir)
         ))),
         Err(e) => bail!(
             "--save-ood {shown}: cannot write files there ({e}); {}",
@@ -334,6 +352,51 @@ fn is_out_of_space(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
     )
+}
+
+/// An out-of-space error's text, naming inode exhaustion: `ENOSPC` means
+/// either no free blocks or no free inodes, and only the file system's
+/// counts ([`disk_room`]) tell which; "no space" on a disk with space
+/// left would send the reader looking for the wrong thing.
+fn space_cause(e: &io::Error, dir: &Path) -> String {
+    let inodes_gone =
+        e.raw_os_error() == Some(ENOSPC) && disk_room(dir).is_ok_and(|room| room.inodes == Some(0));
+    if inodes_gone {
+        format!("{e}: no inodes left on that file system, so no new file or directory fits whatever space is free")
+    } else {
+        e.to_string()
+    }
+}
+
+/// `ENOSPC`, "no space left on device" (no free blocks, or no free inodes).
+const ENOSPC: i32 = 28;
+
+/// What a file system can still take, from `statvfs`.
+#[derive(Debug, Clone, Copy)]
+struct DiskRoom {
+    /// Bytes an unprivileged process can still write.
+    bytes: u64,
+    /// Files (inodes) it can still create; `None` where the file system
+    /// does not count them (its total is 0).
+    inodes: Option<u64>,
+    /// The allocation unit: every file's length rounds up to it.
+    block: u64,
+}
+
+/// The room on the file system holding `dir`, or its nearest existing
+/// ancestor when `dir` is not there yet.
+fn disk_room(dir: &Path) -> io::Result<DiskRoom> {
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(dir);
+    #[cfg(test)]
+    if let Some(room) = tests::small_disk::room(existing) {
+        return Ok(room);
+    }
+    let v = rustix::fs::statvfs(existing)?;
+    Ok(DiskRoom {
+        bytes: v.f_bavail.saturating_mul(v.f_frsize),
+        inodes: (v.f_files > 0).then_some(v.f_favail),
+        block: v.f_frsize.max(1),
+    })
 }
 
 /// Unix time in milliseconds (0 if the clock is before 1970).
@@ -454,16 +517,23 @@ struct Ledger {
     bytes: u64,
     /// The newest name used or seen; new names come after it.
     last: Option<Stamp>,
+    /// The directory could not be created at start (a full disk): the next
+    /// capture creates it first.
+    missing: bool,
 }
 
 impl Ledger {
-    /// Reads the captures already in `p.dir` and deletes leftover temporaries.
+    /// Reads the captures already in `p.dir` and deletes leftover
+    /// temporaries; a `p.dir` not there (not created at start, for want of
+    /// room) holds none.
     fn open(p: &CaptureParams, report: &Report) -> Result<Ledger> {
         let shown = p.dir.display();
-        let entries =
-            fs::read_dir(&p.dir).map_err(|e| anyhow!("--save-ood {shown}: cannot list it ({e})"))?;
         let mut found: BTreeMap<Stamp, Vec<(Ext, u64)>> = BTreeMap::new();
-        for entry in entries {
+        let entries = match fs::read_dir(&p.dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            listed => Some(listed.map_err(|e| anyhow!("--save-ood {shown}: cannot list it ({e})"))?),
+        };
+        for entry in entries.into_iter().flatten() {
             let entry = entry.map_err(|e| anyhow!("--save-ood {shown}: cannot list it ({e})"))?;
             // Only regular files (not symlinks, not directories) with UTF-8 names can be ours.
             let (Ok(kind), Some(name)) = (entry.file_type(), entry.file_name().to_str().map(String::from))
@@ -496,6 +566,7 @@ impl Ledger {
             bytes: kept.iter().map(Stored::bytes).sum(),
             last: kept.back().map(|s| s.stamp),
             kept,
+            missing: !p.dir.is_dir(),
         })
     }
 
@@ -527,6 +598,11 @@ impl Ledger {
                 Err(e) if is_out_of_space(&e) => e,
                 Err(e) => return Err(format!("cannot write {} ({e})", path.display())),
             };
+            let cause = space_cause(&e, &self.dir);
+            let no_space = e.raw_os_error() == Some(ENOSPC);
+            if let Some(beyond) = self.beyond_reach(bytes.len() as u64).filter(|_| no_space) {
+                return Err(format!("cannot write {} ({cause}); {beyond}", path.display()));
+            }
             let mut freed = (0u64, 0usize);
             while rounds < SPACE_RETRIES && freed.0 < bytes.len() as u64 {
                 let Some(size) = self.remove_oldest(report) else {
@@ -539,10 +615,32 @@ impl Ledger {
                     0 => "no capture of this monitor is left to remove: other files fill the disk".into(),
                     n => format!("still no room after removing this monitor's {n} oldest captures"),
                 };
-                return Err(format!("cannot write {} ({e}); {why}", path.display()));
+                return Err(format!("cannot write {} ({cause}); {why}", path.display()));
             }
             (rounds, removed) = (rounds + 1, removed + freed.1);
         }
+    }
+
+    /// Why removing every capture of this monitor could not make room for
+    /// a file of `len` bytes, if it could not: the bytes free plus the
+    /// blocks its captures take are fewer (a frame larger than the disk).
+    /// Then none is removed for nothing. `None` when removal may help, or
+    /// the file system cannot say (a quota is not in its counts).
+    fn beyond_reach(&self, len: u64) -> Option<String> {
+        let room = disk_room(&self.dir).ok()?;
+        let ours: u64 = (self.kept.iter())
+            .flat_map(|c| c.files.iter())
+            .map(|(_, n)| n.div_ceil(room.block) * room.block)
+            .sum();
+        if self.kept.is_empty() || room.bytes.saturating_add(ours) >= len {
+            return None;
+        }
+        Some(format!(
+            "the frame's file ({len} bytes) is larger than the room the disk can give: {} bytes free plus {ours} bytes \
+             taken by this monitor's {} captures; none removed (a larger disk, or fewer other files, would take it)",
+            room.bytes,
+            self.kept.len()
+        ))
     }
 
     /// Deletes a capture's files, sidecar first (so no sidecar ever lacks its image).
@@ -599,6 +697,16 @@ impl Ledger {
                  bytes; not saved (raise the byte limit)",
                 self.max_bytes
             ));
+        }
+        if self.missing {
+            make_dir(&self.dir).map_err(|e| {
+                format!(
+                    "--save-ood: frame {source}: cannot create the directory {} ({}); not saved",
+                    self.dir.display(),
+                    space_cause(&e, &self.dir)
+                )
+            })?;
+            self.missing = false;
         }
         let stamp = self.next_stamp(job.millis, seq);
         self.shrink_to(self.max_files - 1, self.max_bytes - size, report);
@@ -726,6 +834,16 @@ fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = fs::File::create(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Creates `dir` and its missing parents. Like [`write_file`], unit tests
+/// can give its parent a small disk here.
+fn make_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(test)]
+    if !dir.exists() {
+        tests::small_disk::check(dir, 0)?;
+    }
+    fs::create_dir_all(dir)
 }
 
 /// Deletes a file; one already gone counts as deleted.
@@ -1058,45 +1176,65 @@ mod tests {
         assert_eq!(sidecars(dir.path()), ["{\"ok\":true}"]);
     }
 
-    /// A small disk for unit tests: [`write_file`] fails with `ENOSPC` in a
-    /// directory given a size here once its files (their lengths) would
-    /// pass it — as a full file system does, without mounting one.
+    /// A small disk for unit tests: [`write_file`] and [`make_dir`] fail
+    /// with `ENOSPC` in a directory given a size here once its files (their
+    /// lengths) would pass it, or its entries a limit of inodes, and
+    /// [`disk_room`] reports what is left — as a full file system does,
+    /// without mounting one.
     pub(super) mod small_disk {
+        use super::super::DiskRoom;
         use std::io;
         use std::path::{Path, PathBuf};
         use std::sync::Mutex;
 
-        /// Directories and their sizes in bytes.
-        static SIZES: Mutex<Vec<(PathBuf, u64)>> = Mutex::new(Vec::new());
+        /// Directories, their sizes in bytes, and their most entries.
+        static SIZES: Mutex<Vec<(PathBuf, u64, u64)>> = Mutex::new(Vec::new());
 
         /// From now on `dir` holds at most `bytes` bytes of files.
         pub fn set(dir: &Path, bytes: u64) {
-            let mut sizes = SIZES.lock().unwrap();
-            sizes.retain(|(d, _)| d != dir);
-            sizes.push((dir.to_path_buf(), bytes));
+            set_both(dir, bytes, u64::MAX);
         }
 
-        /// `ENOSPC` if writing `len` bytes at `path` would overfill its directory's disk.
+        /// From now on `dir` holds at most `bytes` bytes of files and `inodes` entries.
+        pub fn set_both(dir: &Path, bytes: u64, inodes: u64) {
+            let mut sizes = SIZES.lock().unwrap();
+            sizes.retain(|(d, _, _)| d != dir);
+            sizes.push((dir.to_path_buf(), bytes, inodes));
+        }
+
+        /// Bytes of the files and number of entries in `dir`, and its limits, if it has any.
+        fn usage(dir: &Path) -> Option<(u64, u64, u64, u64)> {
+            let (size, inodes) = (SIZES.lock().unwrap().iter())
+                .find(|(d, _, _)| d == dir)
+                .map(|(_, b, i)| (*b, *i))?;
+            let entries: Vec<std::fs::Metadata> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .collect();
+            let used = entries.iter().filter(|m| m.is_file()).map(|m| m.len()).sum();
+            Some((used, entries.len() as u64, size, inodes))
+        }
+
+        /// `ENOSPC` if writing `len` bytes at `path` (a new entry) would overfill its directory's disk.
         pub fn check(path: &Path, len: u64) -> io::Result<()> {
             let dir = path.parent().unwrap_or(Path::new("."));
-            let size = SIZES
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(d, _)| d == dir)
-                .map(|(_, b)| *b);
-            let Some(size) = size else {
+            let Some((used, entries, size, inodes)) = usage(dir) else {
                 return Ok(());
             };
-            let used: u64 = std::fs::read_dir(dir)?
-                .filter_map(|e| e.ok()?.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum();
-            if used + len > size {
+            if used + len > size || entries + 1 > inodes {
                 return Err(io::Error::from_raw_os_error(28)); // ENOSPC
             }
             Ok(())
+        }
+
+        /// What `dir`'s small disk has left, if it has one (lengths: blocks of 1 byte).
+        pub fn room(dir: &Path) -> Option<DiskRoom> {
+            let (used, entries, size, inodes) = usage(dir)?;
+            Some(DiskRoom {
+                bytes: size.saturating_sub(used),
+                inodes: (inodes != u64::MAX).then(|| inodes.saturating_sub(entries)),
+                block: 1,
+            })
         }
     }
 
@@ -1193,6 +1331,103 @@ mod tests {
             "{e}"
         );
         assert_eq!(names(d, "json").len(), 10 - SPACE_RETRIES);
+    }
+
+    /// Waits (at most 10 s) until `cap` has counted `n` failed frames.
+    fn wait_failed(cap: &Capture, n: u64) {
+        let t = Instant::now();
+        while cap.counters().failed.load(Ordering::Relaxed) < n && t.elapsed() < Duration::from_secs(10) {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The trial's disk with no inodes left (issue #22): a directory that
+    /// cannot be created for want of room is a warning naming inode
+    /// exhaustion, not an error; frames fail, counted, with that cause
+    /// until room comes back, and then the first capture creates it.
+    #[test]
+    fn a_directory_the_full_disk_cannot_hold_yet_is_created_by_a_later_capture() {
+        let parent = tempfile::tempdir().unwrap();
+        let d = parent.path().join("ood");
+        small_disk::set_both(parent.path(), u64::MAX, 0);
+        let warning = prepare_dir(&d).unwrap().unwrap();
+        assert!(
+            warning.contains("cannot create the directory yet")
+                && warning.contains("No space left on device")
+                && warning.contains("no inodes left")
+                && warning.contains("monitoring starts"),
+            "{warning}"
+        );
+        let cap = Capture::start(params(&d, u64::MAX, 10, 8)).unwrap();
+        assert!(cap.offer(u8_frame(2, 2, 1, 1), "{}".into()));
+        wait_failed(&cap, 1);
+        let e = cap.first_error().unwrap();
+        assert!(
+            e.contains("cannot create the directory") && e.contains("no inodes left"),
+            "{e}"
+        );
+        assert!(!d.exists());
+        small_disk::set_both(parent.path(), u64::MAX, u64::MAX);
+        assert!(cap.offer(u8_frame(2, 2, 1, 2), "{\"ok\":1}".into()));
+        let t = cap.finish();
+        assert_eq!((t.saved, t.failed, t.removed), (1, 1, 0), "{t:?}");
+        assert_eq!(sidecars(&d), ["{\"ok\":1}"]);
+    }
+
+    /// An existing directory on a disk with bytes free but no inodes: the
+    /// probe's warning says inodes, not just "no space".
+    #[test]
+    fn a_disk_out_of_inodes_is_named_so_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        small_disk::set_both(dir.path(), u64::MAX, 0);
+        let warning = prepare_dir(dir.path()).unwrap().unwrap();
+        assert!(
+            warning.contains("no room to write there") && warning.contains("no inodes left"),
+            "{warning}"
+        );
+        small_disk::set(dir.path(), 0);
+        let warning = prepare_dir(dir.path()).unwrap().unwrap();
+        assert!(
+            warning.contains("No space left on device") && !warning.contains("inodes"),
+            "{warning}"
+        );
+    }
+
+    /// A capture larger than the free bytes plus all of this monitor's
+    /// captures (trial finding 6): none is removed for nothing, and the
+    /// frame fails with a message saying it is larger than the room the
+    /// disk can give; a frame that fits after removal still makes room.
+    #[test]
+    fn a_frame_larger_than_the_disk_can_give_removes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cap = Capture::start(params(d, u64::MAX, 1000, 64)).unwrap();
+        for i in 0..4 {
+            assert!(cap.offer(u8_frame(8, 8, 3, 0), format!("{{\"i\":{i}}}")));
+        }
+        assert_eq!(cap.finish().saved, 4);
+        let ours = capture_bytes(d);
+        small_disk::set(d, ours); // exactly full
+        let cap = Capture::start(params(d, u64::MAX, 1000, 64)).unwrap();
+        let big = u8_frame(100, 100, 3, 7); // noise: far more than 4 small captures as PNG
+        let png = encode(&big).unwrap().1.len();
+        assert!(png as u64 > ours, "{png} bytes");
+        assert!(cap.offer(big, "{}".into()));
+        wait_failed(&cap, 1);
+        let e = cap.first_error().unwrap();
+        assert!(
+            e.contains(&format!(
+                "({png} bytes) is larger than the room the disk can give"
+            )) && e.contains(&format!("0 bytes free plus {ours} bytes"))
+                && e.contains("none removed"),
+            "{e}"
+        );
+        assert_eq!(cap.counters().removed.load(Ordering::Relaxed), 0);
+        assert!(cap.offer(u8_frame(8, 8, 3, 0), "{\"i\":4}".into()));
+        let t = cap.finish();
+        assert_eq!((t.saved, t.failed, t.removed), (1, 1, 1), "{t:?}");
+        let want: Vec<String> = (1..5).map(|i| format!("{{\"i\":{i}}}")).collect();
+        assert_eq!(sidecars(d), want);
     }
 
     /// Each refusal of the directory names its cause and what to do about that cause.
