@@ -440,7 +440,7 @@ impl Graph {
     /// What the user should know before running a network that computes in
     /// float16 inside on a CPU without float16 arithmetic (x86-64, ARM
     /// before ARMv8.2): tract emulates it, far slower than float32
-    /// ([`FLOAT16_SLOWER`]); `None` otherwise.
+    /// (`FLOAT16_SLOWER`); `None` otherwise.
     pub fn float16_note(&self) -> Option<String> {
         (self.float16 && !tract_linalg::has_fp16()).then(|| {
             format!(
