@@ -12,7 +12,7 @@
 
 use anyhow::{bail, Context, Result};
 use lsgm::frames::{self, FrameSource};
-use lsgm::onnx::{bind, Graph, LoadOptions, Network, Output};
+use lsgm::onnx::{bind, Engine, Graph, LoadOptions, Network, Output};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ fn main() -> Result<()> {
     }
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {model}"))?;
     let model = lsgm::Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{model}: {e}"))?;
-    let bound = bind(&model, net.as_ref())?;
+    let bound = bind(&model, net.as_ref(), &Engine::default())?;
     let inputs = frames::expand_inputs(&[frames_path.into()]);
     let (_, frame) = FrameSource::new(inputs, None)?
         .next()
@@ -46,7 +46,7 @@ fn main() -> Result<()> {
         logits: Some(p.logits.clone()),
         fitted_for: None,
     };
-    let untapped = Network::new(Graph::load(net.as_ref(), &opts)?, &[])?;
+    let untapped = Network::new(Graph::load(net.as_ref(), &opts)?, &[], &Engine::default())?;
     let (mut tapped_run, mut plain_run) = (bound.network.runner()?, untapped.runner()?);
     let mut out = Output::default();
     let (mut tapped, mut plain) = (Vec::new(), Vec::new());

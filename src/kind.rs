@@ -112,6 +112,8 @@ macro_rules! named {
         }
     };
 }
+#[cfg(feature = "onnx")]
+pub(crate) use named;
 
 named! {
     /// How mixture weights enter the chain (see [`crate::chain`]):

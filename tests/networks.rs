@@ -14,7 +14,7 @@
 use lsgm::frames::{to_input, Frame, Pixels};
 use lsgm::model::preprocess::{Colour, Datum, PixelRange, Resize};
 use lsgm::model::wire::Pooling;
-use lsgm::onnx::{Graph, LoadOptions, Network, Output, Probabilities};
+use lsgm::onnx::{Engine, EngineKind, Graph, LoadOptions, Network, Output, Probabilities};
 use lsgm::Preprocess;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,20 @@ fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/onnx")
         .join(rel)
+}
+
+/// The engine under test: tract, or onnxruntime with `LSGM_TEST_ENGINE=onnxruntime`
+/// (its library from `ORT_DYLIB_PATH`). CI runs this file once with each, so
+/// every fixture is checked against onnxruntime's reference on both engines.
+fn engine() -> Engine {
+    match std::env::var("LSGM_TEST_ENGINE").as_deref() {
+        Err(_) | Ok("tract") => Engine::default(),
+        Ok("onnxruntime") => Engine {
+            kind: EngineKind::OnnxRuntime,
+            ..Engine::default()
+        },
+        Ok(other) => panic!("LSGM_TEST_ENGINE={other}: expected tract or onnxruntime"),
+    }
 }
 
 fn reference(name: &str) -> Value {
@@ -109,7 +123,7 @@ fn close_within(got: &[f32], want: &Value, what: &str, tol: f64) {
 fn matches_reference(graph: Graph, j: &Value, taps: &[&str], colour: Colour, keys: (&str, &str)) {
     let p = preprocess(&graph, j, colour);
     let taps: Vec<String> = taps.iter().map(|t| t.to_string()).collect();
-    let net = Network::new(graph, &taps).unwrap();
+    let net = Network::new(graph, &taps, &engine()).unwrap();
     let f = &j["frames"];
     let dim = |k: &str| f[k].as_u64().unwrap() as usize;
     let mut input = p.buffer();
@@ -264,7 +278,7 @@ fn top(row: &Value) -> (usize, f64) {
 /// [`F32`], or looser for float16.
 fn confidence_is_the_networks_own(graph: Graph, j: &Value, outputs: &Value, tol: (f64, f64)) {
     let p = preprocess(&graph, j, Colour::Grey);
-    let net = Network::new(graph, &[]).unwrap();
+    let net = Network::new(graph, &[], &engine()).unwrap();
     let f = &j["frames"];
     let dim = |k: &str| f[k].as_u64().unwrap() as usize;
     let scale = j["scale"].as_f64().unwrap_or(1.0);
@@ -361,7 +375,7 @@ fn load_named(rel: &str, named: Option<&str>) -> anyhow::Result<Graph> {
 /// not known.
 fn taken_as_it_is(graph: Graph, j: &Value, output: &str) {
     let p = preprocess(&graph, j, Colour::Grey);
-    let net = Network::new(graph, &[]).unwrap();
+    let net = Network::new(graph, &[], &engine()).unwrap();
     let (mut input, mut out) = (p.buffer(), Output::default());
     for i in 0..4 {
         to_input(&frame(i, 28, 28, 1), &p, &mut input).unwrap();
@@ -638,7 +652,7 @@ fn a_saturated_frame_gives_huge_but_finite_features() {
     check("gain.onnx", "gain.json", LoadOptions::default(), Colour::Grey);
     let g = load("gain.onnx", LoadOptions::default()).unwrap();
     let p = preprocess(&g, &j, Colour::Grey);
-    let net = Network::new(g, &["relu1".to_string()]).unwrap();
+    let net = Network::new(g, &["relu1".to_string()], &engine()).unwrap();
     let white = Frame {
         pixels: Pixels::U8(vec![255; 784]),
         ..frame(0, 28, 28, 1)
@@ -853,7 +867,7 @@ fn float16_maps_are_tapped_and_pooled_in_f32() {
     }
     let p = preprocess(&g, &j, Colour::Grey);
     let taps = ["relu1", "relu2", "relu3"].map(String::from);
-    let net = Network::new(g, &taps).unwrap();
+    let net = Network::new(g, &taps, &engine()).unwrap();
     let (mut input, mut out) = (p.buffer(), Output::default());
     for i in 0..4 {
         to_input(&frame(i, 28, 28, 1), &p, &mut input).unwrap();

@@ -1,6 +1,7 @@
 //! Binding a fitted model to its network: the one place that checks they
 //! belong together, used by every command that turns frames into scores.
 
+use super::engine::Engine;
 use super::graph::{Graph, LoadOptions};
 use super::network::Network;
 use crate::model::preprocess::Preprocess;
@@ -36,10 +37,10 @@ pub struct Checked {
 }
 
 impl Checked {
-    /// Optimises the network with `taps` tapped and checks its input
-    /// against the preprocessing.
-    pub fn build(self) -> Result<Bound> {
-        let network = Network::new(self.graph, &self.taps)?;
+    /// Builds the network for `engine` with `taps` tapped and checks its
+    /// input against the preprocessing.
+    pub fn build(self, engine: &Engine) -> Result<Bound> {
+        let network = Network::new(self.graph, &self.taps, engine)?;
         network.check_input(&self.preprocess)?;
         Ok(Bound {
             network,
@@ -50,9 +51,9 @@ impl Checked {
 }
 
 /// Loads `onnx` as `model` was fitted for it and checks that they belong
-/// together ([`check`]), then optimises it with the model's taps.
-pub fn bind(model: &Model<'_>, onnx: &Path) -> Result<Bound> {
-    check(model, onnx)?.build()
+/// together ([`check`]), then builds it for `engine` with the model's taps.
+pub fn bind(model: &Model<'_>, onnx: &Path, engine: &Engine) -> Result<Bound> {
+    check(model, onnx)?.build(engine)
 }
 
 /// Loads `onnx` as `model` was fitted for it and checks that they belong

@@ -471,6 +471,21 @@ impl Graph {
             .unwrap_or(usize::MAX))
     }
 
+    /// The element type tract inferred for `outlet` (the onnxruntime
+    /// engine declares its outputs with it).
+    pub(crate) fn datum_type(&self, outlet: OutletId) -> Result<DatumType> {
+        self.model
+            .outlet_fact(outlet)?
+            .datum_type
+            .concretize()
+            .with_context(|| {
+                format!(
+                    "{}: a tapped tensor has no known element type",
+                    self.path.display()
+                )
+            })
+    }
+
     /// The tap called `name` (its tap name or tensor name), or an error
     /// that names the closest candidates.
     pub fn find(&self, name: &str) -> Result<&Tap> {

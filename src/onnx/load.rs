@@ -77,19 +77,33 @@ fn folder(path: &Path) -> PathBuf {
     }
 }
 
-/// Reads `path` and its external data files and parses it with tract
-/// (value_info and declared output shapes ignored: with the input fixed to
-/// one frame, tract infers every shape itself, and the symbolic dimensions
-/// that exporters and `onnx.shape_inference` leave in them make its
-/// analysis fail; `Gemm` is built by [`super::gemm`], which float16
-/// networks need).
-pub(crate) fn load(path: &Path) -> Result<Loaded> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read ONNX model {}", path.display()))?;
+/// tract's ONNX parser as every load uses it: value_info and declared
+/// output shapes ignored, `Gemm` built by [`super::gemm`].
+fn parser() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx()
         .with_ignore_value_info(true)
         .with_ignore_output_shapes(true);
     onnx.op_register.insert("Gemm", super::gemm::gemm);
-    let proto = onnx.proto_model_for_read(&mut &bytes[..]).with_context(|| {
+    onnx
+}
+
+/// An ONNX file as read: its protobuf, its external data files and its identity.
+pub(crate) struct OnnxFile {
+    /// The protobuf.
+    pub proto: pb::ModelProto,
+    /// `(location, bytes)` of each external data file, in [`external_files`]' order.
+    pub externals: Vec<(String, Vec<u8>)>,
+    /// What a fitted model records ([`identity`]).
+    pub identity: String,
+}
+
+/// Reads `path`'s protobuf and its external data files (which must lie
+/// inside the model's folder), and the identity a fitted model records for
+/// them. The one reader of ONNX files: tract's load and the onnxruntime
+/// engine's rewrite both start here.
+pub(crate) fn read_with_external_data(path: &Path) -> Result<OnnxFile> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read ONNX model {}", path.display()))?;
+    let proto = parser().proto_model_for_read(&mut &bytes[..]).with_context(|| {
         format!(
             "{}: not an ONNX model (the protobuf does not decode)",
             path.display()
@@ -116,6 +130,24 @@ pub(crate) fn load(path: &Path) -> Result<Loaded> {
         })?;
         externals.push((location, data));
     }
+    let identity = identity(path, &bytes, &externals);
+    Ok(OnnxFile {
+        proto,
+        externals,
+        identity,
+    })
+}
+
+/// Reads `path` and its external data files and parses it with tract
+/// (value_info and declared output shapes ignored: with the input fixed to
+/// one frame, tract infers every shape itself, and the symbolic dimensions
+/// that exporters and `onnx.shape_inference` leave in them make its
+/// analysis fail; `Gemm` is built by [`super::gemm`], which float16
+/// networks need).
+pub(crate) fn load(path: &Path) -> Result<Loaded> {
+    let onnx = parser();
+    let OnnxFile { proto, identity, .. } = read_with_external_data(path)?;
+    let dir = folder(path);
     check_operators(path, &proto, &onnx)?;
     let dir = dir.to_string_lossy().into_owned();
     let parsed = onnx
@@ -129,7 +161,7 @@ pub(crate) fn load(path: &Path) -> Result<Loaded> {
         );
     }
     Ok(Loaded {
-        identity: identity(path, &bytes, &externals),
+        identity,
         proto,
         model: parsed.model,
     })

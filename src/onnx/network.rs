@@ -1,12 +1,14 @@
-//! The optimised runnable: one inference → logits + pooled tap features.
+//! The network as the monitor and the fitter see it, whatever engine runs
+//! it: one inference → logits + pooled tap features.
 
+use super::engine::{Engine, EngineKind, Execute, Plan, Values};
 use super::graph::{Graph, Input};
 use super::logits::Probabilities;
+use super::tract::TractPlan;
 use crate::model::preprocess::{Datum, InputBuffer, Preprocess};
 use crate::model::wire::Pooling;
 use anyhow::{bail, ensure, Context, Result};
-use tract_onnx::prelude::Datum as _;
-use tract_onnx::prelude::*;
+use std::sync::Arc;
 
 /// What one inference produces.
 #[derive(Debug, Clone, Default)]
@@ -15,16 +17,19 @@ pub struct Output {
     pub logits: Vec<f32>,
     /// One pooled feature vector per tap (finite).
     pub features: Vec<Vec<f32>>,
-    /// Time spent in tract.
+    /// Time spent in the engine.
     pub inference: std::time::Duration,
     /// Time spent pooling the taps.
     pub pooling: std::time::Duration,
 }
 
-/// A classifier with tapped hidden layers, optimised once, run per frame.
+/// A classifier with tapped hidden layers, built once for an engine, run
+/// per frame.
 pub struct Network {
-    plan: Arc<TypedRunnableModel>,
+    plan: Arc<dyn Plan>,
     input: Input,
+    /// What runs it (`tract`, `onnxruntime (cpu)`).
+    pub engine: String,
     /// Tap names, in order.
     pub taps: Vec<String>,
     poolings: Vec<Pooling>,
@@ -38,9 +43,11 @@ pub struct Network {
 }
 
 impl Network {
-    /// Selects the logits and `taps` as outputs of the inference graph
-    /// (before optimisation renames nodes) and optimises.
-    pub fn new(graph: Graph, taps: &[String]) -> Result<Network> {
+    /// Builds `graph` for `engine` with the logits and `taps` as its
+    /// outputs (tract: selected before optimisation renames nodes;
+    /// onnxruntime: added as graph outputs of the model in memory).
+    pub fn new(graph: Graph, taps: &[String], engine: &Engine) -> Result<Network> {
+        engine.check()?;
         let mut outlets = vec![graph.logits.outlet];
         let (mut tap_dims, mut poolings) = (Vec::new(), Vec::new());
         for name in taps {
@@ -49,32 +56,31 @@ impl Network {
             poolings.push(tap.pooling.context("checked by find")?);
             outlets.push(tap.outlet);
         }
-        let mut model = graph.model;
-        model.select_output_outlets(&outlets)?;
-        let float16 = match graph.float16 {
-            true => {
-                "; it computes in float16 inside, which tract 0.23 implements only in part: export it \
-                     in float32 (float16 gains no speed on a CPU without float16 arithmetic)"
-            }
-            false => "",
+        let input = graph.input.clone();
+        let io = (input.shape(), input.datum);
+        let (classes, probabilities) = (graph.logits.classes, graph.logits.probabilities);
+        let plan: Arc<dyn Plan> = match engine.kind {
+            EngineKind::Tract => Arc::new(TractPlan::new(
+                graph.model,
+                &outlets,
+                &graph.path,
+                graph.float16,
+                io,
+            )?),
+            #[cfg(feature = "onnxruntime")]
+            EngineKind::OnnxRuntime => Arc::new(super::onnxruntime::OrtPlan::new(&graph, taps, engine)?),
+            #[allow(unreachable_patterns)]
+            other => bail!("this build has no {other} engine"),
         };
-        let plan = model
-            .into_optimized()
-            .with_context(|| {
-                format!(
-                    "{}: tract cannot optimise this network{float16}",
-                    graph.path.display()
-                )
-            })?
-            .into_runnable()?;
         Ok(Network {
             plan,
-            input: graph.input,
+            input,
+            engine: engine.describe(),
             taps: taps.to_vec(),
             poolings,
             tap_dims,
-            classes: graph.logits.classes,
-            probabilities: graph.logits.probabilities,
+            classes,
+            probabilities,
         })
     }
 
@@ -104,20 +110,19 @@ impl Network {
     /// Runs one frame (`input` as [`crate::frames::to_input`] writes it)
     /// and writes the logits and pooled features into `out` (its vectors
     /// are reused). Non-finite logits or features are an error. Each call
-    /// sets up a fresh tract state: to run many frames, keep a
+    /// sets up a fresh engine state: to run many frames, keep a
     /// [`Network::runner`] per thread instead (the results are the same).
     pub fn run(&self, input: &InputBuffer, out: &mut Output) -> Result<()> {
         self.runner()?.run(input, out)
     }
 
-    /// A runner for this network that keeps its tract state and input
-    /// tensor from frame to frame: one per worker thread. It shares the
-    /// optimised plan (nothing is copied but tap names and dimensions) and
+    /// A runner for this network that keeps its engine state and input
+    /// buffers from frame to frame: one per worker thread. It shares the
+    /// built plan (nothing is copied but tap names and dimensions) and
     /// outlives `self`.
     pub fn runner(&self) -> Result<Runner> {
         Ok(Runner {
-            state: self.plan.spawn().context("cannot set up the network's state")?,
-            tensor: None,
+            exec: self.plan.executor()?,
             shape: self.input.shape(),
             datum: self.input.datum,
             taps: self.taps.clone(),
@@ -128,13 +133,11 @@ impl Network {
     }
 }
 
-/// Runs one [`Network`] frame after frame on one thread, reusing its tract
-/// state (the per-operator scratch space) and its input tensor; made by
-/// [`Network::runner`]. It is `Send`: hand one to each worker thread.
+/// Runs one [`Network`] frame after frame on one thread, reusing its
+/// engine state and buffers; made by [`Network::runner`]. It is `Send`:
+/// hand one to each worker thread.
 pub struct Runner {
-    state: TypedSimpleState,
-    /// The input tensor, reused while tract holds no other reference to it.
-    tensor: Option<Arc<Tensor>>,
+    exec: Box<dyn Execute>,
     shape: [usize; 4],
     datum: Datum,
     taps: Vec<String>,
@@ -144,31 +147,51 @@ pub struct Runner {
     converted: Vec<f32>,
 }
 
-/// The values of an inference result as `f32`: the tensor's own slice, or
-/// (the `f16` maps of a network converted to float16 inside, `f64`) its
-/// values converted into `converted`, so that pooling sums in `f32`
-/// whatever precision the network computes in.
-fn as_f32<'a>(t: &'a Tensor, converted: &'a mut Vec<f32>) -> Result<&'a [f32]> {
-    let plain = t.try_as_plain_ram()?;
-    let dt = t.datum_type();
-    if dt == f32::datum_type() {
-        return plain.as_slice::<f32>();
+/// `values` as `f32`: the engine's own slice, or (the `f16` maps of a
+/// network converted to float16 inside, `f64`) its values converted into
+/// `converted`, so that pooling sums in `f32` whatever precision the
+/// network computes in.
+fn as_f32<'a>(values: Values<'a>, converted: &'a mut Vec<f32>) -> &'a [f32] {
+    match values {
+        Values::F32(v) => v,
+        Values::F16(v) => {
+            converted.clear();
+            converted.extend(v.iter().map(|h| h.to_f32()));
+            converted
+        }
+        Values::F64(v) => {
+            converted.clear();
+            converted.extend(v.iter().map(|&d| d as f32));
+            converted
+        }
     }
-    converted.clear();
-    if dt == f16::datum_type() {
-        converted.extend(plain.as_slice::<f16>()?.iter().map(|v| v.to_f32()));
-    } else if dt == f64::datum_type() {
-        converted.extend(plain.as_slice::<f64>()?.iter().map(|&v| v as f32));
-    } else {
-        bail!("the network computed {dt:?} values where floats were expected");
+}
+
+/// Pools tap `name`'s tensor (`shape`, `data`) into `feat` by `pooling`.
+fn pool(name: &str, pooling: Pooling, shape: &[usize], data: &[f32], feat: &mut [f32]) -> Result<()> {
+    let pooled = match (pooling, shape) {
+        (Pooling::GlobalAverageNchw, &[a, b, c, d]) => {
+            crate::pool::global_avg_nchw(data, [a, b, c, d], 0, feat)
+        }
+        (Pooling::GlobalAverageNhwc, &[a, b, c, d]) => {
+            crate::pool::global_avg_nhwc(data, [a, b, c, d], 0, feat)
+        }
+        (Pooling::Vector, _) if data.len() == feat.len() => {
+            feat.copy_from_slice(data);
+            Ok(())
+        }
+        _ => Err(crate::Error::Shape),
+    };
+    pooled.map_err(|e| anyhow::anyhow!("pooling tap {name} of shape {shape:?}: {e}"))?;
+    if let Some(j) = feat.iter().position(|v| !v.is_finite()) {
+        bail!("tap {name}: feature {j} is not finite ({})", feat[j]);
     }
-    Ok(converted)
+    Ok(())
 }
 
 impl Runner {
-    /// Copies `input` into the reused input tensor (a new one only if
-    /// tract still holds the last, or the first time).
-    fn input(&mut self, input: &InputBuffer) -> Result<TValue> {
+    /// Checks that `input` is this network's input: element type and length.
+    fn check(&self, input: &InputBuffer) -> Result<()> {
         let len = match (input, self.datum) {
             (InputBuffer::F32(v), Datum::F32) => v.len(),
             (InputBuffer::U8(v), Datum::U8) => v.len(),
@@ -182,100 +205,52 @@ impl Runner {
             "input buffer of {len} values for an input of shape {:?}",
             self.shape
         );
-        if self.tensor.as_mut().is_none_or(|t| Arc::get_mut(t).is_none()) {
-            let t = match self.datum {
-                Datum::F32 => Tensor::zero::<f32>(&self.shape)?,
-                Datum::U8 => Tensor::zero::<u8>(&self.shape)?,
-            };
-            self.tensor = Some(Arc::new(t));
-        }
-        let shared = self.tensor.as_mut().expect("set above");
-        let tensor = Arc::get_mut(shared).expect("checked above: not shared");
-        let mut plain = tensor.try_as_plain_ram_mut()?;
-        match input {
-            InputBuffer::F32(v) => plain.as_slice_mut::<f32>()?.copy_from_slice(v),
-            InputBuffer::U8(v) => plain.as_slice_mut::<u8>()?.copy_from_slice(v),
-        }
-        Ok(TValue::from_const(Arc::clone(shared)))
+        Ok(())
     }
 
-    /// Where tract spends the time: every node of the optimised plan timed
-    /// over `runs` inferences of `input` (tract's own plan executor, with
-    /// a timing wrapper around its `eval`), as `(node name, operator,
-    /// median µs)`, slowest first. For profiling (`examples/tract_profile.rs`),
-    /// not the hot path.
+    /// Per-node times of `runs` inferences of `input`, slowest first (the
+    /// tract engine only; `examples/tract_profile.rs`).
     pub fn profile(&mut self, input: &InputBuffer, runs: usize) -> Result<Vec<(String, String, f64)>> {
-        use tract_onnx::tract_core::ops::OpState;
-        use tract_onnx::tract_core::plan::{eval, EvalContext};
-        let mut times: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
-        for _ in 0..runs.max(1) {
-            let tensor = self.input(input)?;
-            self.state.run_plan_with_eval(
-                tvec!(tensor),
-                |ctx: &EvalContext<'_>,
-                 state: Option<&mut (dyn OpState + 'static)>,
-                 node: &TypedNode,
-                 inputs: TVec<TValue>| {
-                    let t0 = std::time::Instant::now();
-                    let r = eval(ctx, state, node, inputs);
-                    times
-                        .entry(node.id)
-                        .or_default()
-                        .push(t0.elapsed().as_secs_f64() * 1e6);
-                    r
-                },
-            )?;
-        }
-        let model = self.state.model();
-        let mut rows: Vec<(String, String, f64)> = times
-            .into_iter()
-            .map(|(id, mut t)| {
-                t.sort_by(f64::total_cmp);
-                let node = model.node(id);
-                (node.name.clone(), node.op.name().to_string(), t[t.len() / 2])
-            })
-            .collect();
-        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
-        Ok(rows)
+        self.check(input)?;
+        self.exec.profile(input, runs)
     }
 
     /// Runs one frame, as [`Network::run`] does (same results, bit for bit).
     pub fn run(&mut self, input: &InputBuffer, out: &mut Output) -> Result<()> {
+        self.check(input)?;
         let t0 = std::time::Instant::now();
-        let tensor = self.input(input)?;
-        let result = self.state.run(tvec!(tensor)).context("inference failed")?;
-        let t1 = std::time::Instant::now();
-        out.inference = t1 - t0;
-        out.logits.clear();
-        out.logits
-            .extend_from_slice(as_f32(&result[0], &mut self.converted)?);
-        if let Some(bad) = out.logits.iter().find(|v| !v.is_finite()) {
-            bail!("the network's logits are not finite ({bad})");
-        }
+        let mut t1 = None;
         out.features.resize(self.taps.len(), Vec::new());
-        for (i, feat) in out.features.iter_mut().enumerate() {
-            let t = &result[i + 1];
-            let shape = t.shape();
-            let data = as_f32(t, &mut self.converted)?;
-            feat.resize(self.tap_dims[i], 0.0);
-            let pooled = match (self.poolings[i], shape) {
-                (Pooling::GlobalAverageNchw, &[a, b, c, d]) => {
-                    crate::pool::global_avg_nchw(data, [a, b, c, d], 0, feat)
+        let (taps, poolings, dims) = (&self.taps, &self.poolings, &self.tap_dims);
+        let converted = &mut self.converted;
+        let mut seen = 0;
+        self.exec.execute(input, &mut |i, shape, values| {
+            seen += 1;
+            let data = as_f32(values, converted);
+            if i == 0 {
+                t1 = Some(std::time::Instant::now());
+                out.logits.clear();
+                out.logits.extend_from_slice(data);
+                if let Some(bad) = out.logits.iter().find(|v| !v.is_finite()) {
+                    bail!("the network's logits are not finite ({bad})");
                 }
-                (Pooling::GlobalAverageNhwc, &[a, b, c, d]) => {
-                    crate::pool::global_avg_nhwc(data, [a, b, c, d], 0, feat)
-                }
-                (Pooling::Vector, _) if data.len() == feat.len() => {
-                    feat.copy_from_slice(data);
-                    Ok(())
-                }
-                _ => Err(crate::Error::Shape),
-            };
-            pooled.map_err(|e| anyhow::anyhow!("pooling tap {} of shape {shape:?}: {e}", self.taps[i]))?;
-            if let Some(j) = feat.iter().position(|v| !v.is_finite()) {
-                bail!("tap {}: feature {j} is not finite ({})", self.taps[i], feat[j]);
+                return Ok(());
             }
-        }
+            let t = i - 1;
+            let feat = out
+                .features
+                .get_mut(t)
+                .context("the engine returned more outputs than taps")?;
+            feat.resize(dims[t], 0.0);
+            pool(&taps[t], poolings[t], shape, data, feat)
+        })?;
+        ensure!(
+            seen == self.taps.len() + 1,
+            "the engine returned {seen} outputs for the logits and {} taps",
+            self.taps.len()
+        );
+        let t1 = t1.unwrap_or(t0);
+        out.inference = t1 - t0;
         out.pooling = t1.elapsed();
         Ok(())
     }
@@ -290,38 +265,31 @@ mod tests {
     fn float16_maps_are_pooled_in_f32() {
         // 4096 ones: a float16 running sum stops at 2048 (2048 + 1 rounds
         // back to 2048), so a mean summed in float16 would be 0.5.
-        let map = Tensor::from_shape(&[1, 1, 64, 64], &vec![f16::from_f32(1.0); 4096]).unwrap();
+        let map = vec![half::f16::from_f32(1.0); 4096];
         let mut converted = Vec::new();
-        let values = as_f32(&map, &mut converted).unwrap();
+        let values = as_f32(Values::F16(&map), &mut converted);
         let mut mean = [0.0f32];
         crate::pool::global_avg_nchw(values, [1, 1, 64, 64], 0, &mut mean).unwrap();
         assert_eq!(mean, [1.0]);
-        let f64s = Tensor::from_shape(&[1, 2], &[0.25f64, -3.0]).unwrap();
-        assert_eq!(as_f32(&f64s, &mut converted).unwrap(), [0.25, -3.0]);
-        let ints = Tensor::from_shape(&[1, 2], &[1i64, 2]).unwrap();
-        assert!(as_f32(&ints, &mut converted).is_err());
+        assert_eq!(as_f32(Values::F64(&[0.25, -3.0]), &mut converted), [0.25, -3.0]);
     }
 
     #[test]
-    fn a_runner_is_send_and_reuses_its_input_tensor() {
+    fn a_runner_is_send_and_gives_a_fresh_runs_results() {
         fn send<T: Send>() {}
         send::<Runner>();
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/uint8_input.onnx");
         let graph = Graph::load(&path, &LoadOptions::default()).unwrap();
-        let net = Network::new(graph, &["relu1".to_string()]).unwrap();
+        let net = Network::new(graph, &["relu1".to_string()], &Engine::default()).unwrap();
+        assert_eq!(net.engine, "tract");
         let mut runner = net.runner().unwrap();
         let mut out = Output::default();
         let mut rows = Vec::new();
-        let mut tensors = Vec::new();
         for v in [7u8, 200, 7] {
             runner.run(&InputBuffer::U8(vec![v; 28 * 28]), &mut out).unwrap();
             rows.push(out.clone());
-            let t = runner.tensor.as_ref().unwrap();
-            assert_eq!(Arc::strong_count(t), 1, "tract keeps no reference to the input");
-            tensors.push(Arc::as_ptr(t));
         }
-        assert!(tensors.iter().all(|&t| t == tensors[0]), "one input tensor");
         assert_eq!(
             (&rows[0].logits, &rows[0].features),
             (&rows[2].logits, &rows[2].features)

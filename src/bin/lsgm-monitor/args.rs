@@ -125,10 +125,13 @@ pub struct Args {
     /// buffers; lines still come out in input order. 1 judges one frame at a time.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
-    /// Threads inside each inference (tract's multithread-mm), one pool shared by the workers.
-    /// Lowers the latency of one frame on large networks; costs on small ones. 1 = off.
+    /// Threads inside each inference: tract's multithread-mm (one pool shared by the workers), or
+    /// each worker's onnxruntime session's intra-op threads. Lowers the latency of one frame on
+    /// large networks; costs on small ones. 1 = off.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub intra_threads: u16,
+    #[command(flatten)]
+    pub engine: lsgm::onnx::EngineArgs,
     /// Benchmark: repeat the inputs (whole passes) to at least this many frames and print median
     /// latencies and frames/s as JSON.
     #[arg(long, value_name = "FRAMES", value_parser = at_least_one)]
@@ -158,6 +161,11 @@ impl Args {
         if let Some(msg) = usage {
             Args::command()
                 .error(clap::error::ErrorKind::ArgumentConflict, msg)
+                .exit();
+        }
+        if let Err(e) = args.engine.engine(usize::from(args.intra_threads)) {
+            Args::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, e)
                 .exit();
         }
         args

@@ -19,16 +19,17 @@ pub struct Shared<'m> {
 }
 
 impl<'m> Shared<'m> {
-    /// Binds `model` to the network at `onnx` and picks the threshold:
+    /// Binds `model` to the network at `onnx`, run by `engine`, and picks the threshold:
     /// `threshold` if given, else the one flagging `fpr` of in-distribution
     /// frames, else the calibrated one.
     pub fn new(
         model: Model<'m>,
         onnx: &std::path::Path,
+        engine: &lsgm::onnx::Engine,
         threshold: Option<f32>,
         fpr: Option<f32>,
     ) -> Result<Self> {
-        let bound = lsgm::onnx::bind(&model, onnx)?;
+        let bound = lsgm::onnx::bind(&model, onnx, engine)?;
         let notes = Notes::default();
         for n in &bound.notes {
             notes.say(n);

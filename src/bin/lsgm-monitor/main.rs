@@ -255,8 +255,17 @@ fn run(args: Args) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| frames::shipped("models/fmnist-resnet.lsgm"));
     let bytes = std::fs::read(&lsgm_path).with_context(|| format!("cannot read {}", lsgm_path.display()))?;
-    intra_threads(args.intra_threads)?;
-    let shared = Shared::new(load_model(&lsgm_path, &bytes)?, &onnx, args.threshold, args.fpr)?;
+    let engine = args.engine.engine(usize::from(args.intra_threads))?;
+    if engine.kind == lsgm::onnx::EngineKind::Tract {
+        intra_threads(args.intra_threads)?;
+    }
+    let shared = Shared::new(
+        load_model(&lsgm_path, &bytes)?,
+        &onnx,
+        &engine,
+        args.threshold,
+        args.fpr,
+    )?;
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, usize::from),
         usize::from,

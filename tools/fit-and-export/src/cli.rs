@@ -111,7 +111,7 @@ impl FitArgs {
 }
 
 /// How features are extracted from frames (not stored in the model).
-#[derive(Debug, Clone, Copy, Default, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Extraction")]
 pub struct ExtractArgs {
     /// Worker threads running the network on frames [default: every core]. Frames are read in
@@ -120,6 +120,9 @@ pub struct ExtractArgs {
     /// At most 256; more threads than cores only add memory.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+    /// The engine that runs the network: fit with the one the monitor will run on.
+    #[command(flatten)]
+    pub engine: lsgm::onnx::EngineArgs,
 }
 
 /// `--holdout`: a fraction in [0, 0.9), checked as a usage error (exit 2).
@@ -181,6 +184,12 @@ impl ExtractArgs {
             );
         }
         self.threads.map(usize::from)
+    }
+
+    /// The engine `--engine`, `--onnxruntime-lib` and `--ep` choose; each
+    /// worker runs one frame at a time on one thread (`--threads` workers).
+    pub fn engine(&self) -> anyhow::Result<lsgm::onnx::Engine> {
+        self.engine.engine(1)
     }
 }
 

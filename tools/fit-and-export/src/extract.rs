@@ -8,7 +8,7 @@ use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lsgm::frames::{self, Frame, Notes, Pixels};
 use lsgm::model::preprocess::{Colour, Datum, InputBuffer, PixelRange, Resize};
-use lsgm::onnx::{Graph, Network, Output, Runner};
+use lsgm::onnx::{Engine, Graph, Network, Output, Runner};
 use lsgm::Preprocess;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
@@ -155,9 +155,9 @@ pub struct Prepared {
 }
 
 /// Loads `onnx` with the flags' options, chooses the taps and the
-/// preprocessing (see [`select_taps`], [`preprocess`]) and optimises it;
-/// what the user should know about the network goes to `notes`.
-pub fn prepare(onnx: &Path, a: &InputArgs, demo: bool, notes: &Notes) -> Result<Prepared> {
+/// preprocessing (see [`select_taps`], [`preprocess`]) and builds it for
+/// `engine`; what the user should know about the network goes to `notes`.
+pub fn prepare(onnx: &Path, a: &InputArgs, engine: &Engine, demo: bool, notes: &Notes) -> Result<Prepared> {
     let graph = Graph::load(onnx, &a.load_options())?;
     for n in graph.logits.note.iter().cloned().chain(graph.float16_note()) {
         notes.say(&n);
@@ -166,7 +166,7 @@ pub fn prepare(onnx: &Path, a: &InputArgs, demo: bool, notes: &Notes) -> Result<
     let preprocess = preprocess(&graph, a, demo)?;
     let identity = graph.identity.clone();
     Ok(Prepared {
-        network: Network::new(graph, &taps)?,
+        network: Network::new(graph, &taps, engine)?,
         preprocess,
         identity,
     })

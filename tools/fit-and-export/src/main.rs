@@ -188,7 +188,7 @@ fn fit_onnx(a: OnnxFitArgs) -> Result<()> {
     };
     let t0 = Instant::now();
     let notes = Notes::default();
-    let p = extract::prepare(&onnx, &a.input, demo, &notes)?;
+    let p = extract::prepare(&onnx, &a.input, &a.extract.engine()?, demo, &notes)?;
     let source = extract::Source {
         path: &train,
         labels: labels.as_deref(),
@@ -288,8 +288,9 @@ fn features(
     data: &Path,
     out: &Path,
     input: &InputArgs,
-    threads: Option<usize>,
+    run_as: &ExtractArgs,
 ) -> Result<()> {
+    let (engine, threads) = (run_as.engine()?, run_as.threads());
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     check_output(&out.join("layers.txt"))?;
     let notes = Notes::default();
@@ -302,12 +303,12 @@ fn features(
                 given.join(", ")
             );
             let bytes = read_model(p)?;
-            let bound = bind(&Model::from_bytes(&bytes)?, onnx)?;
+            let bound = bind(&Model::from_bytes(&bytes)?, onnx, &engine)?;
             bound.notes.iter().for_each(|n| notes.say(n));
             (bound.network, bound.preprocess)
         }
         None => {
-            let p = extract::prepare(onnx, input, false, &notes)?;
+            let p = extract::prepare(onnx, input, &engine, false, &notes)?;
             (p.network, p.preprocess)
         }
     };
@@ -441,7 +442,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             input,
             extract,
-        } => features(&onnx, lsgm.as_deref(), &data, &out, &input, extract.threads()),
+        } => features(&onnx, lsgm.as_deref(), &data, &out, &input, &extract),
         Command::FitFeatures { features, out, fit } => {
             let opts = fit.options();
             opts.validate()?;
@@ -481,8 +482,26 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The engine flags' usage error (`--ep cuda` with tract, …), exit 2 like
+/// clap's own, before any file is read.
+fn check_engine(cli: &Cli) {
+    let extract = match &cli.command {
+        None => Some(&cli.onnx.extract),
+        Some(Command::Features { extract, .. }) => Some(extract),
+        Some(Command::Eval(a)) => Some(&a.extract),
+        Some(_) => None,
+    };
+    if let Some(Err(e)) = extract.map(ExtractArgs::engine) {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, e)
+            .exit();
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    check_engine(&cli);
     if let Err(e) = run(cli) {
         say!("fit-and-export: error: {e:#}");
         std::process::exit(1);

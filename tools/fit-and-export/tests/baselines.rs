@@ -12,7 +12,7 @@ use fit_and_export::eval::detectors::percentile;
 use fit_and_export::eval::head::{Head, Penultimate};
 use fit_and_export::eval::select::{select, MethodArg};
 use lsgm::model::InputBuffer;
-use lsgm::onnx::{Graph, LinearHead, LoadOptions, Network, Output};
+use lsgm::onnx::{Engine, Graph, LinearHead, LoadOptions, Network, Output};
 use lsgm::Model;
 use nalgebra::{DMatrix, DVector};
 use serde_json::Value;
@@ -111,7 +111,7 @@ fn reproduces_logits(path: &Path) -> LinearHead {
         taps.push(tap.name.clone());
     }
     let len: usize = graph.input.shape().iter().product();
-    let net = Network::new(graph, &taps).unwrap();
+    let net = Network::new(graph, &taps, &Engine::default()).unwrap();
     let mut out = Output::default();
     for i in 0..3 {
         let x = (0..len).map(|j| (((j * 7919 + i * 104729) % 1000) as f32 / 500.0) - 1.0);

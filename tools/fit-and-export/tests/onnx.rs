@@ -6,7 +6,7 @@ mod common;
 use common::{fails, root, stderr, stdout, tool};
 use lsgm::frames::read_idx_images;
 use lsgm::model::preprocess::{Colour, PixelRange, Resize};
-use lsgm::onnx::{Graph, LoadOptions, Network, Output};
+use lsgm::onnx::{Engine, Graph, LoadOptions, Network, Output};
 use lsgm::Preprocess;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -65,7 +65,7 @@ fn tapped_features_equal_an_independent_onnxruntime_extraction() {
             mean: vec![want["mean"].as_f64().unwrap() as f32],
             std: vec![want["std"].as_f64().unwrap() as f32],
         };
-        let net = Network::new(graph, &taps).unwrap();
+        let net = Network::new(graph, &taps, &Engine::default()).unwrap();
         let mut input = spec.buffer();
         let mut out = Output::default();
         let n = want["images"].as_u64().unwrap() as usize;

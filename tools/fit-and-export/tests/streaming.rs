@@ -10,7 +10,7 @@ use common::{fails, read_f32, root, tool};
 use fit_and_export::cli::InputArgs;
 use fit_and_export::extract::{self, Extracted, Extraction, Source};
 use lsgm::frames::{self, Frame, Notes, Pixels};
-use lsgm::onnx::{Network, Output};
+use lsgm::onnx::{Engine, Network, Output};
 use lsgm::Preprocess;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,7 @@ fn demo() -> (Network, Preprocess) {
     let p = extract::prepare(
         &root("models/fmnist-resnet.onnx"),
         &input_args("auto"),
+        &Engine::default(),
         true,
         &Notes::default(),
     )
@@ -319,7 +320,14 @@ fn labels_and_classes_keep_the_right_rows_while_streaming() {
 #[test]
 fn a_uint8_network_streams_what_it_runs_one_frame_at_a_time() {
     let net_path = root("tests/fixtures/onnx/uint8_input.onnx");
-    let p = extract::prepare(&net_path, &input_args("relu1,relu3"), false, &Notes::default()).unwrap();
+    let p = extract::prepare(
+        &net_path,
+        &input_args("relu1,relu3"),
+        &Engine::default(),
+        false,
+        &Notes::default(),
+    )
+    .unwrap();
     let (net, pre) = (p.network, p.preprocess);
     let (images, _) = sample();
     let frames: Vec<Frame> = frames::read_idx_images(&images).unwrap();

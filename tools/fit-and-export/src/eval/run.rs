@@ -88,7 +88,7 @@ fn evaluate(a: &EvalArgs) -> Result<()> {
     let linear = head::load_for(&chosen, &mut checked, &model, &notes);
     let found = linear.as_ref().and_then(|l| l.as_ref().ok());
     let logits = checked.graph.logits.clone();
-    let bound = checked.build()?;
+    let bound = checked.build(&a.extract.engine()?)?;
 
     let ex = Extractor {
         net: &bound.network,
