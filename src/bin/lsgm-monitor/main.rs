@@ -3,7 +3,7 @@
 //!
 //! With no arguments it runs the shipped demo model on the shipped sample
 //! frames. Output fields (stable): `source`, `index`, `class`, `confidence`
-//! (the network's own probability for `class`, `null` when its ending
+//! (the network's own probability for `class`; both `null` when its ending
 //! cannot be read), `score`, `threshold`, `ood`, `worst_layer`, `worst_tap`, `layers`,
 //! `latency_us` (`inference`, `score`, `total`), and `reason` when the
 //! frame's density overflowed; a frame that fails has `source`, `index`,
