@@ -18,7 +18,7 @@ pub struct Split {
 }
 
 /// The fewest held-out rows a threshold is calibrated on.
-const MIN_HELD_OUT: usize = 20;
+pub const MIN_HELD_OUT: usize = 20;
 
 /// Phase 1: splits `rows` rows into training and held-out rows
 /// ([`FitOptions::holdout`] of them, at random with the fit's seed, so a
