@@ -319,7 +319,7 @@ fn a_loop_in_a_tree_is_an_error_line_in_its_place_and_the_rest_is_judged() {
     assert_eq!(l[1]["source"], root.join("b").display().to_string());
     let said = stderr(&o);
     assert!(
-        said.contains("1 folder(s) or link(s) could not be read"),
+        said.contains("1 folder or link could not be read: an error line each"),
         "{said}"
     );
     assert!(said.contains("3 frames, 1 error"), "{said}");
