@@ -4,8 +4,8 @@
 //! cannot be read right refused with its name.
 
 use lsgm::frames::{
-    decode_image, expand_inputs, read_image, read_npy_frames, sniff, Entry, FrameSource, Input, Kind, Pixels,
-    Skipped,
+    decode_image, expand_inputs, read_image, read_npy_frames, sniff, Entry, FrameSource, Input, Kind,
+    OnUnreadable, Pixels, Skipped,
 };
 use std::path::{Path, PathBuf};
 
@@ -185,10 +185,10 @@ fn npy_stacks_are_read_in_every_documented_layout() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.npy");
     // N×H×W, u8.
-    write_npy(&p, &[2, 3, 4], &(0..24u8).collect::<Vec<_>>());
+    write_npy(&p, &[2, 3, 5], &(0..30u8).collect::<Vec<_>>());
     let f = read_npy_frames(&p).unwrap();
-    assert_eq!((f.len(), f[1].height, f[1].width, f[1].channels), (2, 3, 4, 1));
-    assert_eq!(u8s(&f[1])[0], 12);
+    assert_eq!((f.len(), f[1].height, f[1].width, f[1].channels), (2, 3, 5, 1));
+    assert_eq!(u8s(&f[1])[0], 15);
     // N×C×H×W becomes interleaved H×W×C.
     write_npy(&p, &[1, 3, 2, 2], &(0..12u8).collect::<Vec<_>>());
     let f = read_npy_frames(&p).unwrap();
@@ -200,12 +200,12 @@ fn npy_stacks_are_read_in_every_documented_layout() {
         (0..12u8).collect::<Vec<_>>().as_slice()
     );
     // Float frames keep their values, f32 and f64 alike.
-    write_npy(&p, &[1, 2, 2], &[0.0f32, 0.25, 0.5, 1.0]);
+    write_npy(&p, &[1, 2, 2, 1], &[0.0f32, 0.25, 0.5, 1.0]);
     assert_eq!(
         read_npy_frames(&p).unwrap()[0].pixels,
         Pixels::F32(vec![0.0, 0.25, 0.5, 1.0])
     );
-    write_npy(&p, &[1, 2, 2], &[0.0f64, 0.25, 0.5, 1.0]);
+    write_npy(&p, &[1, 2, 2, 1], &[0.0f64, 0.25, 0.5, 1.0]);
     assert_eq!(
         read_npy_frames(&p).unwrap()[0].pixels,
         Pixels::F32(vec![0.0, 0.25, 0.5, 1.0])
@@ -228,6 +228,31 @@ fn ambiguous_out_of_range_and_absurd_npy_files_are_refused_by_name() {
     write_npy(&p, &[28, 28, 3], &vec![0u8; 28 * 28 * 3]);
     let f = read_npy_frames(&p).unwrap();
     assert_eq!((f.len(), f[0].height, f[0].width, f[0].channels), (1, 28, 28, 3));
+    // 28×28×4 (a camera's 480×640×4): one RGBA image, never 28 (480)
+    // frames 4 pixels wide, each with a verdict; refused, saying to drop
+    // the alpha. 28×28×2 likewise (grey and alpha).
+    for (shape, says) in [
+        (
+            [28, 28, 4],
+            "one 28×28 image with 4 channels (RGBA), not 28 frames of 28×4",
+        ),
+        ([480, 640, 4], "drop it and save arr[..., :3]"),
+        (
+            [28, 28, 2],
+            "(grey and alpha), not 28 frames of 28×2: alpha is not read; drop it and save arr[..., :1]",
+        ),
+    ] {
+        write_npy(&p, &shape, &vec![0u8; shape.iter().product::<u64>() as usize]);
+        let e = format!("{:#}", read_npy_frames(&p).unwrap_err());
+        assert!(e.contains(&name) && e.contains(says), "{e}");
+        let items: Vec<_> = FrameSource::new(expand_inputs(std::slice::from_ref(&p)), None)
+            .unwrap()
+            .collect();
+        assert!(
+            items.len() == 1 && items[0].1.is_err(),
+            "{shape:?}: one error, no verdict"
+        );
+    }
     // Floats outside [0, 1]: already normalised, or 0–255. Per frame, named.
     let mut v = vec![0.5f32; 3 * 4];
     v[4 + 3] = -1.2; // frame 1, row 1, column 1
@@ -243,7 +268,7 @@ fn ambiguous_out_of_range_and_absurd_npy_files_are_refused_by_name() {
         "{e}"
     );
     for bad in [f32::NAN, f32::INFINITY, 255.0] {
-        write_npy(&p, &[1, 2, 2], &[0.0f32, bad, 0.0, 0.0]);
+        write_npy(&p, &[1, 2, 2, 1], &[0.0f32, bad, 0.0, 0.0]);
         let e = format!("{:#}", read_npy_frames(&p).unwrap_err());
         assert!(e.contains("#0") && e.contains("outside [0, 1]"), "{bad}: {e}");
     }
@@ -465,6 +490,32 @@ fn idx_and_npy_files_cut_short_never_yield_a_partial_frame() {
     );
 }
 
+#[test]
+fn a_png_whose_checksum_does_not_match_says_so_in_words() {
+    // A PNG with one bit of a chunk's CRC flipped (IHDR's, then IDAT's):
+    // a plain message naming the chunk, not the decoder's debug text.
+    let dir = tempfile::tempdir().unwrap();
+    let mut png = Vec::new();
+    image::GrayImage::new(4, 4)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let idat = png.windows(4).position(|w| w == b"IDAT").unwrap();
+    let idat_len = u32::from_be_bytes(png[idat - 4..idat].try_into().unwrap()) as usize;
+    for (chunk, crc_at) in [("IHDR", 29), ("IDAT", idat + 4 + idat_len)] {
+        let mut bad = png.clone();
+        bad[crc_at] ^= 1;
+        let p = dir.path().join(format!("{chunk}.png"));
+        std::fs::write(&p, &bad).unwrap();
+        let e = format!("{:#}", read_image(&p).unwrap_err());
+        assert!(
+            e.contains(&format!(
+                "{chunk}.png: corrupt PNG: the checksum (CRC) of its {chunk} chunk does not match"
+            )) && !e.contains("ChunkType"),
+            "{e}"
+        );
+    }
+}
+
 /// Writes a 2×2 grey PNG at `p`, creating its folder.
 fn png_at(p: &Path) {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -553,9 +604,14 @@ fn directory_trees_are_read_in_path_order_with_counts() {
         );
         assert_eq!(got[7], "z.png");
         assert_eq!(listing.files(), 7);
-        let notes = listing.notes(&root).join("\n");
+        let notes = listing.notes(&root, OnUnreadable::ErrorLine).join("\n");
         assert!(
-            notes.contains("1 folder(s) or link(s) could not be read"),
+            notes.contains("1 folder or link could not be read: an error line each, where it sorts"),
+            "{notes}"
+        );
+        let notes = listing.notes(&root, OnUnreadable::Stop).join("\n");
+        assert!(
+            notes.contains("1 folder or link could not be read (dog/puppies/up): reading stops at the first"),
             "{notes}"
         );
     }
@@ -750,9 +806,9 @@ fn files_that_are_not_images_are_skipped_with_a_note_by_kind() {
     }
     let listing = lsgm::frames::list_images(&dir).unwrap();
     assert_eq!(listing.entries, [Entry::File(dir.join("a.png"))]);
-    let notes = listing.notes(&dir);
+    let notes = listing.notes(&dir, OnUnreadable::ErrorLine);
     let mut want = format!(
-        "{}: skipped {} file(s) that are not images: frame stacks (.npy, IDX; read when given by path): 2 \
+        "{}: skipped {} files that are not images: frame stacks (.npy, IDX; read when given by path): 2 \
          (frames.npy, labels-idx1-ubyte); empty files: 1 (zero); files too short to recognise: 1 (short.npy); ",
         dir.display(),
         if cfg!(unix) { 9 } else { 7 }
@@ -810,17 +866,23 @@ fn a_gzip_file_is_read_to_its_end_every_member() {
     let labels = dir.path().join("labels.gz");
     std::fs::write(&labels, two_members(&[0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9], 9)).unwrap();
     assert_eq!(lsgm::frames::read_idx_labels(&labels).unwrap(), [7, 8, 9]);
-    // Bytes after the last member that do not start another are refused
-    // (they were ignored): before any frame in a file, after the frames in
-    // a stream; a second member cut short ends early.
+    // Bytes after the last member that do not start another are refused,
+    // counted (they were ignored; 7 of them were called a file cut short):
+    // before any frame in a file, after the frames in a stream; a second
+    // member cut short ends early.
     let whole = gzip(&idx);
     for (what, tail, says) in [
         (
             "garbage",
             &b"garbage after the frames"[..],
-            "do not start a gzip member",
+            "24 bytes after the last gzip member (`gzip -t` says \"trailing garbage\")",
         ),
-        ("zeros", &[0; 16][..], "do not start a gzip member"),
+        ("junk", &b"GARBAGE"[..], "7 bytes after the last gzip member"),
+        (
+            "zeros",
+            &[0; 16][..],
+            "16 bytes after the last gzip member (all zeros",
+        ),
         ("cut member", &gzip(&[1, 2, 3])[..6], "ends early"),
     ] {
         let p = dir.path().join("tail.idx.gz");

@@ -319,7 +319,7 @@ fn a_loop_in_a_tree_is_an_error_line_in_its_place_and_the_rest_is_judged() {
     assert_eq!(l[1]["source"], root.join("b").display().to_string());
     let said = stderr(&o);
     assert!(
-        said.contains("1 folder(s) or link(s) could not be read"),
+        said.contains("1 folder or link could not be read: an error line each"),
         "{said}"
     );
     assert!(said.contains("3 frames, 1 error"), "{said}");
@@ -708,9 +708,11 @@ fn formula_png(dir: &std::path::Path, i: u32) -> std::path::PathBuf {
 /// onnxruntime computes the network's output (tools/fixtures/output_fixtures.py,
 /// float16_fixtures.py): a Sigmoid's output, a Softmax's output scaled to
 /// percent divided by 100, a softmax built from Exp, ReduceSum and Div, a
-/// float16 network's Softmax (to float16's precision), and `null`, said
-/// once, when the output cannot be read back to logits (a computed gate, a
-/// Slice of the probabilities).
+/// float16 network's Softmax (to float16's precision), and `null` for both
+/// `class` and `confidence`, said once, when the output cannot be read back
+/// to logits (a computed gate, a Slice of the probabilities, a log-sigmoid
+/// exported as Neg → Softplus → Neg, −LogSoftmax), the verdict given all
+/// the same.
 #[test]
 fn the_confidence_is_the_networks_own_probability() {
     use lsgm::model::preprocess::Resize;
@@ -723,6 +725,8 @@ fn the_confidence_is_the_networks_own_probability() {
         ("outputs/percent", "logits_raw", "percent", 1e-5),
         ("outputs/gated", "scores", "scores", 0.0),
         ("outputs/softmax_slice", "sliced", "sliced", 0.0),
+        ("outputs/log_sigmoid", "log_probs", "log_probs", 0.0),
+        ("outputs/nll", "nll", "nll", 0.0),
         ("outputs/softmax_parts", "logits_raw", "probs", 1e-5),
         ("float16/softmax", "logits_raw", "probs", 5e-3),
     ] {
@@ -753,12 +757,18 @@ fn the_confidence_is_the_networks_own_probability() {
                 .iter()
                 .enumerate()
                 .fold((0, f64::MIN), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
-            assert_eq!(line["class"], class as u64, "{net} frame {i}: {line}");
             match net {
-                "outputs/gated" | "outputs/softmax_slice" => {
-                    assert!(line["confidence"].is_null(), "{line}")
+                "outputs/gated" | "outputs/softmax_slice" | "outputs/log_sigmoid" | "outputs/nll" => {
+                    assert!(
+                        line["class"].is_null()
+                            && line["confidence"].is_null()
+                            && line["score"].is_number()
+                            && line["ood"].is_boolean(),
+                        "{line}"
+                    )
                 }
                 _ => {
+                    assert_eq!(line["class"], class as u64, "{net} frame {i}: {line}");
                     let got = line["confidence"].as_f64().unwrap();
                     assert!(
                         (got - top / scale).abs() < tol,
@@ -770,8 +780,10 @@ fn the_confidence_is_the_networks_own_probability() {
         let said = match net {
             "outputs/sigmoid" => "note: \"probs\" is the Sigmoid of \"logits_raw\"",
             "outputs/percent" => "note: \"percent\" is 100 × the Softmax of \"logits_raw\"",
-            "outputs/gated" => "confidence is not known (null)",
+            "outputs/gated" => "neither its class nor its confidence is (both null",
             "outputs/softmax_slice" => "its node \"slice\" (Slice) after the Softmax node \"softmax\"",
+            "outputs/log_sigmoid" => "by its Neg node \"log_sigmoid\", which is not known to keep logits",
+            "outputs/nll" => "its node \"negate\" (Neg) after the LogSoftmax node \"log_softmax\"",
             "outputs/softmax_parts" => "note: \"probs\" is the softmax of \"logits_raw\" built from",
             _ => "note: \"probs\" is the Softmax of \"logits_raw\"",
         };

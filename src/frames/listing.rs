@@ -11,6 +11,7 @@
 //! to be images (a README, a `.npy` stack, an empty file with no image
 //! name, a pipe) are skipped, counted by kind in a note.
 
+use super::notes::count;
 use super::recognise::{head, identify, not_found, Content, Kind};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,18 @@ use std::path::{Path, PathBuf};
 const EXTENSIONS: &[&str] = &[
     "png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "heic", "heif", "avif",
 ];
+
+/// What a tool does with a folder or link of a tree that cannot be
+/// listed, as its notes say: `lsgm-monitor` gives it an error line and
+/// reads on; `fit-and-export` stops there (a fit on part of a tree is not
+/// the fit asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnreadable {
+    /// An error line in its place, and the rest is read.
+    ErrorLine,
+    /// The first one (in path order) is the tool's error.
+    Stop,
+}
 
 /// One item of a directory tree, in path order.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,9 +115,9 @@ impl Listing {
     }
 
     /// What the notes say about the listing of `dir`: files from
-    /// subfolders, entries that could not be listed, files skipped by
-    /// kind with examples.
-    pub fn notes(&self, dir: &Path) -> Vec<String> {
+    /// subfolders, entries that could not be listed and what the tool does
+    /// with them (`on`), files skipped by kind with examples.
+    pub fn notes(&self, dir: &Path, on: OnUnreadable) -> Vec<String> {
         let mut notes = Vec::new();
         if self.subfolders > 0 {
             notes.push(format!(
@@ -118,16 +131,44 @@ impl Listing {
         }
         let errors = self.entries.len() - self.files();
         if errors > 0 {
-            notes.push(format!(
-                "{}: {errors} folder(s) or link(s) could not be read: an error line each, where it sorts",
-                dir.display()
-            ));
+            let unreadable = count(errors, "folder or link", "folders or links");
+            notes.push(match on {
+                OnUnreadable::ErrorLine => format!(
+                    "{}: {unreadable} could not be read: an error line each, where it sorts",
+                    dir.display()
+                ),
+                OnUnreadable::Stop => {
+                    let relative = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
+                    let mut names: Vec<String> = self
+                        .entries
+                        .iter()
+                        .filter_map(|e| match e {
+                            Entry::Error { path, .. } => Some(relative(path)),
+                            Entry::File(_) => None,
+                        })
+                        .take(3)
+                        .collect();
+                    if errors > 3 {
+                        names.push("…".to_string());
+                    }
+                    format!(
+                        "{}: {unreadable} could not be read ({}): reading stops at the first in path order, \
+                         with an error naming it; remove or fix them, or give a folder without them",
+                        dir.display(),
+                        names.join(", ")
+                    )
+                }
+            });
         }
         if !self.skipped.is_empty() {
             notes.push(format!(
-                "{}: skipped {} file(s) that are not images: {}",
+                "{}: skipped {}: {}",
                 dir.display(),
-                self.skipped.len(),
+                count(
+                    self.skipped.len(),
+                    "file that is not an image",
+                    "files that are not images"
+                ),
                 self.skipped_by_kind(dir)
             ));
         }

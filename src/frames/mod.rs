@@ -15,7 +15,7 @@
 //! | images | PNG, JPEG, BMP, GIF (first frame), TIFF, WebP; EXIF orientation applied as a viewer shows it; grey stays 1 channel, everything else becomes RGB (alpha dropped, as PIL's `convert("RGB")`); 16-bit values scaled to 8 bits as `round(v / 257)`. A file that ends early is refused (`truncation.rs`) |
 //! | directories | the images of the tree, in path order ([`list_images`]); a file named like an image or holding one is read as if named (its frame, or its error line), a subfolder that cannot be listed is an error item in its place, other files are skipped with a note by kind |
 //! | IDX (raw or `.gz`, every member of a multi-member gzip) | u8 `N×H×W` or `N×H×W×C` (C = 1 or 3), read one frame at a time |
-//! | `.npy` | `N×H×W`, `N×H×W×C`, `N×C×H×W` (C = 1 or 3), one `H×W×C` (a 3-D array whose last axis is 1 or 3) or `H×W` image; u8, or f32/f64 in `[0, 1]`; `3×H×W` is refused as ambiguous |
+//! | `.npy` | `N×H×W`, `N×H×W×C`, `N×C×H×W` (C = 1 or 3), one `H×W×C` (a 3-D array whose last axis is 1 or 3) or `H×W` image; u8, or f32/f64 in `[0, 1]`; `H×W×2`, `H×W×4` (alpha) are refused, `3×H×W` as ambiguous |
 //! | pipes | any of the above in a FIFO, `<(…)`, `/dev/stdin`: opened once, recognised from the bytes read, read as a stream ([`Input::Stream`]) |
 //! | raw stream | fixed-size u8 frames, `rgb24`, `bgr24` (made RGB) or `gray` ([`RawFormat`], `--raw`) |
 //!
@@ -26,6 +26,7 @@
 //! model's [`crate::Preprocess`] says.
 
 mod convert;
+mod gzip;
 mod idx;
 mod images;
 mod listing;
@@ -39,12 +40,12 @@ mod truncation;
 pub use convert::{to_input, Adjusted};
 pub use idx::{idx_image_count, read_idx_images, read_idx_labels, IdxFrames};
 pub use images::{decode_image, read_image};
-pub use listing::{list_images, Entry, Listing, Skipped};
-pub use notes::{stderr_line, Notes};
+pub use listing::{list_images, Entry, Listing, OnUnreadable, Skipped};
+pub use notes::{count, stderr_line, Notes};
 pub use npy::{read_npy_frames, NpyArray, NpyDtype, NpyFrames, NpyValues};
 pub use raw::{parse_raw_format, PixelFormat, RawFormat, RawReader};
 pub use recognise::{recognise, sniff, Kind};
-pub use source::{count_frames, expand_inputs, FrameSource, Input, Sourced};
+pub use source::{count_frames, expand_inputs, expand_inputs_for, FrameSource, Input, Sourced};
 
 /// Pixel values of a frame, interleaved `H×W×C`.
 #[derive(Debug, Clone, PartialEq)]

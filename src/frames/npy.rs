@@ -5,14 +5,17 @@
 //! Frame stacks: accepted layouts (C = 1 or 3): `N×H×W`, `N×H×W×C`,
 //! `N×C×H×W`, one `H×W×C` or `H×W` image. A 3-D array whose last axis is 1
 //! or 3 is one `H×W×C` image (never frames 1 or 3 pixels wide: `28×28×3` is
-//! one RGB image, not 28 frames of 28×3). A shape that fits two layouts
-//! (`3×28×28`: three grey images, or one image stored channels-first as
-//! PyTorch does) is refused with both readings.
+//! one RGB image, not 28 frames of 28×3); one whose last axis is 2 or 4 is
+//! one image with an alpha channel (`28×28×4` RGBA, `480×640×2` grey and
+//! alpha), refused saying to drop the alpha, as 4-D stacks with alpha are.
+//! A shape that fits two layouts (`3×28×28`: three grey images, or one
+//! image stored channels-first as PyTorch does) is refused with both
+//! readings.
 //! Values: `uint8` (0–255), or `float32`/`float64` in `[0, 1]` — the one
 //! range float frames have; a value outside it, NaN or infinite is an error
 //! naming the file and the frame, never clamped or rescaled.
 
-use super::{read_up_to, Frame, Pixels};
+use super::{count, read_up_to, Frame, Pixels};
 use anyhow::{bail, ensure, Context, Result};
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -242,12 +245,30 @@ pub struct NpyFrames {
 }
 
 /// `(n, h, w, c, planar)` of a stack's shape, or why it cannot be read.
+///
+/// A shape is read as many frames only where that is the likelier
+/// reading: a last axis of 1 or 3 is an image's channels, a last axis of
+/// 2 or 4 an image's alpha channel (refused: the network takes no alpha;
+/// frames 2 or 4 pixels wide are no camera's), and `3×H×W` may be one RGB
+/// image stored channels-first, as PyTorch's `ToTensor` makes it (refused
+/// with both readings). `2×H×W` and `4×H×W` stay 2 and 4 frames: a batch
+/// of them is common (the tests' own fixtures), and one grey-and-alpha or
+/// RGBA tensor saved as a frame stack no likelier.
 fn layout(name: &str, shape: &[usize]) -> Result<(usize, usize, usize, usize, bool)> {
     let colour = |c: usize| c == 1 || c == 3;
+    let alpha = |c: usize| c == 2 || c == 4;
     let accepted = "N×H×W, N×H×W×C, N×C×H×W (C = 1 or 3), one H×W×C or H×W image";
     let l = match *shape {
         [h, w] => (1, h, w, 1, false),
         [h, w, c] if colour(c) => (1, h, w, c, false),
+        [h, w, c] if alpha(c) => bail!(
+            "{name}: shape {shape:?} is one {h}×{w} image with {} ({}), not {h} frames of {w}×{c}: \
+             alpha is not read; drop it and save arr[..., {}] (or, for {h} grey frames {c} pixels wide, \
+             save them as ({h}, {w}, {c}, 1))",
+            count(c, "channel", "channels"),
+            if c == 4 { "RGBA" } else { "grey and alpha" },
+            if c == 4 { ":3" } else { ":1" },
+        ),
         [3, h, w] => bail!(
             "{name}: shape {shape:?} is ambiguous: 3 grey images of {h}×{w} (N×H×W), or one {h}×{w} \
              image with 3 channels stored channels-first (C×H×W, as a PyTorch tensor); save it as \
@@ -258,9 +279,24 @@ fn layout(name: &str, shape: &[usize]) -> Result<(usize, usize, usize, usize, bo
             (true, false) => (n, b, c, a, true),
             (false, true) => (n, a, b, c, false),
             (true, true) => bail!(
-                "{name}: shape {shape:?} is ambiguous: {n} images of {b}×{c} with {a} channels (N×C×H×W), \
-                 or {n} images of {a}×{b} with {c} channels (N×H×W×C); store one layout with more than \
-                 3 pixels on each side"
+                "{name}: shape {shape:?} is ambiguous: {} of {b}×{c} with {} (N×C×H×W), \
+                 or {} of {a}×{b} with {} (N×H×W×C); store one layout with more than \
+                 3 pixels on each side",
+                count(n, "image", "images"),
+                count(a, "channel", "channels"),
+                count(n, "image", "images"),
+                count(c, "channel", "channels"),
+            ),
+            (false, false) if alpha(c) || alpha(a) => bail!(
+                "{name}: shape {shape:?} holds images with an alpha channel ({} channels); alpha is not \
+                 read: drop it and save {}",
+                if alpha(c) { c } else { a },
+                match (alpha(c), c == 4 || a == 4) {
+                    (true, true) => "arr[..., :3]",
+                    (true, false) => "arr[..., :1]",
+                    (false, true) => "arr[:, :3]",
+                    (false, false) => "arr[:, :1]",
+                }
             ),
             (false, false) => {
                 bail!("{name}: shape {shape:?} has no axis of 1 or 3 channels; accepted layouts: {accepted}")
@@ -572,6 +608,29 @@ mod tests {
         assert_eq!(layout("f", &[28, 28, 1]).unwrap(), (1, 28, 28, 1, false));
         let e = layout("f", &[3, 28, 28]).unwrap_err().to_string();
         assert!(e.contains("ambiguous") && e.contains("(1, 3, 28, 28)"), "{e}");
+        // One image with alpha, never 28 (480) frames 4 (2) pixels wide.
+        let e = layout("f", &[28, 28, 4]).unwrap_err().to_string();
+        assert!(
+            e.contains("one 28×28 image with 4 channels (RGBA), not 28 frames of 28×4")
+                && e.contains("arr[..., :3]"),
+            "{e}"
+        );
+        let e = layout("f", &[480, 640, 2]).unwrap_err().to_string();
+        assert!(
+            e.contains("(grey and alpha)") && e.contains("arr[..., :1]"),
+            "{e}"
+        );
+        assert_eq!(layout("f", &[4, 28, 28]).unwrap(), (4, 28, 28, 1, false));
+        assert_eq!(layout("f", &[2, 28, 28]).unwrap(), (2, 28, 28, 1, false));
+        assert_eq!(layout("f", &[2, 28, 28, 1]).unwrap(), (2, 28, 28, 1, false));
+        assert_eq!(layout("f", &[1, 28, 28]).unwrap(), (1, 28, 28, 1, false));
+        for (shape, drop) in [([2, 28, 28, 4], "arr[..., :3]"), ([2, 2, 28, 28], "arr[:, :1]")] {
+            let e = layout("f", &shape).unwrap_err().to_string();
+            assert!(e.contains("alpha channel") && e.contains(drop), "{e}");
+        }
+        // Counts of 1 in the singular.
+        let e = layout("f", &[1, 1, 28, 1]).unwrap_err().to_string();
+        assert!(e.contains("1 image of 28×1 with 1 channel (N×C×H×W)"), "{e}");
         assert!(layout("f", &[2, 3, 5, 3])
             .unwrap_err()
             .to_string()

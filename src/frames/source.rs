@@ -2,7 +2,7 @@
 
 use super::idx::{idx_image_count, IdxFrames};
 use super::images::read_image_from;
-use super::listing::Entry;
+use super::listing::{Entry, OnUnreadable};
 use super::npy::NpyFrames;
 use super::recognise::{not_found, read_head, recognise, sniff, Kind};
 use super::{list_images, read_image, Frame, RawFormat, RawReader};
@@ -59,10 +59,16 @@ impl Input {
 /// [`Input::Stream`]s, not opened here. A path that cannot be read becomes [`Input::Unreadable`]:
 /// its error is one item of the frame stream.
 pub fn expand_inputs(paths: &[PathBuf]) -> Vec<Input> {
+    expand_inputs_for(paths, OnUnreadable::ErrorLine)
+}
+
+/// [`expand_inputs`] for a tool that does `on` with a folder or link of a
+/// tree that cannot be listed, as the tree's note says.
+pub fn expand_inputs_for(paths: &[PathBuf], on: OnUnreadable) -> Vec<Input> {
     paths
         .iter()
         .map(|p| {
-            expand(p).unwrap_or_else(|e| Input::Unreadable {
+            expand(p, on).unwrap_or_else(|e| Input::Unreadable {
                 path: p.clone(),
                 error: format!("{e:#}"),
             })
@@ -70,14 +76,14 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Vec<Input> {
         .collect()
 }
 
-fn expand(p: &Path) -> Result<Input> {
+fn expand(p: &Path, on: OnUnreadable) -> Result<Input> {
     if p.as_os_str() == "-" {
         return Ok(Input::Stdin);
     }
     let meta = metadata(p)?;
     if meta.is_dir() {
         let listing = list_images(p)?;
-        for note in listing.notes(p) {
+        for note in listing.notes(p, on) {
             super::stderr_line(format_args!("note: {note}"));
         }
         return Ok(Input::Images(listing.entries));

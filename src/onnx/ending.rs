@@ -1,16 +1,17 @@
 //! How a network turns its class logits into the output it gives, read back
 //! from that output once, from the ONNX graph's nodes.
 //!
-//! A softmax of probabilities is no probability: an output computed from
-//! the network's probabilities is never taken as logits. What counts as
-//! probabilities is any tensor made by an operator of [`PROBABILITIES`]
-//! (`Softmax`, `LogSoftmax`, `Sigmoid`, `HardSigmoid`, `Hardmax`, and `Exp`,
-//! whose output is an unnormalised probability), or by a `Div` of a tensor
-//! by its own `ReduceSum`/`ReduceL1` (a normalisation to sum 1), found
-//! anywhere behind the output before a linear layer ([`LINEAR`]: those make
-//! new scores, as an MLP's sigmoid hidden units do), whatever the number of
-//! values on the way. (`Tanh`, `Relu`, `Clip` and the like are scores, not
-//! probabilities.)
+//! An output is the logits only when nothing on the way from the network's
+//! last linear layer ([`LINEAR`]: `Gemm`, `MatMul`, `Conv`, …, or the
+//! pooling of a fully convolutional head, [`POOLS`]) changes what its
+//! values mean: walking back from the output, every node must be one
+//! known to keep logits as logits ([`keeps_logits`]) — reshapes, copies,
+//! casts and transposes ([`PASSES`]), selections and joins of the values
+//! (`Slice`, `Gather`, `Split`, `Concat`), sums and differences of such tensors, and the affine ops that belong to
+//! the layer (`BatchNormalization`; `Add`/`Sub` of a constant, `Mul`/`Div`
+//! by positive constants). No list of the operators that make
+//! probabilities can be complete (a sigmoid is also `0.5 + 0.5·tanh(x/2)`,
+//! a log-sigmoid `−Softplus(−x)`): the rule names what keeps logits instead.
 //!
 //! The output is read back to its logits when it is exactly one of these
 //! forms, through reshapes, copies, casts ([`PASSES`]) and `Mul`/`Div`/
@@ -25,12 +26,15 @@
 //! * a `Sigmoid` ([`Probabilities::Sigmoid`]: independent per-class
 //!   probabilities).
 //!
-//! An output that reaches no probability is the logits itself. Any other
-//! output computed from probabilities (a node that changes the number of
-//! classes — `Slice`, `TopK`, `Concat`, `Gather` —, a scale the network
-//! computes, a `Softmax` over another axis, an operator not listed) is
-//! [`Probabilities::Unknown`]: it is taken as the class scores as it is, its
-//! confidence is not known, and one note names the node.
+//! Any other output — one with any other node on the way (`Tanh`, `Relu`,
+//! `Softplus`, `Neg`, `Log`, `Clip`, `LpNormalization`, a `Div` by a computed
+//! tensor, …), or one computed from probabilities by something that is not
+//! read through (a node that changes the number of classes, a scale the
+//! network computes, a `Softmax` over another axis) — is
+//! [`Probabilities::Unknown`]: its meaning is not known, so neither its
+//! class nor its confidence is (both null: the top of an output that falls
+//! as probability rises, `1 − p` or `−log p`, is the least likely class),
+//! and one note names the node.
 
 use super::load::node_name;
 use super::logits::{Probabilities, Tensors};
@@ -64,7 +68,8 @@ pub(crate) const PASSES: &[&str] = &[
 ];
 
 /// Operators whose output is probabilities (or, for `Exp`, unnormalised
-/// ones): an output computed from one is never taken as logits.
+/// ones): an output computed from one is never taken as logits, and the
+/// note names the probability it is computed from.
 const PROBABILITIES: &[&str] = &[
     "Softmax",
     "LogSoftmax",
@@ -74,8 +79,8 @@ const PROBABILITIES: &[&str] = &[
     "Exp",
 ];
 
-/// Operators that compute new values from a whole vector: the search for a
-/// probability behind an ending that cannot be read through stops there.
+/// Operators that compute new values from a whole vector (the network's
+/// last linear layer): the walk back from an output stops there.
 const LINEAR: &[&str] = &[
     "Gemm",
     "MatMul",
@@ -83,6 +88,34 @@ const LINEAR: &[&str] = &[
     "ConvTranspose",
     "Einsum",
     "MatMulInteger",
+];
+
+/// Poolings that make a class vector from per-position class maps (a
+/// fully convolutional head: torchvision's SqueezeNet is `Conv → Relu →
+/// GlobalAveragePool`): the walk back stops there as at a linear layer, the
+/// activations before them being the maps' (probabilities behind them are
+/// still found).
+const POOLS: &[&str] = &[
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "AveragePool",
+    "ReduceMean",
+    "ReduceMax",
+];
+
+/// Operators that keep logits as logits whatever their other inputs: the
+/// walk follows their computed float inputs (beyond [`PASSES`], and the
+/// affine ops [`Tensors::keeps_logits`] checks).
+const KEEPS: &[&str] = &[
+    "Transpose",
+    "Slice",
+    "Gather",
+    "Split",
+    "Concat",
+    "ReduceSum",
+    "Sum",
+    "Mean",
+    "BatchNormalization",
 ];
 
 /// Operators whose output (at that slot) holds integer positions or sizes:
@@ -138,6 +171,36 @@ impl Tensors<'_> {
     /// whole class vector).
     fn one_value(&self, t: &str) -> bool {
         (self.shape)(t).is_some_and(|s| s.iter().product::<usize>() == 1)
+    }
+
+    /// The inputs to walk on if node `n` keeps logits as logits ([`PASSES`],
+    /// [`KEEPS`], `Add`/`Sub` of constants or of two such tensors, `Mul`/
+    /// `Div` by constants whose values are all positive); `None` when it
+    /// may change what the values mean.
+    fn keeps_logits<'n>(&self, n: &'n pb::NodeProto) -> Option<Vec<&'n String>> {
+        let op = n.op_type.as_str();
+        let computed = |i: &&String| !i.is_empty() && (self.constant)(i).is_none() && (self.float)(i);
+        let positive = |i: &String| (self.constant)(i).is_some_and(|v| v.iter().all(|&x| x > 0.0));
+        let data = match op {
+            _ if PASSES.contains(&op) || KEEPS.contains(&op) => match op {
+                "Concat" | "Sum" | "Mean" => n.input.iter().collect(),
+                _ => n.input.first().into_iter().collect(),
+            },
+            "Add" => n.input.iter().collect(),
+            // c − x reverses the order.
+            "Sub" if (self.constant)(n.input.first()?).is_none() => n.input.iter().collect(),
+            "Mul" => match &n.input[..] {
+                [a, b] if positive(b) => vec![a],
+                [a, b] if positive(a) => vec![b],
+                _ => return None,
+            },
+            "Div" => match &n.input[..] {
+                [a, b] if positive(b) => vec![a],
+                _ => return None,
+            },
+            _ => return None,
+        };
+        Some(data.into_iter().filter(computed).collect())
     }
 
     /// Whether node `n` makes probabilities: an operator of
@@ -395,23 +458,48 @@ fn softmax_by_parts(
     ))
 }
 
+/// The ending of an output computed from the network's probabilities by
+/// something that cannot be read through, `why`.
 pub(crate) fn unknown(output: &str, k: usize, why: String) -> Ending {
+    meaning_unknown(
+        output,
+        k,
+        format!("is computed from the network's probabilities, but {why}"),
+    )
+}
+
+/// The ending of an output whose meaning is not known: `output` `says`.
+fn meaning_unknown(output: &str, k: usize, says: String) -> Ending {
     Ending {
         tensor: output.to_string(),
         classes: k,
         probabilities: Probabilities::Unknown,
         note: Some(format!(
-            "{output:?} is computed from the network's probabilities, but {why}: it is taken as the \
-             class scores as it is and the confidence is not known (null)"
+            "{output:?} {says}: what its values mean is not known, so neither its class nor its \
+             confidence is (both null; the LSGM score does not depend on them)"
         )),
     }
 }
 
 /// The ending when the walk from `output` stops at node `n`: the logits are
-/// the output unless `n` makes probabilities or one lies behind it.
+/// the output unless a probability lies behind `n`, or a node that may
+/// change what logits mean lies between it and the last linear layer.
 fn blocked(t: &Tensors, output: &str, n: &pb::NodeProto, k: usize) -> Ending {
     let Some(p) = probability_behind(t, n) else {
-        return plain(output, k);
+        return match not_keeping(t, n) {
+            None => plain(output, k),
+            Some(m) => meaning_unknown(
+                output,
+                k,
+                format!(
+                    "is computed from the network's last linear layer by its {} node {:?}{}, which \
+                     is not known to keep logits as logits",
+                    m.op_type,
+                    node_name(m),
+                    t.not_a_scale(m)
+                ),
+            ),
+        };
     };
     let why = match std::ptr::eq(p, n) {
         true => format!(
@@ -434,6 +522,29 @@ fn blocked(t: &Tensors, output: &str, n: &pb::NodeProto, k: usize) -> Ending {
         ),
     };
     unknown(output, k, why)
+}
+
+/// The node nearest the output, walking back from `n` (itself included) to
+/// the last linear layer or pooling ([`POOLS`]) over every path, that is
+/// not known to keep logits as logits ([`Tensors::keeps_logits`]); `None`
+/// when every one does.
+fn not_keeping<'a>(t: &Tensors<'a>, n: &'a pb::NodeProto) -> Option<&'a pb::NodeProto> {
+    let mut queue = VecDeque::from([n]);
+    let mut seen: HashSet<&str> = HashSet::new();
+    while let Some(m) = queue.pop_front() {
+        if LINEAR.contains(&m.op_type.as_str()) || POOLS.contains(&m.op_type.as_str()) {
+            continue;
+        }
+        let Some(inputs) = t.keeps_logits(m) else {
+            return Some(m);
+        };
+        for x in inputs {
+            if let Some(&p) = t.producer.get(x.as_str()).filter(|_| seen.insert(x)) {
+                queue.push_back(p);
+            }
+        }
+    }
+    None
 }
 
 /// The nearest node that makes probabilities, walking back from `n` (itself
@@ -834,6 +945,93 @@ mod tests {
             13,
         );
         assert_eq!(e, plain("out", 4));
+    }
+
+    #[test]
+    fn only_nodes_known_to_keep_logits_leave_the_logits() {
+        let gemm = || node("Gemm", &["f", "w"], "z", None);
+        // Between the linear layer and the output: reshapes, a per-channel
+        // affine (BatchNormalization), a centring, a positive per-class
+        // scale, the sum of two linear heads.
+        let e = read(
+            &[
+                gemm(),
+                node("Gemm", &["f", "w2"], "z2", None),
+                node("Add", &["z", "z2"], "sum", None),
+                node(
+                    "BatchNormalization",
+                    &["sum", "c_s", "c_b", "c_m", "c_v"],
+                    "bn",
+                    None,
+                ),
+                node("Transpose", &["bn"], "tr", None),
+                node("ReduceMean", &["tr"], "mean", None),
+                node("Sub", &["tr", "mean"], "centred", None),
+                node("Mul", &["centred", "c_pos"], "out", None),
+            ],
+            &[
+                ("c_pos", vec![1.0, 2.0, 3.0, 4.0]),
+                ("c_s", vec![1.0; 4]),
+                ("c_b", vec![0.0; 4]),
+                ("c_m", vec![0.0; 4]),
+                ("c_v", vec![1.0; 4]),
+            ],
+            &[1, 4],
+            13,
+        );
+        assert_eq!(e, plain("out", 4));
+        // Anything else on the way makes the output's meaning unknown, and
+        // the note names the node nearest the output.
+        let neg_softplus_neg = [
+            gemm(),
+            node("Neg", &["z"], "a", None),
+            node("Softplus", &["a"], "b", None),
+            node("Neg", &["b"], "out", None),
+        ];
+        let tanh_sigmoid = [
+            gemm(),
+            node("Mul", &["z", "c_half"], "h", None),
+            node("Tanh", &["h"], "th", None),
+            node("Mul", &["th", "c_half"], "th2", None),
+            node("Add", &["th2", "c_half"], "out", None),
+        ];
+        let relu_norm = [
+            gemm(),
+            node("Relu", &["z"], "r", None),
+            node("ReduceSum", &["r", "c_axis"], "s", None),
+            node("Add", &["s", "c_half"], "s2", None),
+            node("Div", &["r", "s2"], "out", None),
+        ];
+        let per_class_negative = [gemm(), node("Mul", &["z", "c_mixed"], "out", None)];
+        let reversed = [gemm(), node("Sub", &["c_half", "z"], "out", None)];
+        let constants = [
+            ("c_half", vec![0.5]),
+            ("c_axis", vec![1.0]),
+            ("c_mixed", vec![1.0, -1.0, 1.0, 1.0]),
+        ];
+        for (nodes, says) in [
+            (
+                &neg_softplus_neg[..],
+                "by its Neg node \"out\", which is not known to keep",
+            ),
+            (&tanh_sigmoid[..], "by its Tanh node \"th\", which"),
+            (
+                &relu_norm[..],
+                "by its Div node \"out\" by a computed tensor, which",
+            ),
+            (
+                &per_class_negative[..],
+                "by its Mul node \"out\" by a constant that differs",
+            ),
+            (
+                &reversed[..],
+                "by its Sub node \"out\", which does not keep the order",
+            ),
+        ] {
+            let one = [("s", &[1, 1][..]), ("s2", &[1, 1])];
+            let e = read_shaped(nodes, &constants, (&[1, 4], &one), 13);
+            unknown_saying(e, &[says, "neither its class nor its confidence is (both null"]);
+        }
     }
 
     #[test]

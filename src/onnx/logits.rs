@@ -12,8 +12,12 @@
 //!   (a Softmax, a Sigmoid, a percentage, or something that cannot be read
 //!   back) is [`super::ending`]'s.
 //! * **Not class scores.** An output computed from integer indices (a
-//!   `Cast` of `TopK`'s indices, an `ArgMax`: class numbers) or shaped like
-//!   boxes is never taken as class scores, even when named.
+//!   `Cast` of `TopK`'s indices, an `ArgMax`: class numbers) is never
+//!   taken as class scores, even when named.
+//! * **Boxes.** An output named with `box` in it, or shaped as rows of
+//!   per-box values ([`boxes_like`]), is never taken as class scores
+//!   unless `--logits` names it, and the refusal calls the network an
+//!   object detector.
 
 use super::ending::{ending, from_indices, Ending};
 use anyhow::{anyhow, bail, Result};
@@ -30,17 +34,21 @@ pub enum Probabilities {
     /// `sigmoid(z_k)`, one independent probability per class: the network
     /// ends in a Sigmoid.
     Sigmoid,
-    /// The network's output is computed from its probabilities by something
-    /// that cannot be read through: no probability is known (the logits'
-    /// note says why), and the output is taken as the class scores as it is.
+    /// The network's output may not be its logits: a node on the way from
+    /// its last linear layer may change what the values mean, or it is
+    /// computed from the probabilities by something that cannot be read
+    /// through (the logits' note says which). Neither the class nor the
+    /// probability is known: the top of an output that falls as
+    /// probability rises (`1 − p`, `−log p`) is the least likely class.
     Unknown,
 }
 
 impl Probabilities {
     /// The top class of `logits` and the network's own probability for it:
     /// its softmax probability, or the sigmoid of its logit; `None` when
-    /// the probabilities are [`Probabilities::Unknown`].
-    pub fn top_class(self, logits: &[f32]) -> (usize, Option<f32>) {
+    /// the probabilities are [`Probabilities::Unknown`] (the values' order
+    /// is not known either, so no class is named).
+    pub fn top_class(self, logits: &[f32]) -> Option<(usize, f32)> {
         let (class, max) =
             logits.iter().enumerate().fold(
                 (0, f32::NEG_INFINITY),
@@ -49,14 +57,14 @@ impl Probabilities {
         let p = match self {
             Probabilities::Softmax => {
                 let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
-                Some(1.0 / sum)
+                1.0 / sum
             }
             // Stable on both sides: e^z / (1 + e^z) for negative z.
-            Probabilities::Sigmoid if max >= 0.0 => Some(1.0 / (1.0 + (-max).exp())),
-            Probabilities::Sigmoid => Some(max.exp() / (1.0 + max.exp())),
-            Probabilities::Unknown => None,
+            Probabilities::Sigmoid if max >= 0.0 => 1.0 / (1.0 + (-max).exp()),
+            Probabilities::Sigmoid => max.exp() / (1.0 + max.exp()),
+            Probabilities::Unknown => return None,
         };
-        (class, p)
+        Some((class, p))
     }
 
     /// `softmax`, `sigmoid` or `unknown`.
@@ -112,6 +120,34 @@ impl Tensors<'_> {
     }
 }
 
+/// What makes graph output `o` look like an object detector's, or `None`
+/// when nothing does: a name with `box` in it (`boxes`, `bbox`), or rows of
+/// per-box values — `[.., N, C]` with exactly two axes above 1 and `N > 1`
+/// rows of `C = 4` coordinates, or more rows than values with `C ≥ 5`
+/// (`C` of 5 to 7: boxes with a score, a class or a batch index, a post-NMS
+/// list; wider: a detector's per-anchor predictions, YOLO's 4 coordinates,
+/// objectness and class scores or a RetinaNet head's class scores). Wider rows than there are rows (`C ≥ N`:
+/// a transformer's tokens, a square map) are not called boxes.
+fn boxes_like(o: &str, shape: &[usize]) -> Option<String> {
+    let big = shape.iter().filter(|&&d| d != 1).count();
+    let rows = match shape[..] {
+        [.., n, c] if big == 2 && n > 1 => Some((n, c)),
+        _ => None,
+    };
+    match rows {
+        Some((n, 4)) => Some(format!("{n} boxes of 4 coordinates")),
+        Some((n, c @ 5..=7)) if n > c => Some(format!(
+            "{n} rows of {c} values, as a detector's boxes with their score, class or batch index"
+        )),
+        Some((n, c)) if n > c && c >= 5 => Some(format!(
+            "{n} rows of {c} values, as a detector's per-anchor predictions (box coordinates, \
+             objectness or class scores: YOLO-style)"
+        )),
+        _ if o.to_lowercase().contains("box") => Some("named like boxes".into()),
+        _ => None,
+    }
+}
+
 /// Why graph output `o` cannot be a classifier's class scores, or `None`
 /// when it could.
 fn why_not(t: &Tensors, o: &str) -> Option<String> {
@@ -126,13 +162,15 @@ fn why_not(t: &Tensors, o: &str) -> Option<String> {
             "computed from {what}: numbers naming classes or positions, not scores"
         ));
     }
+    if let Some(boxes) = boxes_like(o, &shape) {
+        return Some(boxes);
+    }
     if classes(&shape).is_some() {
         return None;
     }
     let big = shape.iter().filter(|&&d| d != 1).count();
-    Some(match shape[..] {
-        [.., n, 4] if n > 1 && shape.len() >= 2 => format!("{n} boxes of 4 coordinates"),
-        _ if big == 0 => "a single value".into(),
+    Some(match big {
+        0 => "a single value".into(),
         _ => "not a 1×K vector".into(),
     })
 }
@@ -170,12 +208,12 @@ fn several(path: &Path, t: &Tensors, outputs: &[String]) -> anyhow::Error {
 }
 
 /// A sentence naming the network (of `outputs` outputs) an object detector
-/// when one of the outputs that `not` lists is shaped like boxes; empty
-/// otherwise.
+/// when one of the outputs that `not` lists looks like boxes
+/// ([`boxes_like`]); empty otherwise.
 fn detector(t: &Tensors, not: &[&String], outputs: usize) -> &'static str {
     let boxes = not
         .iter()
-        .any(|o| why_not(t, o).is_some_and(|w| w.contains("boxes")));
+        .any(|o| (t.shape)(o).is_some_and(|s| boxes_like(o, &s).is_some()));
     match (boxes, outputs) {
         (false, _) => "",
         (true, 1) => {
@@ -249,15 +287,16 @@ mod tests {
     #[test]
     fn the_confidence_is_the_probability_of_the_top_class() {
         let z = [1.0f32, 3.0, -2.0];
-        let (class, p) = Probabilities::Softmax.top_class(&z);
+        let (class, p) = Probabilities::Softmax.top_class(&z).unwrap();
         let sum: f32 = z.iter().map(|v| v.exp()).sum();
         assert_eq!(class, 1);
-        assert!((p.unwrap() - 3f32.exp() / sum).abs() < 1e-6);
+        assert!((p - 3f32.exp() / sum).abs() < 1e-6);
         let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
-        assert_eq!(Probabilities::Sigmoid.top_class(&z), (1, Some(sigmoid(3.0))));
+        assert_eq!(Probabilities::Sigmoid.top_class(&z), Some((1, sigmoid(3.0))));
         // e^95 overflows f32, e^−95 ≈ 5.5e-42 does not.
-        let (_, p) = Probabilities::Sigmoid.top_class(&[-95.0, -120.0]);
-        assert!((p.unwrap() as f64 / (-95f64).exp() - 1.0).abs() < 1e-2, "{p:?}");
-        assert_eq!(Probabilities::Unknown.top_class(&z), (1, None));
+        let (_, p) = Probabilities::Sigmoid.top_class(&[-95.0, -120.0]).unwrap();
+        assert!((p as f64 / (-95f64).exp() - 1.0).abs() < 1e-2, "{p:?}");
+        // Neither a class nor a confidence when the ending is unknown.
+        assert_eq!(Probabilities::Unknown.top_class(&z), None);
     }
 }

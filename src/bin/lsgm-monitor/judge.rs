@@ -65,7 +65,9 @@ impl<'m> Shared<'m> {
 
 /// One judged frame.
 pub struct Judged {
-    pub class: usize,
+    /// The network's top class (`None` when its ending cannot be read: the
+    /// order of its output's values is not known either).
+    pub class: Option<usize>,
     /// The network's own probability for `class` (`None` when the network's
     /// ending cannot be read: see [`lsgm::onnx::Probabilities`]).
     pub confidence: Option<f32>,
@@ -108,7 +110,8 @@ impl Judge<'_, '_> {
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let scoring = t0.elapsed() + self.out.pooling;
-        let (class, confidence) = shared.bound.network.probabilities.top_class(&self.out.logits);
+        let top = shared.bound.network.probabilities.top_class(&self.out.logits);
+        let (class, confidence) = (top.map(|(c, _)| c), top.map(|(_, p)| p));
         Ok(Judged {
             class,
             confidence,

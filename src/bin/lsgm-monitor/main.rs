@@ -3,7 +3,7 @@
 //!
 //! With no arguments it runs the shipped demo model on the shipped sample
 //! frames. Output fields (stable): `source`, `index`, `class`, `confidence`
-//! (the network's own probability for `class`, `null` when its ending
+//! (the network's own probability for `class`; both `null` when its ending
 //! cannot be read), `score`, `threshold`, `ood`, `worst_layer`, `worst_tap`, `layers`,
 //! `latency_us` (`inference`, `score`, `total`), and `reason` when the
 //! frame's density overflowed; a frame that fails has `source`, `index`,
@@ -42,7 +42,7 @@ mod watch;
 use anyhow::{Context, Result};
 use args::Args;
 use judge::{Judged, Shared};
-use lsgm::frames;
+use lsgm::frames::{self, count};
 use lsgm::Model;
 use pipeline::Ended;
 use report::{emit, Tally};
@@ -134,11 +134,6 @@ fn frames_per_second(rate: f64) -> String {
     } else {
         format!("{rate:.0}")
     }
-}
-
-/// `1 frame`, `2 frames`.
-fn count(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 fn load_model<'b>(path: &Path, bytes: &'b [u8]) -> Result<Model<'b>> {
@@ -322,8 +317,8 @@ fn summary(
     let scored = t.frames - t.errors;
     let mut text = format!(
         "lsgm-monitor: {}, {}",
-        count(t.frames, "frame"),
-        count(t.errors, "error")
+        count(t.frames, "frame", "frames"),
+        count(t.errors, "error", "errors")
     );
     if scored > 0 {
         text += &format!(
@@ -332,7 +327,7 @@ fn summary(
             t.ood,
             100.0 * t.ood as f64 / scored as f64,
             frames_per_second(t.frames as f64 / wall),
-            count(threads, "thread"),
+            count(threads, "thread", "threads"),
             r.inference,
             r.score,
             r.total,
@@ -340,12 +335,15 @@ fn summary(
         );
     }
     if let Some(w) = args.window {
-        text += &format!("; {} (window {w})", count(alarms as usize, "drift alarm"));
+        text += &format!(
+            "; {} (window {w})",
+            count(alarms as usize, "drift alarm", "drift alarms")
+        );
     }
     if let (Some(c), Some(dir)) = (saved, &args.save_ood) {
         text += &format!(
             "; saved {} to {} ({} dropped, {} failed, {} rotated out)",
-            count(c.saved as usize, "OOD frame"),
+            count(c.saved as usize, "OOD frame", "OOD frames"),
             dir.display(),
             c.dropped,
             c.failed,

@@ -24,7 +24,8 @@ pub struct Latency {
 pub struct Line<'a> {
     pub source: &'a str,
     pub index: usize,
-    pub class: usize,
+    /// `null`, like `confidence`, when the network's ending is unknown.
+    pub class: Option<usize>,
     /// `null` when the network's probabilities are unknown.
     pub confidence: Option<f32>,
     pub score: f32,

@@ -179,8 +179,9 @@ impl ExtractArgs {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         if let Some(n) = self.threads.filter(|&n| usize::from(n) > cores) {
             crate::say!(
-                "warning: --threads {n} on {cores} cores: threads beyond the cores run no faster and each \
-                 holds its own tract state and frame chunk"
+                "warning: --threads {n} on {}: threads beyond the cores run no faster and each \
+                 holds its own tract state and frame chunk",
+                crate::count(cores, "core", "cores")
             );
         }
         self.threads.map(usize::from)

@@ -146,8 +146,8 @@ pub fn choose(
             let by_rows = supported_dim(train.nrows(), k, covariance);
             if d_in <= AUTO_CAP && d_in <= by_rows {
                 return full(format!(
-                    "{d_in} ≤ {AUTO_CAP} dimensions, supported by {} rows: fitted as they are",
-                    train.nrows()
+                    "{d_in} ≤ {AUTO_CAP} dimensions, supported by {}: fitted as they are",
+                    crate::count(train.nrows(), "row", "rows")
                 ));
             }
             let spectrum = Spectrum::fit(train);
@@ -164,9 +164,14 @@ pub fn choose(
                 )
             } else if d == by_rows {
                 format!(
-                    "the most {} training rows support for up to {k} {covariance}-covariance components \
+                    "the most {} support for up to {} \
                      (K·p(d) ≤ {:.0}·n; {:.0} % of the {rows} variance needs {by_share})",
-                    train.nrows(),
+                    crate::count(train.nrows(), "training row", "training rows"),
+                    crate::count(
+                        k,
+                        &format!("{covariance}-covariance component"),
+                        &format!("{covariance}-covariance components")
+                    ),
                     1.0 / ROWS_PER_PARAMETER,
                     AUTO_SHARE * 100.0
                 )

@@ -123,7 +123,7 @@ pub fn preprocess(graph: &Graph, a: &InputArgs, demo: bool) -> Result<Preprocess
     };
     let (height, width) = (input.height as u32, input.width as u32);
     let resize = match &a.resize {
-        Some(s) => Resize::parse(s, height, width)?,
+        Some(s) => crop_fills(Resize::parse(s, height, width)?, height, width)?,
         None => Resize::Exact,
     };
     let p = Preprocess {
@@ -142,6 +142,24 @@ pub fn preprocess(graph: &Graph, a: &InputArgs, demo: bool) -> Result<Preprocess
     p.validate()
         .map_err(|e| anyhow::anyhow!("the preprocessing for {path} is not valid: {e}"))?;
     Ok(p)
+}
+
+/// `resize`, unless it is a `crop:S` whose centre crop cannot fill the
+/// `height × width` input (S below its larger side): that error gives the
+/// numbers and the policies that would do (the core's check, which this
+/// one comes before, says it in words only).
+fn crop_fills(resize: Resize, height: u32, width: u32) -> Result<Resize> {
+    let side = height.max(width);
+    if let Resize::Crop { shorter } = resize {
+        ensure!(
+            shorter >= side,
+            "--resize crop:{shorter}: S = {shorter} < the input's larger side {side} (the network takes \
+             {width}×{height}, W×H): a frame's shorter side scaled to {shorter} leaves no {width}×{height} \
+             centre to crop. Give crop:{side} or more (crop alone is crop:{side}), or --resize letterbox to \
+             fit the whole frame, padded, or stretch"
+        );
+    }
+    Ok(resize)
 }
 
 /// A network loaded for fitting or `features` from the flags.
@@ -304,7 +322,7 @@ pub fn extract_source(
         source.classes.is_none() || source.labels.is_some(),
         "--classes needs --labels FILE (an IDX label file aligned with the images)"
     );
-    let inputs = frames::expand_inputs(&[path.to_path_buf()]);
+    let inputs = frames::expand_inputs_for(&[path.to_path_buf()], frames::OnUnreadable::Stop);
     let total = frames::count_frames(&inputs);
     let mut reader = Reader {
         frames: frames::FrameSource::new(inputs, None)?,

@@ -37,11 +37,7 @@ macro_rules! say {
     ($($t:tt)*) => { lsgm::frames::stderr_line(format_args!($($t)*)) };
 }
 
-/// `1 component`, `3 components`: a count with its noun in the right
-/// number (`count(1, "axis", "axes")`), for messages whose numbers can be 1.
-pub fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+pub use lsgm::frames::count;
 
 pub mod binomial;
 pub mod calibrate;

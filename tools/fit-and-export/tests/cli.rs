@@ -180,7 +180,9 @@ fn bad_input_fails_clearly_without_output() {
     check(
         &small,
         &["--components", "50", "--holdout", "0"],
-        "cannot support 50 components",
+        "too few rows for these flags: 50 components need 50 training rows, at least 50 rows in all; there \
+         are 30 (30 training, 0 held out). Give at least 50 frames (after --classes), or ask for less: \
+         --components 50: give fewer",
     );
     // Constant layer.
     let constant = dir.path().join("constant");

@@ -277,6 +277,24 @@ fn the_stored_preprocessing_is_shown_and_reapplied_by_features() {
         "--resize",
         "crop:28",
     ];
+    // A crop whose S is below the input's side: the numbers and the other
+    // policies, no model written.
+    let bad = dir.path().join("bad.lsgm");
+    let a = fit(
+        "rgb.onnx",
+        &frames,
+        &bad,
+        &[&flags[..6], &["--resize", "crop:20"]].concat(),
+    )
+    .code(1);
+    let err = stderr(&a);
+    assert!(
+        err.contains("--resize crop:20: S = 20 < the input's larger side 28")
+            && err.contains("crop:28 or more")
+            && err.contains("--resize letterbox"),
+        "{err}"
+    );
+    assert!(!bad.exists());
     fit("rgb.onnx", &frames, &model, &flags).success();
     let summary = summary(&model);
     assert!(
@@ -429,16 +447,30 @@ fn logit_detectors_say_which_logits_they_read_and_what_a_sigmoid_makes_of_them()
     );
     // Endings that cannot be read back to logits (a gate the network
     // computes; a Slice of the probabilities, which changes the class
-    // count): the logit detectors are skipped, saying why and naming the
-    // node; LSGM is not concerned.
-    for (net, output, node) in [
-        ("gated", "scores", "\"gated\" (Mul by a computed tensor)"),
-        ("softmax_slice", "sliced", "\"slice\" (Slice)"),
+    // count; a log-sigmoid exported as Neg → Softplus → Neg, with no
+    // Sigmoid node): the logit detectors are skipped, saying why and naming
+    // the node; LSGM is not concerned.
+    for (net, output, says) in [
+        (
+            "gated",
+            "scores",
+            "its node \"gated\" (Mul by a computed tensor) after the Softmax node",
+        ),
+        (
+            "softmax_slice",
+            "sliced",
+            "its node \"slice\" (Slice) after the Softmax node",
+        ),
+        (
+            "log_sigmoid",
+            "log_probs",
+            "by its Neg node \"log_sigmoid\", which is not known to keep logits as logits",
+        ),
     ] {
         let onnx = format!("outputs/{net}.onnx");
         let model = dir.path().join(format!("{net}.lsgm"));
         let a = fit(&onnx, &frames, &model, &norm).success();
-        assert!(stderr(&a).contains("cannot be read through"), "{}", stderr(&a));
+        assert!(stderr(&a).contains(says), "{}", stderr(&a));
         let out = dir.path().join(net);
         let a = eval_net(&onnx, &model, &frames, &out, "msp,energy,lsgm").success();
         let skipped = format!("msp and energy need the classifier's logits (\"{output}\" is computed from");
@@ -447,10 +479,7 @@ fn logit_detectors_say_which_logits_they_read_and_what_a_sigmoid_makes_of_them()
             serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
         assert_eq!(report["logits"]["probabilities"], "unknown");
         let note = report["logits"]["note"].as_str().unwrap();
-        assert!(
-            note.contains(&format!("its node {node} after the Softmax node")),
-            "{note}"
-        );
+        assert!(note.contains(says), "{note}");
         let methods: Vec<&str> = report["results"]
             .as_array()
             .unwrap()
@@ -538,7 +567,15 @@ fn fits_say_what_did_not_converge_and_which_flag_to_change() {
     assert_eq!(err.matches("without converging").count(), 2, "{err}");
     assert!(
         err.contains("warning: layer 0: EM stopped after --max-iter 2 iterations")
-            && err.contains("raise --max-iter"),
+            && err.contains("raise --max-iter")
+            && err.contains("or --covariance diag"),
+        "{err}"
+    );
+    // A diagonal fit is not told to try the diagonal covariance it has.
+    let a = fit(&["--components", "8", "--max-iter", "2", "--covariance", "diag"]).success();
+    let err = stderr(&a);
+    assert!(
+        err.contains("without converging") && !err.contains("--covariance diag"),
         "{err}"
     );
     let a = fit(&["--max-iter", "3"]).success();
@@ -550,7 +587,23 @@ fn fits_say_what_did_not_converge_and_which_flag_to_change() {
     // Too many components for the rows: the message names the flag in use.
     let small = dir.path().join("small");
     common::write_dir(&small, &common::traces(30, &[4, 3], 20), &[4, 3]);
-    fails(&mut fit_features(&small, &out, &[]), 1, &["--dp 40"]);
+    // The first error says how many rows these flags need: 20 held-out
+    // rows at --holdout 0.1 (195 rows), 40 training rows at 0.5 (80).
+    fails(
+        &mut fit_features(&small, &out, &[]),
+        1,
+        &[
+            "40 components need 40 training rows and calibrating the threshold needs 20 held-out rows \
+             (--holdout 0.1), at least 195 rows in all; there are 30 (27 training, 3 held out)",
+            "Give at least 195 frames",
+            "--dp 40",
+        ],
+    );
+    fails(
+        &mut fit_features(&small, &out, &["--holdout", "0.5"]),
+        1,
+        &["at least 80 rows in all"],
+    );
     fails(
         &mut fit_features(&small, &out, &["--components", "50"]),
         1,
@@ -798,7 +851,13 @@ fn a_tree_that_cannot_be_read_whole_stops_the_fit_naming_what() {
         .arg("--out")
         .arg(dir.path().join("tree.lsgm"));
     let link = tree.join("b").display().to_string();
-    fails(&mut cmd, 1, &[&format!("{link}: a symbolic link to"), "(a loop)"]);
+    let err = fails(&mut cmd, 1, &[&format!("{link}: a symbolic link to"), "(a loop)"]);
+    // Its note says what the fit does, not the monitor's error lines.
+    assert!(
+        err.contains("1 folder or link could not be read (b): reading stops at the first in path order")
+            && !err.contains("an error line each"),
+        "{err}"
+    );
     std::fs::remove_file(tree.join("b")).unwrap();
     std::fs::write(tree.join("c/2.png"), b"").unwrap();
     let empty = tree.join("c/2.png").display().to_string();

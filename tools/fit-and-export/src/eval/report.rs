@@ -97,8 +97,8 @@ fn logits_meaning(l: &Logits) -> String {
              gen (of their softmax) score the pre-sigmoid logits as they would any logits"
         ),
         Probabilities::Unknown => format!(
-            "msp, energy, maxlogit and gen are skipped: the network's output `{t}` cannot be read back \
-             to logits{read}"
+            "msp, energy, maxlogit and gen are skipped: the network's output `{t}` may not be its \
+             logits and cannot be read back to them{read}"
         ),
     }
 }

@@ -13,7 +13,7 @@ use crate::pca::Pca;
 use anyhow::{ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lsgm::model::wire::Pooling;
-use lsgm::LayerSpec;
+use lsgm::{Covariance, LayerSpec};
 use nalgebra::{DMatrix, DVector};
 use std::time::Instant;
 
@@ -149,7 +149,10 @@ fn say_constant(name: &str, constant: &[usize], d_in: usize, choice: &Choice, re
             "warning: layer {name}: {what}; the mixture {} with --reg-covar {reg_covar:e} as {} variance, \
              so a frame in which one moves at all scores far lower. --max-dim {} or lower leaves {them} out",
             match kept {
-                Some(pca) => format!("keeps {them} in its {} dimensions", pca.matrix.nrows()),
+                Some(pca) => format!(
+                    "keeps {them} in its {}",
+                    crate::count(pca.matrix.nrows(), "dimension", "dimensions")
+                ),
                 None => format!("fits {them} at full width"),
             },
             if c == 1 { "its" } else { "their" },
@@ -175,14 +178,29 @@ fn warn_few_rows(name: &str, projected: &DMatrix<f64>, p: &GmmParams, rule: dime
         crate::say!(
             "warning: layer {name}: {n} training rows are few for {} of {d} dimensions \
              (they support about {}: K·p(d) ≤ 2n); held-out frames may score below training frames. \
-             Fit on more frames, use --max-dim {supported} (now {rule}), or --covariance diag",
+             Fit on more frames{} use --max-dim {supported} (now {rule}){}",
             crate::count(
                 k,
                 &format!("{}-covariance component", p.covariance),
                 &format!("{}-covariance components", p.covariance)
             ),
             crate::count(supported, "dimension", "dimensions"),
+            if p.covariance == Covariance::Diag {
+                ", or"
+            } else {
+                ","
+            },
+            or_diag(p.covariance, ", or"),
         );
+    }
+}
+
+/// ` or --covariance diag` (after `sep`) as advice, unless the fit is
+/// diagonal already.
+fn or_diag(covariance: Covariance, sep: &str) -> String {
+    match covariance {
+        Covariance::Diag => String::new(),
+        _ => format!("{sep} --covariance diag"),
     }
 }
 
@@ -243,10 +261,10 @@ fn say_not_converged(name: &str, p: &GmmParams, mixture: &Mixture, closed_form: 
     } else {
         crate::say!(
             "warning: layer {name}: {stopped} (the objective still changed by more than --tol {:e}); \
-             the model keeps its {} as they stood; raise --max-iter, loosen --tol, or try {fewer} or \
-             --covariance diag",
+             the model keeps its {} as they stood; raise --max-iter, loosen --tol, or try {fewer}{}",
             p.tol,
-            crate::count(mixture.k(), "component", "components")
+            crate::count(mixture.k(), "component", "components"),
+            or_diag(p.covariance, " or")
         );
     }
 }
