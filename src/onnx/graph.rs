@@ -473,6 +473,7 @@ impl Graph {
 
     /// The element type tract inferred for `outlet` (the onnxruntime
     /// engine declares its outputs with it).
+    #[cfg(feature = "onnxruntime")]
     pub(crate) fn datum_type(&self, outlet: OutletId) -> Result<DatumType> {
         self.model
             .outlet_fact(outlet)?

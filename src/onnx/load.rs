@@ -91,7 +91,9 @@ fn parser() -> tract_onnx::Onnx {
 pub(crate) struct OnnxFile {
     /// The protobuf.
     pub proto: pb::ModelProto,
-    /// `(location, bytes)` of each external data file, in [`external_files`]' order.
+    /// `(location, bytes)` of each external data file, in [`external_files`]' order
+    /// (the onnxruntime engine inlines them).
+    #[cfg_attr(not(feature = "onnxruntime"), allow(dead_code))]
     pub externals: Vec<(String, Vec<u8>)>,
     /// What a fitted model records ([`identity`]).
     pub identity: String,
