@@ -374,26 +374,48 @@ pub fn roc_plot(
     Ok(())
 }
 
+/// The histogram's score axis: the in-distribution scores' bulk (1st
+/// percentile to maximum) widened by its own span on each side and by the
+/// threshold, within the scores' range. Scores beyond it pile into the end
+/// bins, so a few extreme OOD scores (an overflowing density scores
+/// −3.4e38) cannot squeeze the in-distribution scores into one bin.
+fn histogram_axis(id: &[f64], oods: &[(String, Vec<f64>)], threshold: f64) -> (f64, f64) {
+    let finite = |v: &mut Vec<f64>| {
+        v.retain(|x| x.is_finite());
+        v.sort_by(f64::total_cmp);
+    };
+    let mut ids = id.to_vec();
+    finite(&mut ids);
+    let mut all: Vec<f64> = id
+        .iter()
+        .chain(oods.iter().flat_map(|o| o.1.iter()))
+        .copied()
+        .collect();
+    finite(&mut all);
+    let (Some(&min), Some(&max)) = (all.first(), all.last()) else {
+        return (threshold - 1.0, threshold + 1.0);
+    };
+    let (id_lo, id_hi) = match (ids.get((ids.len() as f64 * 0.01) as usize), ids.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => (min, max),
+    };
+    let span = (id_hi - id_lo).max(1e-9);
+    let (lo, hi) = ((id_lo - span).max(min), (id_hi + span).min(max));
+    let pad = 0.03 * (hi - lo).max(1e-9);
+    (lo.min(threshold - pad), hi.max(threshold + pad))
+}
+
 /// Histogram of LSGM scores: ID against every OOD set, with the model's
 /// stored `threshold` drawn and labelled with its value (the x range is
 /// widened to show it).
 pub fn histogram(path: &Path, id: &[f64], oods: &[(String, Vec<f64>)], threshold: f64) -> Result<()> {
-    let all = id.iter().chain(oods.iter().flat_map(|o| o.1.iter()));
-    let mut sorted: Vec<f64> = all.copied().filter(|v| v.is_finite()).collect();
-    sorted.sort_by(f64::total_cmp);
-    // Clip the far low tail (1 %) into the first bin so the ID bulk stays visible.
-    let (lo, hi) = (
-        sorted[(sorted.len() as f64 * 0.01) as usize],
-        sorted[sorted.len() - 1],
-    );
-    let pad = 0.03 * (hi - lo).max(1e-9);
-    let (lo, hi) = (lo.min(threshold - pad), hi.max(threshold + pad));
+    let (lo, hi) = histogram_axis(id, oods, threshold);
     let bins = 60;
     let width = (hi - lo) / bins as f64;
     let density = |v: &[f64]| -> Vec<f64> {
         let mut h = vec![0.0; bins];
         for &x in v {
-            let b = (((x.max(lo) - lo) / width) as usize).min(bins - 1);
+            let b = (((x.clamp(lo, hi) - lo) / width) as usize).min(bins - 1);
             h[b] += 1.0 / v.len() as f64;
         }
         h
@@ -410,7 +432,7 @@ pub fn histogram(path: &Path, id: &[f64], oods: &[(String, Vec<f64>)], threshold
     let root = BitMapBackend::new(path, (1000, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(
-        "LSGM score: in-distribution vs OOD (lowest 1 % piled into the first bin)",
+        "LSGM score: in-distribution vs OOD (scores beyond the axis piled into its end bins)",
         ("sans-serif", 20),
     )?;
     let (left, right) = root.split_horizontally(740);
@@ -462,6 +484,26 @@ pub fn histogram(path: &Path, id: &[f64], oods: &[(String, Vec<f64>)], threshold
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extreme_ood_scores_do_not_squeeze_the_histogram_axis() {
+        // In-distribution scores 100..200; an OOD set half at the overflow
+        // score, half near the threshold.
+        let id: Vec<f64> = (0..200).map(|i| 100.0 + i as f64 / 2.0).collect();
+        let far = [f32::MIN as f64; 100]
+            .into_iter()
+            .chain((0..100).map(|i| 60.0 + i as f64 / 4.0));
+        let oods = vec![("far".to_string(), far.collect::<Vec<f64>>())];
+        let (lo, hi) = histogram_axis(&id, &oods, 110.0);
+        assert!(lo > -200.0 && lo < 60.0, "axis from {lo}");
+        assert!((199.5..=300.0).contains(&hi), "axis to {hi}");
+        // Without extreme scores the axis is the scores' own range (plus padding).
+        let (lo, hi) = histogram_axis(&id, &[], 110.0);
+        assert!(
+            lo <= 100.0 && lo > 95.0 && (199.5..205.0).contains(&hi),
+            "{lo} {hi}"
+        );
+    }
 
     #[test]
     fn styles_differ_and_the_axis_floor_sits_below_the_first_rate() {
