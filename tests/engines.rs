@@ -7,6 +7,7 @@
 //! `tests/networks.rs` runs every network fixture on both engines
 //! (`LSGM_TEST_ENGINE=onnxruntime`); the refusals without a library are
 //! unit tests of `src/onnx/onnxruntime.rs`.
+#![cfg(all(feature = "monitor", feature = "onnxruntime"))]
 
 mod cli;
 
