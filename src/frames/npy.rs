@@ -404,7 +404,8 @@ fn descr(header: &str) -> Option<String> {
 /// A dtype string in numpy's words: `int64 ('<i8')`, `object ('|O')`.
 fn dtype_name(descr: &str) -> String {
     let code = descr.trim_start_matches(['<', '>', '|', '=']);
-    let (kind, size) = code.split_at(code.len().min(1));
+    // The kind is the first character (a header may hold any UTF-8: split at its boundary).
+    let (kind, size) = code.split_at(code.chars().next().map_or(0, char::len_utf8));
     let bits = size.parse::<usize>().ok().map(|b| b * 8);
     let name = match (kind, bits) {
         ("O", _) => "object".to_string(),
@@ -570,6 +571,25 @@ pub fn read_npy_frames(path: &Path) -> Result<Vec<Frame>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dtype_of_any_characters_is_named_not_a_panic() {
+        // Found by the npy_frames fuzz target: a descr whose kind is not ASCII.
+        assert!(!dtype_name("<\u{87}8").is_empty());
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tools/fuzz/corpus/npy_frames/crash-b0199fbdd04f22f77d91398a3c65ac65dca03587"
+        ))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.npy");
+        std::fs::write(&p, bytes).unwrap();
+        let Err(e) = read_npy_frames(&p) else {
+            panic!("an unsupported dtype is an error")
+        };
+        let e = e.to_string();
+        assert!(e.contains("unsupported dtype"), "{e}");
+    }
 
     #[test]
     fn arrays_are_read_in_pieces_or_whole_in_their_stored_type() {
