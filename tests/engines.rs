@@ -138,3 +138,25 @@ fn engine_flags_that_do_not_go_together_are_usage_errors() {
         "{e}"
     );
 }
+
+#[test]
+#[ignore = "needs an onnxruntime older than 1.17 in LSGM_TEST_OLD_ORT (CI extracts 1.14.1 from a PyPI wheel); CI runs it"]
+fn an_onnxruntime_older_than_1_17_is_refused_with_both_versions() {
+    let old = std::env::var("LSGM_TEST_OLD_ORT").unwrap_or_default();
+    assert!(
+        std::path::Path::new(&old).is_file(),
+        "LSGM_TEST_OLD_ORT={old:?} names no file: point it at an onnxruntime library older than 1.17 \
+         (onnxruntime's own wheels before 1.17 ship no libonnxruntime.so; PyPI's piper-phonemize 1.1.0 \
+         wheel bundles 1.14.1's as piper_phonemize.libs/libonnxruntime-*.so.1.14.1: see .ci/run)"
+    );
+    let o = run(&["--engine", "onnxruntime", "--onnxruntime-lib", &old]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&old) && e.contains("is onnxruntime 1.1") && e.contains("needs 1.17 or newer"),
+        "the message names the library, the version found and the one needed: {e}"
+    );
+    assert!(e.contains("pip install onnxruntime"), "and how to get one: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    assert!(o.stdout.is_empty(), "no verdict: {e}");
+}

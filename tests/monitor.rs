@@ -94,9 +94,9 @@ fn verdicts_are_the_same_and_in_order_for_any_thread_count() {
         let o = run(&args);
         assert!(o.status.success(), "{}", stderr(&o));
         let threads_said = if threads.starts_with('1') {
-            "1 thread;"
+            "1 thread, tract;"
         } else {
-            "threads;"
+            "threads, tract;"
         };
         assert!(stderr(&o).contains(threads_said), "{}", stderr(&o));
         lines(&o)
@@ -893,4 +893,20 @@ fn an_image_on_dev_stdin_is_read_once_from_the_pipe() {
     let l = lines(&from_pipe);
     assert_eq!(l[0]["source"], "/dev/stdin");
     assert_eq!(verdicts(&l), verdicts(&lines(&from_file)));
+}
+
+#[test]
+fn bench_json_says_what_ran_the_frames() {
+    let o = run(&["--bench", "16", "--threads", "1", "models/samples/frames"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("--bench ends with its JSON: {e}: {out}"));
+    assert_eq!(last["frames"], 16, "{last}");
+    assert_eq!(last["threads"], 1, "{last}");
+    assert_eq!(last["engine"], "tract", "{last}");
+    assert!(
+        last["frames_per_second"].as_f64().is_some_and(|f| f > 0.0),
+        "{last}"
+    );
 }

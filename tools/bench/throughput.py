@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Throughput of lsgm-monitor against a Python stack (issue #13): frames/s
-with one thread, with every core on one stream, and with one single-threaded
-instance per core each on its own stream, alternating the runs and quoting
-medians and ratios from one invocation.
+"""Throughput of lsgm-monitor against a Python stack (issues #13, #24):
+frames/s with one thread, with every core on one stream, and with one
+single-threaded instance per core each on its own stream, alternating the runs
+and quoting medians and ratios from one invocation.
 
-Ours:   lsgm-monitor --threads 1 | --threads C | C processes with --threads 1
+Ours, on each engine (`--engine tract`, `--engine onnxruntime`):
+        lsgm-monitor --threads 1 | --threads C | C processes with --threads 1;
+        onnxruntime also with one worker whose session has C intra-op threads
+        (--threads 1 --intra-threads C).
 Python: onnxruntime (CPUExecutionProvider) + numpy scoring of the same .lsgm
         (python_reference.Lsgm over `fit-and-export inspect --json`):
         intra_op_num_threads 1 | C on one stream | C Python threads, each
@@ -12,10 +15,11 @@ Python: onnxruntime (CPUExecutionProvider) + numpy scoring of the same .lsgm
         releases the GIL while it runs; the numpy scoring does not).
 
 Both run the same frames through the same network with the same taps and
-logits. The monitor's figure includes reading and preprocessing the frames;
-the Python reference's preprocessing (the model's own resize and
-normalisation, python_reference/edge_networks code) is done before the clock
-starts, so the comparison favours Python.
+logits, from the same uint8 frames: the monitor's figure includes reading and
+preprocessing them, and so does Python's (the model's own resize and
+normalisation, python_reference/edge_networks code, inside the clock). One more
+column keeps the earlier variant, Python's C streams with the frames
+preprocessed before the clock starts.
 
 Networks: the demo network (28×28) with models/fmnist-resnet.lsgm, and the
 torchvision exports of export_backbones.py (RANDOM weights, fine for
@@ -28,6 +32,9 @@ fitted here with the defaults on --fit-frames Fashion-MNIST training frames
     python3 tools/bench/export_backbones.py --out /tmp/backbones \\
         --only resnet18-224,mobilenet_v2-224,resnet18-96,mobilenet_v2-96
     python3 tools/bench/throughput.py --nets /tmp/backbones --out /tmp/throughput.md
+
+The monitor's onnxruntime engine uses the library of the installed
+`onnxruntime` wheel (the same library Python runs), or --onnxruntime-lib.
 """
 import argparse
 import json
@@ -56,11 +63,15 @@ SAMPLE_TEST = os.path.join(ROOT, "models/samples/fmnist-test-500-images-idx3-uby
 
 # --- ours ---------------------------------------------------------------------
 
-def monitor_fps(net, model, frames_npy, frames, threads, streams):
+def monitor_fps(run, frames_npy, frames, threads, streams, engine="tract", intra=1):
     """frames/s of `streams` lsgm-monitor processes (each --threads `threads`,
-    --bench frames/streams) started together; wall time around all of them."""
+    --bench frames/streams) started together; wall time around all of them.
+    `run` is (network, model, onnxruntime library)."""
+    net, model, lib = run
     cmd = [tool("lsgm-monitor"), "--onnx", net, "--lsgm", model, "--threads", str(threads),
-           "--bench", str(max(1, frames // streams)), frames_npy]
+           "--intra-threads", str(intra), "--bench", str(max(1, frames // streams)), frames_npy]
+    if engine != "tract":
+        cmd[1:1] = ["--engine", engine, "--onnxruntime-lib", lib]
     t0 = time.perf_counter()
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
              for _ in range(streams)]
@@ -77,11 +88,21 @@ def monitor_fps(net, model, frames_npy, frames, threads, streams):
     return done / wall, None
 
 
+def onnxruntime_library():
+    """The shared library inside the installed onnxruntime wheel."""
+    capi = os.path.join(os.path.dirname(ort.__file__), "capi")
+    libs = sorted(f for f in os.listdir(capi) if f.startswith("libonnxruntime.so."))
+    if not libs:
+        sys.exit(f"no libonnxruntime.so.* in {capi}: pass --onnxruntime-lib")
+    return os.path.join(capi, libs[-1])
+
+
 # --- Python -------------------------------------------------------------------
 
 class Reference:
     """onnxruntime sessions with the model's taps and logits as outputs, and
-    the frames preprocessed once."""
+    the model's preprocessing, run per frame inside the clock (or once,
+    before it, for the `preprocessed` variant)."""
 
     def __init__(self, net, model_json, frames):
         m = onnx.load(net)
@@ -95,8 +116,9 @@ class Reference:
         self.outputs = names
         self.poolings = [l["pooling"] for l in layers]
         self.model = Lsgm(model_json)
-        pre = Preprocess(model_json["preprocess"], *frames.shape[1:])
-        self.inputs = [pre(f) for f in frames]
+        self.pre = Preprocess(model_json["preprocess"], *frames.shape[1:])
+        self.frames = frames
+        self.inputs = [self.pre(f) for f in frames]
 
     def session(self, threads):
         opts = ort.SessionOptions()
@@ -105,24 +127,27 @@ class Reference:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         return ort.InferenceSession(self.bytes, opts, providers=["CPUExecutionProvider"])
 
-    def stream(self, sess, count, start=0):
+    def stream(self, sess, count, start=0, preprocessed=False):
         name = sess.get_inputs()[0].name
         for k in range(count):
-            res = sess.run(self.outputs, {name: self.inputs[(start + k) % len(self.inputs)]})
+            i = (start + k) % len(self.frames)
+            x = self.inputs[i] if preprocessed else self.pre(self.frames[i])
+            res = sess.run(self.outputs, {name: x})
             logits = res[0].reshape(-1)
             int(np.argmax(logits))
             self.model.score([pool(r, p) for r, p in zip(res[1:], self.poolings)])
 
-    def fps(self, frames, intra, streams):
+    def fps(self, frames, intra, streams, preprocessed=False):
         sessions = [self.session(intra) for _ in range(streams)]
         for s in sessions:
             self.stream(s, 3)  # warm-up
         per = max(1, frames // streams)
         t0 = time.perf_counter()
         if streams == 1:
-            self.stream(sessions[0], per)
+            self.stream(sessions[0], per, 0, preprocessed)
         else:
-            ts = [threading.Thread(target=self.stream, args=(s, per, i * 7)) for i, s in enumerate(sessions)]
+            ts = [threading.Thread(target=self.stream, args=(s, per, i * 7, preprocessed))
+                  for i, s in enumerate(sessions)]
             for t in ts:
                 t.start()
             for t in ts:
@@ -141,40 +166,53 @@ def fit(stem, net, fit_path, work):
     return model
 
 
-def bench(stem, net, model, frames_npy, count, rounds, cores):
-    out = subprocess.run([tool("fit-and-export"), "inspect", "--json", model], check=True, capture_output=True)
-    ref = Reference(net, json.loads(out.stdout), np.load(frames_npy))
-    modes = {
-        "ours, 1 thread": lambda: monitor_fps(net, model, frames_npy, count, 1, 1)[0],
-        f"ours, {cores} threads": lambda: monitor_fps(net, model, frames_npy, count, cores, 1)[0],
-        f"ours, {cores} streams": lambda: monitor_fps(net, model, frames_npy, count, 1, cores)[0],
+def modes(run, ref, frames_npy, count, c):
+    """Every configuration timed, by column name."""
+    ours = {}
+    for engine in ("tract", "onnxruntime"):
+        ours[f"{engine}, 1 thread"] = lambda e=engine: monitor_fps(run, frames_npy, count, 1, 1, e)[0]
+        ours[f"{engine}, {c} threads"] = lambda e=engine: monitor_fps(run, frames_npy, count, c, 1, e)[0]
+        ours[f"{engine}, {c} streams"] = lambda e=engine: monitor_fps(run, frames_npy, count, 1, c, e)[0]
+    ours[f"onnxruntime, 1 × {c} intra"] = lambda: monitor_fps(run, frames_npy, count, 1, 1, "onnxruntime", c)[0]
+    return ours | {
         "Python, 1 thread": lambda: ref.fps(count, 1, 1),
-        f"Python, {cores} threads": lambda: ref.fps(count, cores, 1),
-        f"Python, {cores} streams": lambda: ref.fps(count, 1, cores),
+        f"Python, {c} threads": lambda: ref.fps(count, c, 1),
+        f"Python, {c} streams": lambda: ref.fps(count, 1, c),
+        f"Python, {c} streams, preprocessed": lambda: ref.fps(count, 1, c, preprocessed=True),
     }
-    got = {m: [] for m in modes}
+
+
+def bench(stem, run, frames_npy, count, rounds, cores):
+    out = subprocess.run([tool("fit-and-export"), "inspect", "--json", run[1]], check=True, capture_output=True)
+    ref = Reference(run[0], json.loads(out.stdout), np.load(frames_npy))
+    timed = modes(run, ref, frames_npy, count, cores)
+    got = {m: [] for m in timed}
     for r in range(rounds):
-        for m, f in modes.items():
+        for m, f in timed.items():
             got[m].append(f())
             print(f"[{stem}] round {r + 1}: {m}: {got[m][-1]:,.0f} frames/s", file=sys.stderr, flush=True)
-    _, detail = monitor_fps(net, model, frames_npy, count, 1, 1)
+    detail = {e: monitor_fps(run, frames_npy, count, 1, 1, e)[1] for e in ("tract", "onnxruntime")}
     return {"network": stem, "frames_per_run": count, "rounds": rounds, "cores": cores,
             "median_fps": {m: statistics.median(v) for m, v in got.items()}, "runs": got,
             "monitor_1_thread": detail, "onnxruntime": ort.__version__}
 
 
 def table(results, cores):
-    cols = ["1 thread", f"{cores} threads", f"{cores} streams"]
-    lines = ["| network | " + " | ".join(f"ours {c}" for c in cols) + " | "
-             + " | ".join(f"Python {c}" for c in cols) + " | ours / Python, best of each | ours "
-             f"{cores} threads / ours 1 thread |",
-             "|---" * (2 * len(cols) + 3) + "|"]
+    c = cores
+    tract = ["tract, 1 thread", f"tract, {c} threads", f"tract, {c} streams"]
+    onnx_rt = ["onnxruntime, 1 thread", f"onnxruntime, {c} threads", f"onnxruntime, {c} streams",
+               f"onnxruntime, 1 × {c} intra"]
+    py = ["Python, 1 thread", f"Python, {c} threads", f"Python, {c} streams"]
+    cols = tract + onnx_rt + py + [f"Python, {c} streams, preprocessed"]
+    head = ["ours " + x if not x.startswith("Python") else x for x in cols]
+    lines = ["| network | " + " | ".join(head) + " | tract / Python | onnxruntime / Python |",
+             "|---" * (len(cols) + 3) + "|"]
     for r in results:
         f = r["median_fps"]
-        ours = [f[f"ours, {c}"] for c in cols]
-        py = [f[f"Python, {c}"] for c in cols]
-        lines.append(f"| {r['network']} | " + " | ".join(f"{v:,.0f}" for v in ours + py)
-                     + f" | {max(ours) / max(py):.2f}x | {ours[1] / ours[0]:.2f}x |")
+        best_py = max(f[x] for x in py)
+        lines.append(f"| {r['network']} | " + " | ".join(f"{f[x]:,.0f}" for x in cols)
+                     + f" | {max(f[x] for x in tract) / best_py:.2f}x"
+                     + f" | {max(f[x] for x in onnx_rt) / best_py:.2f}x |")
     return "\n".join(lines)
 
 
@@ -189,7 +227,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cores", type=int, default=os.cpu_count())
     ap.add_argument("--out", default="/tmp/throughput.md")
+    ap.add_argument("--onnxruntime-lib", help="for the monitor's onnxruntime engine (default: the wheel's)")
     a = ap.parse_args()
+    lib = a.onnxruntime_lib or onnxruntime_library()
     os.makedirs(a.work, exist_ok=True)
     only = set(a.only.split(",")) if a.only else None
     train = read_idx(FULL_TRAIN if os.path.exists(FULL_TRAIN) else SAMPLE_TRAIN)
@@ -205,11 +245,11 @@ def main():
         if not os.path.exists(net):
             print(f"[{stem}] {net} missing: run export_backbones.py", file=sys.stderr)
             continue
-        model = model or fit(stem, net, fit_path, a.work)
-        # Size each run to about --seconds on one core of ours.
-        probe, _ = monitor_fps(net, model, frames_npy, 50, 1, 1)
+        run = (net, model or fit(stem, net, fit_path, a.work), lib)
+        # Size each run to about --seconds on one core of ours (tract, the slower engine).
+        probe, _ = monitor_fps(run, frames_npy, 50, 1, 1)
         count = max(4 * a.cores, int(probe * a.seconds))
-        results.append(bench(stem, net, model, frames_npy, count, a.rounds, a.cores))
+        results.append(bench(stem, run, frames_npy, count, a.rounds, a.cores))
     text = table(results, a.cores)
     print(text)
     with open(a.out, "w") as f:

@@ -284,12 +284,14 @@ fn run(args: Args) -> Result<i32> {
     let saved = watch.capture.take().map(capture::Capture::finish);
     let alarms = watch.drift.as_ref().map_or(0, drift::Drift::alarms);
     let t = &watch.tally;
-    summary(t, wall, threads, alarms, saved.as_ref(), &args, stop.signal());
+    // What ran the frames, in the summary and --bench's JSON: `2 threads, tract`.
+    let ran_on = (threads, engine.describe());
+    summary(t, wall, &ran_on, alarms, saved.as_ref(), &args, stop.signal());
     if let Some(reason) = stop.failure() {
         anyhow::bail!("{reason}");
     }
     if args.bench.is_some() {
-        bench_json(t, wall, threads)?;
+        bench_json(t, wall, &ran_on)?;
     }
     let scored = t.frames - t.errors;
     if scored == 0 && open && stop.signal().is_none() {
@@ -303,11 +305,11 @@ fn run(args: Args) -> Result<i32> {
     })
 }
 
-/// The one-line summary on stderr.
+/// The one-line summary on stderr; `ran_on` is the worker count and the engine.
 fn summary(
     t: &Tally,
     wall: f64,
-    threads: usize,
+    ran_on: &(usize, String),
     alarms: u64,
     saved: Option<&capture::CaptureTotals>,
     args: &Args,
@@ -322,12 +324,13 @@ fn summary(
     );
     if scored > 0 {
         text += &format!(
-            ", {} OOD ({:.1} %); {} frames/s on {}; median latency: inference {} µs, LSGM score {} µs, \
+            ", {} OOD ({:.1} %); {} frames/s on {}, {}; median latency: inference {} µs, LSGM score {} µs, \
              frame to verdict {} µs (99th percentile {} µs)",
             t.ood,
             100.0 * t.ood as f64 / scored as f64,
             frames_per_second(t.frames as f64 / wall),
-            count(threads, "thread", "threads"),
+            count(ran_on.0, "thread", "threads"),
+            ran_on.1,
             r.inference,
             r.score,
             r.total,
@@ -360,7 +363,7 @@ fn summary(
 }
 
 /// `--bench`'s JSON on stdout.
-fn bench_json(t: &Tally, wall: f64, threads: usize) -> Result<()> {
+fn bench_json(t: &Tally, wall: f64, (threads, engine): &(usize, String)) -> Result<()> {
     let r = t.reported();
     // Latencies exist only for judged frames: none when nothing was judged.
     let judged = |v: serde_json::Value| {
@@ -371,7 +374,7 @@ fn bench_json(t: &Tally, wall: f64, threads: usize) -> Result<()> {
         }
     };
     let summary = serde_json::json!({
-        "frames": t.frames, "errors": t.errors, "threads": threads,
+        "frames": t.frames, "errors": t.errors, "threads": threads, "engine": engine,
         "median_inference_us": judged(r.inference.into()), "median_score_us": judged(r.score.into()),
         "score_over_inference": judged((r.score as f64 / r.inference.max(1) as f64).into()),
         "frames_per_second": t.frames as f64 / wall,
