@@ -48,12 +48,16 @@ fn matrix(obj: &Bound<'_, PyAny>, label: &str) -> PyResult<DMatrix<f64>> {
     let (n, d, values): (usize, usize, Vec<f64>) = if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
         let r = a.readonly();
         let v = r.as_array();
-        let [n, d] = *v.shape() else { return Err(shape_err(v.shape())) };
+        let [n, d] = *v.shape() else {
+            return Err(shape_err(v.shape()));
+        };
         (n, d, v.iter().map(|&x| f64::from(x)).collect())
     } else {
         let r = obj.cast::<PyArrayDyn<f64>>()?.readonly();
         let v = r.as_array();
-        let [n, d] = *v.shape() else { return Err(shape_err(v.shape())) };
+        let [n, d] = *v.shape() else {
+            return Err(shape_err(v.shape()));
+        };
         (n, d, v.iter().copied().collect())
     };
     if n == 0 || d == 0 {

@@ -49,7 +49,10 @@ pub fn fit(
     threads: Option<usize>,
     network: Option<&Bound<'_, Network>>,
 ) -> PyResult<(Model, Vec<String>)> {
-    let opts = FitFlags::try_parse_from(&flags).map_err(|e| flag_error(&e))?.fit.options();
+    let opts = FitFlags::try_parse_from(&flags)
+        .map_err(|e| flag_error(&e))?
+        .fit
+        .options();
     opts.validate().map_err(|e| value_error(&e))?;
     if let Some(net) = network {
         if names.is_some() || source.is_some() {
@@ -104,7 +107,11 @@ fn fitted(
     source: String,
     n_threads: Option<usize>,
 ) -> PyResult<(Model, Vec<String>)> {
-    let (result, lines) = py.detach(|| threads::run(n_threads, || fit_and_export::fit::fit(set, opts, preprocess, source)))?;
+    let (result, lines) = py.detach(|| {
+        threads::run(n_threads, || {
+            fit_and_export::fit::fit(set, opts, preprocess, source)
+        })
+    })?;
     let (bytes, report) = result.map_err(|e| value_error(&e))?;
     let report = serde_json::to_string(&report).map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok((Model::new(bytes, Some(report), "fitted model")?, lines))
@@ -119,7 +126,10 @@ pub fn fit_defaults() -> BTreeMap<String, Option<String>> {
     let mut d: BTreeMap<String, Option<String>> = FitFlags::command()
         .get_arguments()
         .map(|a| {
-            let v = a.get_default_values().first().map(|v| v.to_string_lossy().into_owned());
+            let v = a
+                .get_default_values()
+                .first()
+                .map(|v| v.to_string_lossy().into_owned());
             (a.get_id().as_str().to_string(), v)
         })
         .collect();

@@ -5,7 +5,7 @@
 //! here is byte for byte the one the command-line tools and the board use.
 //! This crate only converts numpy arrays and Python arguments, releases the
 //! GIL around the work, and turns errors into Python exceptions
-//! ([`errors`]). The Python half (`python/lsgm/__init__.py`) gives the
+//! (`errors.rs`). The Python half (`python/lsgm/__init__.py`) gives the
 //! functions their keyword signatures and turns captured messages into
 //! Python warnings.
 
@@ -26,7 +26,10 @@ fn _lsgm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConvergenceWarning", py.get_type::<errors::ConvergenceWarning>())?;
     m.add("Note", py.get_type::<errors::Note>())?;
     let fields = ["name", "input_width", "width", "components", "pooling"];
-    let layer = py.import("collections")?.getattr("namedtuple")?.call1(("Layer", fields))?;
+    let layer = py
+        .import("collections")?
+        .getattr("namedtuple")?
+        .call1(("Layer", fields))?;
     layer.setattr("__module__", "lsgm")?;
     m.add("Layer", layer)?;
     m.add_class::<model::Model>()?;

@@ -122,7 +122,11 @@ impl Model {
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let scored = self.scored(py, features, None, threads)?;
-        Ok(scored.iter().map(|s| f64::from(s.score)).collect::<Vec<_>>().into_pyarray(py))
+        Ok(scored
+            .iter()
+            .map(|s| f64::from(s.score))
+            .collect::<Vec<_>>()
+            .into_pyarray(py))
     }
 
     /// Each tap's share of every row's score, (N, L) float64 (rows sum to the score).
@@ -139,7 +143,8 @@ impl Model {
             .iter()
             .flat_map(|s| s.contributions.iter().map(|&c| f64::from(c)))
             .collect();
-        let a = Array2::from_shape_vec((scored.len(), l), v).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let a =
+            Array2::from_shape_vec((scored.len(), l), v).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(a.into_pyarray(py))
     }
 
@@ -164,7 +169,11 @@ impl Model {
             (None, None) => None,
         };
         let scored = self.scored(py, features, t, threads)?;
-        Ok(scored.iter().map(|s| s.verdict.ood).collect::<Vec<_>>().into_pyarray(py))
+        Ok(scored
+            .iter()
+            .map(|s| s.verdict.ood)
+            .collect::<Vec<_>>()
+            .into_pyarray(py))
     }
 
     /// The threshold whose expected false-positive rate on in-distribution
@@ -200,7 +209,15 @@ impl Model {
         // Pooling as `info()["layers"][i]["pooling"]` names it.
         m.layers()
             .iter()
-            .map(|l| layer.call1((l.name(), l.dim_in(), l.dim(), l.components(), format!("{:?}", l.pooling()))))
+            .map(|l| {
+                layer.call1((
+                    l.name(),
+                    l.dim_in(),
+                    l.dim(),
+                    l.components(),
+                    format!("{:?}", l.pooling()),
+                ))
+            })
             .collect()
     }
 

@@ -61,7 +61,12 @@ impl Network {
             }
         }
         let poolings = self.net.poolings().to_vec();
-        Ok((taps.clone(), poolings, self.preprocess.clone(), self.identity.clone()))
+        Ok((
+            taps.clone(),
+            poolings,
+            self.preprocess.clone(),
+            self.identity.clone(),
+        ))
     }
 }
 
@@ -88,7 +93,9 @@ fn frame(obj: &Bound<'_, PyAny>, i: usize) -> PyResult<Frame> {
         }
     };
     if height == 0 || width == 0 {
-        return Err(PyValueError::new_err(format!("frame {i}: empty ({height} × {width})")));
+        return Err(PyValueError::new_err(format!(
+            "frame {i}: empty ({height} × {width})"
+        )));
     }
     Ok(Frame {
         source: format!("frame {i}"),
@@ -116,7 +123,12 @@ impl Network {
     /// Returns the network and what loading it said (notes) for the wrapper.
     #[staticmethod]
     #[pyo3(signature = (onnx_path, model = None, flags = Vec::new()))]
-    fn open(py: Python<'_>, onnx_path: PathBuf, model: Option<&Bound<'_, Model>>, flags: Vec<String>) -> PyResult<(Network, Vec<String>)> {
+    fn open(
+        py: Python<'_>,
+        onnx_path: PathBuf,
+        model: Option<&Bound<'_, Model>>,
+        flags: Vec<String>,
+    ) -> PyResult<(Network, Vec<String>)> {
         must_exist(&onnx_path, "ONNX file")?;
         let f = NetworkFlags::try_parse_from(&flags).map_err(|e| flag_error(&e))?;
         let given = f.input.given();
@@ -158,21 +170,30 @@ impl Network {
 
     /// Pooled taps of every frame: one (N, d_i) float32 array per tap, in
     /// network order, and what extraction said (notes) for the wrapper.
-    fn features<'py>(&self, py: Python<'py>, frames_: &Bound<'py, PyAny>) -> PyResult<(Vec<Bound<'py, PyAny>>, Vec<String>)> {
+    fn features<'py>(
+        &self,
+        py: Python<'py>,
+        frames_: &Bound<'py, PyAny>,
+    ) -> PyResult<(Vec<Bound<'py, PyAny>>, Vec<String>)> {
         let frames = frames(frames_)?;
         let opts = Extraction {
             threads: self.threads,
             logits: false,
         };
         let (ex, lines) = py.detach(|| {
-            threads::run(None, || extract::extract(&self.net, &self.preprocess, &frames, &opts, &Notes::default()))
+            threads::run(None, || {
+                extract::extract(&self.net, &self.preprocess, &frames, &opts, &Notes::default())
+            })
         })?;
         let ex = ex.map_err(|e| value_error(&e))?;
         let arrays = ex
             .layers
             .iter()
             .map(|m| {
-                let v: Vec<f32> = m.row_iter().flat_map(|r| r.iter().map(|&x| x as f32).collect::<Vec<_>>()).collect();
+                let v: Vec<f32> = m
+                    .row_iter()
+                    .flat_map(|r| r.iter().map(|&x| x as f32).collect::<Vec<_>>())
+                    .collect();
                 numpy::ndarray::Array2::from_shape_vec((m.nrows(), m.ncols()), v)
                     .map(|a| a.into_pyarray(py).into_any())
                     .map_err(|e| PyValueError::new_err(e.to_string()))
