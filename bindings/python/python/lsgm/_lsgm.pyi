@@ -1,7 +1,8 @@
-"""Type stubs of the Python package ``lsgm`` (see ``__init__.py`` and docs/python.md)."""
+"""Type stubs of the native module ``lsgm._lsgm`` (Rust, PyO3). The pure-Python
+half (``fit``, ``metrics``, ``Network``) is annotated in ``__init__.py`` itself."""
 
 import os
-from typing import Any, List, NamedTuple, Optional, Sequence, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -72,47 +73,22 @@ class Model:
     def info(self) -> dict:
         """What ``fit-and-export inspect --json`` prints."""
 
+# The native halves the wrappers in __init__.py call.
 def fit(
     features: _Features,
-    *,
-    dp: int = 40,
-    components: Optional[int] = None,
-    dp_prune: float = 1e-3,
-    covariance: str = "full",
-    max_dim: Union[str, int] = "auto",
-    chain: str = "paper",
-    transitions: str = "hard",
-    pseudo_count: float = 1.0,
-    holdout: float = 0.1,
-    max_iter: Optional[int] = None,
-    tol: Optional[float] = None,
-    reg_covar: float = 1e-6,
-    storage: str = "f32",
-    quantise: str = "u16",
-    seed: int = 0,
-    names: Optional[Sequence[str]] = None,
+    flags: List[str],
+    names: Optional[List[str]] = None,
     source: Optional[str] = None,
-    network: Optional["Network"] = None,
     threads: Optional[int] = None,
-) -> Model:
-    """Fits an LSGM: ``fit-and-export fit-features`` on numpy arrays."""
+    network: Optional["_Network"] = None,
+) -> Tuple[Model, List[str]]: ...
+def fit_defaults() -> Dict[str, Optional[str]]: ...
+def metrics(scores_in: npt.NDArray[np.float64], scores_out: npt.NDArray[np.float64]) -> dict: ...
 
-def metrics(scores_in: npt.ArrayLike, scores_out: npt.ArrayLike) -> dict:
-    """AUROC, TNR/FPR at 95 % TPR, AUPR-In/Out, detection accuracy (``eval``'s)."""
-
-class Network:
-    """An ONNX classifier's pooled taps, run by the monitor's engine code."""
-
-    def __init__(
-        self,
-        onnx_path: _Path,
-        model: Union[Model, _Path, None] = None,
-        *,
-        threads: Optional[int] = None,
-        **input_flags: Any,
-    ) -> None: ...
-    def features(self, frames: npt.ArrayLike) -> List[npt.NDArray[np.float32]]:
-        """One (N, d_i) float32 array per tap of uint8 frames (N, H, W[, C])."""
+class _Network:
+    @staticmethod
+    def open(onnx_path: str, model: Optional[Model] = None, flags: List[str] = ...) -> Tuple["_Network", List[str]]: ...
+    def features(self, frames: Any) -> Tuple[List[npt.NDArray[np.float32]], List[str]]: ...
     @property
     def taps(self) -> List[str]: ...
     @property
