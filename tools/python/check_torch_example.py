@@ -46,10 +46,10 @@ def main() -> int:
     import lsgm
 
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (48, 64, 64, 3), dtype=np.uint8)  # N, H, W, RGB
+    frames = rng.integers(0, 256, (256, 64, 64, 3), dtype=np.uint8)  # N, H, W, RGB
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
     x = ((frames / 255.0 - mean) / std).transpose(0, 3, 1, 2).astype(np.float32)
-    train_loader = [(torch.from_numpy(x[i:i + 16]), None) for i in range(0, len(x), 16)]
+    train_loader = [(torch.from_numpy(x[i:i + 32]), None) for i in range(0, len(x), 32)]
     torch.manual_seed(0)
     os.chdir(tempfile.mkdtemp())
     scope = {"train_loader": train_loader}
