@@ -41,7 +41,7 @@ pub use convert::{to_input, Adjusted};
 pub use idx::{idx_image_count, read_idx_images, read_idx_labels, IdxFrames};
 pub use images::{decode_image, read_image};
 pub use listing::{list_images, Entry, Listing, OnUnreadable, Skipped};
-pub use notes::{count, stderr_line, Notes};
+pub use notes::{capture_lines, count, stderr_line, Notes};
 pub use npy::{read_npy_frames, NpyArray, NpyDtype, NpyFrames, NpyValues};
 pub use raw::{parse_raw_format, PixelFormat, RawFormat, RawReader};
 pub use recognise::{recognise, sniff, Kind};

@@ -18,6 +18,7 @@ Selections compared with `cargo test --workspace`:
     cargo run -p fit-and-export        (fit-and-export's normal dependencies)
     cargo test -p lsgm [--test T]      (lsgm with its dev-dependencies)
     cargo test -p fit-and-export       (fit-and-export with its dev-dependencies)
+    maturin build                      (the Python package's crate, bindings/python)
 A crate missing from a selection is fine (it is not built there); a crate
 built with other features is not.
 """
@@ -33,6 +34,7 @@ SELECTIONS = {
     "cargo run -p fit-and-export": ["-p", "fit-and-export", "-e", "normal,build"],
     "cargo test -p lsgm": ["-p", "lsgm", "-e", "normal,build,dev"],
     "cargo test -p fit-and-export": ["-p", "fit-and-export", "-e", "normal,build,dev"],
+    "maturin build (bindings/python)": ["-p", "lsgm-python", "-e", "normal,build"],
 }
 REFERENCE = ("cargo test --workspace", ["--workspace", "-e", "normal,build,dev"])
 

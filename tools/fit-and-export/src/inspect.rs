@@ -108,7 +108,8 @@ pub fn json(model: &Model<'_>, bytes: usize) -> Value {
     })
 }
 
-fn preprocess_json(p: &Preprocess) -> Value {
+/// A preprocessing as `inspect --json` prints it (also `lsgm.Network.preprocess`).
+pub fn preprocess_json(p: &Preprocess) -> Value {
     json!({
         "input": p.input,
         "logits": p.logits,

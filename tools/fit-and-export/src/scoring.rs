@@ -46,14 +46,20 @@ pub struct Scored {
     pub score: f32,
     /// Per-layer contributions.
     pub contributions: Vec<f32>,
-    /// The verdict at the model's calibrated threshold.
+    /// The verdict at the threshold the rows were judged against.
     pub verdict: lsgm::Verdict,
 }
 
-/// Scores and judges every row with [`Model::judge`]: a row whose density
-/// overflows gets the lowest score and the others go on; any other error
-/// names the first failing row.
+/// Scores and judges every row with [`Model::judge`] at the model's
+/// calibrated threshold: a row whose density overflows gets the lowest
+/// score and the others go on; any other error names the first failing row.
 pub fn score_all(model: &Model<'_>, x: &RowMajor) -> Result<Vec<Scored>> {
+    score_all_at(model, x, None)
+}
+
+/// [`score_all`] judging against `threshold` (`None`: the calibrated one),
+/// as `lsgm-monitor --threshold` does (the Python package's `predict`).
+pub fn score_all_at(model: &Model<'_>, x: &RowMajor, threshold: Option<f32>) -> Result<Vec<Scored>> {
     let m = model.num_layers();
     const CHUNK: usize = 256;
     let chunks: Vec<Result<Vec<Scored>>> = (0..x.rows.div_ceil(CHUNK))
@@ -67,7 +73,7 @@ pub fn score_all(model: &Model<'_>, x: &RowMajor) -> Result<Vec<Scored>> {
                 refs.extend((0..m).map(|l| x.row(l, i)));
                 let mut contributions = vec![0.0f32; m];
                 let verdict = model
-                    .judge(&refs, &mut scratch, &mut contributions, None)
+                    .judge(&refs, &mut scratch, &mut contributions, threshold)
                     .with_context(|| format!("row {i}"))?;
                 out.push(Scored {
                     score: verdict.score,
