@@ -119,11 +119,12 @@ impl<'a> Frame<'a> {
         scratch: *mut f32,
         scratch_len: usize,
     ) -> Result<Self, LsgmStatus> {
-        // SAFETY: the caller's promises.
-        let (given, scratch) = unsafe { (slice(rows, row_count)?, slice_mut(scratch, scratch_len)?) };
-        if given.len() != m.num_layers() {
+        // The count first: a wrong one must not become a slice of memory the caller does not have.
+        if row_count != m.num_layers() {
             return Err(LsgmStatus::LsgmLayerCount);
         }
+        // SAFETY: the caller's promises.
+        let (given, scratch) = unsafe { (slice(rows, row_count)?, slice_mut(scratch, scratch_len)?) };
         let mut out: [&[f32]; MAX_LAYERS] = [&[]; MAX_LAYERS];
         for (o, r) in out.iter_mut().zip(given) {
             // SAFETY: the caller's promise on each row.
@@ -140,39 +141,9 @@ impl<'a> Frame<'a> {
     }
 }
 
-/// The verdict and contributions of one frame, or the status; nothing of
-/// the caller's is written here but the scratch.
-///
-/// # Safety
-/// As for `lsgm_judge`.
-unsafe fn judge(
-    model: *const LsgmModel,
-    rows: *const LsgmFeatureRow,
-    row_count: usize,
-    scratch: *mut f32,
-    scratch_len: usize,
-    threshold: Option<f32>,
-) -> Result<(Verdict, [f32; MAX_LAYERS]), LsgmStatus> {
-    // SAFETY: the caller's promises.
-    let m = unsafe { self::model(model)? };
-    // SAFETY: the caller's promises.
-    let frame = unsafe { Frame::new(m, rows, row_count, scratch, scratch_len)? };
-    if threshold.is_some_and(|t| !t.is_finite()) {
-        return Err(LsgmStatus::LsgmNonFiniteArgument);
-    }
-    let mut contributions = [0.0f32; MAX_LAYERS];
-    let v = m.judge(
-        &frame.rows[..frame.layers],
-        frame.scratch,
-        &mut contributions[..frame.layers],
-        threshold,
-    )?;
-    Ok((v, contributions))
-}
-
 /// The optional contributions output, checked (`None` for NULL) but not yet
-/// a slice: it becomes one in [`write_contributions`], once the frame's
-/// slices are gone, so that it may alias them without harm.
+/// a slice: it is written once the frame's slices are gone, so that it may
+/// alias them without harm.
 fn contributions_out(m: &Model<'_>, ptr: *mut f32, len: usize) -> Result<Option<*mut f32>, LsgmStatus> {
     if ptr.is_null() {
         return Ok(None);
@@ -184,15 +155,41 @@ fn contributions_out(m: &Model<'_>, ptr: *mut f32, len: usize) -> Result<Option<
     Ok(Some(ptr))
 }
 
-/// Copies the first `layers` contributions to the checked output.
+/// What `lsgm_score` and `lsgm_judge` share: the checks, [`Model::judge`],
+/// and the contributions written to their optional output. The caller has
+/// checked its own output pointer first, so on error nothing of the
+/// caller's is written but the scratch.
 ///
 /// # Safety
-/// `out` came from [`contributions_out`] and is valid for `layers` writes.
-unsafe fn write_contributions(out: Option<*mut f32>, c: &[f32; MAX_LAYERS], layers: usize) {
+/// As for `lsgm_judge`.
+#[allow(clippy::too_many_arguments)] // the C signatures' pointer and length pairs
+unsafe fn judge(
+    model: *const LsgmModel,
+    rows: *const LsgmFeatureRow,
+    row_count: usize,
+    scratch: *mut f32,
+    scratch_len: usize,
+    threshold: Option<f32>,
+    contributions: *mut f32,
+    contributions_len: usize,
+) -> Result<Verdict, LsgmStatus> {
+    // SAFETY: the caller's promises.
+    let m = unsafe { self::model(model)? };
+    let out = contributions_out(m, contributions, contributions_len)?;
+    if threshold.is_some_and(|t| !t.is_finite()) {
+        return Err(LsgmStatus::LsgmNonFiniteArgument);
+    }
+    // SAFETY: the caller's promises.
+    let frame = unsafe { Frame::new(m, rows, row_count, scratch, scratch_len)? };
+    let layers = frame.layers;
+    let mut c = [0.0f32; MAX_LAYERS];
+    let v = m.judge(&frame.rows[..layers], frame.scratch, &mut c[..layers], threshold)?;
     if let Some(ptr) = out {
-        // SAFETY: checked (non-null, aligned, at least `layers` long).
+        // SAFETY: checked by `contributions_out` (non-null, aligned, at
+        // least `layers` long); the frame's slices are no longer used.
         unsafe { core::ptr::copy_nonoverlapping(c.as_ptr(), ptr, layers) };
     }
+    Ok(v)
 }
 
 /// Scores one frame: `rows[i]` is layer `i`'s feature row (`row_count` =
@@ -228,14 +225,20 @@ pub unsafe extern "C" fn lsgm_score(
     score: *mut f32,
 ) -> LsgmStatus {
     guard::run(|| {
-        // SAFETY: the caller's promises.
-        let m = unsafe { self::model(model)? };
         check(score.cast_const())?;
-        let out = contributions_out(m, contributions, contributions_len)?;
         // SAFETY: the caller's promises.
-        let (v, c) = unsafe { judge(model, rows, row_count, scratch, scratch_len, None)? };
-        // SAFETY: checked by `contributions_out`.
-        unsafe { write_contributions(out, &c, m.num_layers()) };
+        let v = unsafe {
+            judge(
+                model,
+                rows,
+                row_count,
+                scratch,
+                scratch_len,
+                None,
+                contributions,
+                contributions_len,
+            )?
+        };
         // SAFETY: checked above.
         unsafe { guard::write(score, v.score) };
         Ok(())
@@ -264,19 +267,25 @@ pub unsafe extern "C" fn lsgm_judge(
     verdict: *mut LsgmVerdict,
 ) -> LsgmStatus {
     guard::run(|| {
-        // SAFETY: the caller's promises.
-        let m = unsafe { self::model(model)? };
         check(verdict.cast_const())?;
         let threshold = match threshold.is_null() {
             true => None,
             // SAFETY: checked, then the caller's promise.
             false => Some(unsafe { check(threshold).map(|()| threshold.read())? }),
         };
-        let out = contributions_out(m, contributions, contributions_len)?;
         // SAFETY: the caller's promises.
-        let (v, c) = unsafe { judge(model, rows, row_count, scratch, scratch_len, threshold)? };
-        // SAFETY: checked by `contributions_out`.
-        unsafe { write_contributions(out, &c, m.num_layers()) };
+        let v = unsafe {
+            judge(
+                model,
+                rows,
+                row_count,
+                scratch,
+                scratch_len,
+                threshold,
+                contributions,
+                contributions_len,
+            )?
+        };
         // SAFETY: checked above.
         unsafe { guard::write(verdict, v.into()) };
         Ok(())

@@ -231,7 +231,8 @@ static void score_errors(void) {
   EXPECT(lsgm_score(&model, rows, m - 1, scratch, sl, c, m, &score), LSGM_LAYER_COUNT);
   EXPECT(lsgm_score(&model, rows, m + 1, scratch, sl, c, m, &score), LSGM_LAYER_COUNT);
   EXPECT(lsgm_score(&model, rows, 0, scratch, sl, c, m, &score), LSGM_LAYER_COUNT);
-  EXPECT(lsgm_score(&model, rows, SIZE_MAX, scratch, sl, c, m, &score), LSGM_LENGTH_OVERFLOW);
+  EXPECT(lsgm_score(&model, rows, SIZE_MAX, scratch, sl, c, m, &score), LSGM_LAYER_COUNT);
+  EXPECT(lsgm_score(&model, rows, m, scratch, SIZE_MAX, c, m, &score), LSGM_LENGTH_OVERFLOW);
   EXPECT(lsgm_score(&model, rows, m, scratch, sl - 1, c, m, &score), LSGM_SCRATCH_TOO_SMALL);
   EXPECT(lsgm_score(&model, rows, m, scratch, 0, c, m, &score), LSGM_SCRATCH_TOO_SMALL);
   EXPECT(lsgm_score(&model, rows, m, scratch, sl, c, m - 1, &score), LSGM_CONTRIBUTIONS_TOO_SMALL);
