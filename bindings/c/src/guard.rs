@@ -58,7 +58,7 @@ pub unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], LsgmSta
     Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
-/// The caller's `len` values at `ptr` as a mutable slice (see [`slice`]).
+/// The caller's `len` values at `ptr` as a mutable slice (see [`slice()`]).
 ///
 /// # Safety
 /// `ptr` must be valid for reads and writes of `len` initialised values of
