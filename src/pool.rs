@@ -1,10 +1,12 @@
 //! Global average pooling: a tapped feature map becomes one value per channel.
 //!
 //! The same helper runs on the host when fitting and on the board when
-//! monitoring, so the features match bit for bit. Sums are `f32` with eight
+//! monitoring (and behind the C API's `lsgm_pool`), so the features match
+//! bit for bit; [`tensor`] picks the helper a layer's [`Pooling`] names. Sums are `f32` with eight
 //! interleaved accumulators; for the map sizes of a CNN they agree with
 //! numpy's `mean(axis=(2, 3))` to about 1e-6 relative.
 
+use crate::model::wire::Pooling;
 use crate::Error;
 
 /// Sum with eight independent accumulators, which LLVM maps onto SIMD lanes
@@ -58,6 +60,48 @@ pub fn global_avg_nhwc(data: &[f32], shape: [usize; 4], n: usize, out: &mut [f32
     Ok(())
 }
 
+/// Pools batch item `n` of a tapped tensor (`shape`, row-major `data`) into
+/// `out` as `pooling` says; `out.len()` must be the tensor's channel count.
+///
+/// * [`Pooling::GlobalAverageNchw`]: `shape = [N, C, H, W]`, [`global_avg_nchw`];
+/// * [`Pooling::GlobalAverageNhwc`]: `shape = [N, H, W, C]`, [`global_avg_nhwc`];
+/// * [`Pooling::Vector`]: the first dimension is the batch (a rank-1 shape is
+///   one item), the item (`[1, C]`, `[1, C, 1, 1]`, …) is copied as it is;
+/// * [`Pooling::Precomputed`]: nothing to pool (the caller computes the features).
+///
+/// Errors with [`Error::Shape`] when `data.len()` is not the product of
+/// `shape`, `n` is not a batch item, the channel count is not `out.len()`,
+/// or the pooling takes no tensor; `out` is then untouched. Values are not
+/// checked: [`crate::Model::score`] refuses non-finite features.
+pub fn tensor(
+    pooling: Pooling,
+    shape: &[usize],
+    data: &[f32],
+    n: usize,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    match (pooling, shape) {
+        (Pooling::GlobalAverageNchw, &[b, c, h, w]) if c == out.len() => {
+            global_avg_nchw(data, [b, c, h, w], n, out)
+        }
+        (Pooling::GlobalAverageNhwc, &[b, h, w, c]) if c == out.len() => {
+            global_avg_nhwc(data, [b, h, w, c], n, out)
+        }
+        (Pooling::Vector, &[b, ref item @ ..]) => {
+            let len = item.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            let (b, len) = if item.is_empty() { (1, Some(b)) } else { (b, len) };
+            match len {
+                Some(len) if n < b && len == out.len() && b.checked_mul(len) == Some(data.len()) => {
+                    out.copy_from_slice(&data[n * len..(n + 1) * len]);
+                    Ok(())
+                }
+                _ => Err(Error::Shape),
+            }
+        }
+        _ => Err(Error::Shape),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +126,43 @@ mod tests {
         global_avg_nhwc(&nhwc, [2, 2, 2, 3], 1, &mut b).unwrap();
         assert_eq!(a, [101.5, 111.5, 121.5]);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn tensor_picks_the_layout_and_checks_the_channel_count() {
+        let nchw: [f32; 8] = [1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0];
+        let mut out = [0.0f32; 2];
+        tensor(Pooling::GlobalAverageNchw, &[1, 2, 2, 2], &nchw, 0, &mut out).unwrap();
+        assert_eq!(out, [2.5, 25.0]);
+        tensor(Pooling::GlobalAverageNhwc, &[1, 2, 2, 2], &nchw, 0, &mut out).unwrap();
+        assert_eq!(out, [11.0, 16.5]);
+        tensor(Pooling::Vector, &[4, 2], &nchw, 3, &mut out).unwrap();
+        assert_eq!(out, [30.0, 40.0]);
+        tensor(Pooling::Vector, &[2], &nchw[..2], 0, &mut out).unwrap();
+        assert_eq!(out, [1.0, 2.0]);
+        let mut three = [7.0f32; 3];
+        for (pooling, shape) in [
+            (Pooling::GlobalAverageNchw, &[1usize, 2, 2, 2][..]),
+            (Pooling::GlobalAverageNhwc, &[1, 2, 2, 2]),
+            (Pooling::Vector, &[1, 8]),
+            (Pooling::Vector, &[4, 2]),
+            (Pooling::Precomputed, &[1, 3]),
+        ] {
+            assert_eq!(tensor(pooling, shape, &nchw, 0, &mut three), Err(Error::Shape));
+        }
+        assert_eq!(three, [7.0; 3]);
+        assert_eq!(
+            tensor(Pooling::Vector, &[4, 2], &nchw, 4, &mut out),
+            Err(Error::Shape)
+        );
+        assert_eq!(
+            tensor(Pooling::Vector, &[usize::MAX, 2], &nchw, 0, &mut out),
+            Err(Error::Shape)
+        );
+        assert_eq!(
+            tensor(Pooling::GlobalAverageNchw, &[1, 2, 4], &nchw, 0, &mut out),
+            Err(Error::Shape)
+        );
     }
 
     #[test]

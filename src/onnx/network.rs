@@ -169,19 +169,7 @@ fn as_f32<'a>(values: Values<'a>, converted: &'a mut Vec<f32>) -> &'a [f32] {
 
 /// Pools tap `name`'s tensor (`shape`, `data`) into `feat` by `pooling`.
 fn pool(name: &str, pooling: Pooling, shape: &[usize], data: &[f32], feat: &mut [f32]) -> Result<()> {
-    let pooled = match (pooling, shape) {
-        (Pooling::GlobalAverageNchw, &[a, b, c, d]) => {
-            crate::pool::global_avg_nchw(data, [a, b, c, d], 0, feat)
-        }
-        (Pooling::GlobalAverageNhwc, &[a, b, c, d]) => {
-            crate::pool::global_avg_nhwc(data, [a, b, c, d], 0, feat)
-        }
-        (Pooling::Vector, _) if data.len() == feat.len() => {
-            feat.copy_from_slice(data);
-            Ok(())
-        }
-        _ => Err(crate::Error::Shape),
-    };
+    let pooled = crate::pool::tensor(pooling, shape, data, 0, feat);
     pooled.map_err(|e| anyhow::anyhow!("pooling tap {name} of shape {shape:?}: {e}"))?;
     if let Some(j) = feat.iter().position(|v| !v.is_finite()) {
         bail!("tap {name}: feature {j} is not finite ({})", feat[j]);
