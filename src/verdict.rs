@@ -42,7 +42,10 @@ impl Verdict {
         Verdict {
             score,
             threshold,
-            ood: score < threshold,
+            // Written so that a NaN score (which no valid model and finite
+            // features produce, but damaged model memory can) is OOD, never
+            // in-distribution.
+            ood: score.is_nan() || score < threshold,
             worst_layer: worst.0,
             overflow: None,
         }
@@ -58,5 +61,18 @@ impl Verdict {
             worst_layer: layer,
             overflow: Some(layer),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+
+    #[test]
+    fn a_nan_score_is_ood_never_in_distribution() {
+        let v = Verdict::new(f32::NAN, 170.0, &[1.0, 2.0], [0.5, 0.5].into_iter());
+        assert!(v.ood);
+        assert!(!Verdict::new(170.0, 170.0, &[1.0], [0.5].into_iter()).ood);
+        assert!(Verdict::new(169.9, 170.0, &[1.0], [0.5].into_iter()).ood);
     }
 }

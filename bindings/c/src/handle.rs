@@ -29,6 +29,9 @@ pub struct LsgmModel {
 struct Handle {
     tag: u64,
     model: Model<'static>,
+    /// The model bytes the view borrows, so that a scratch buffer placed
+    /// over them (or over this storage) is refused, not scored with.
+    bytes: &'static [u8],
 }
 
 /// `"LSGMOPEN"`: the tag of open storage.
@@ -50,6 +53,22 @@ pub(crate) unsafe fn model<'a>(storage: *const LsgmModel) -> Result<&'a Model<'s
     }
     // SAFETY: only `lsgm_model_open` writes the tag, together with a valid model.
     Ok(unsafe { &(*handle).model })
+}
+
+/// The memory an open model reads while scoring: its storage and the model
+/// bytes, which no scratch buffer may overlap.
+///
+/// # Safety
+/// `storage` must hold an open model (checked by [`model`] first).
+pub(crate) unsafe fn read_while_scoring<'a>(storage: *const LsgmModel) -> (&'a [u8], &'a [u8]) {
+    // SAFETY: the caller checked `storage` (non-null, aligned, open), so it
+    // is valid for reads of its size and holds a `Handle`.
+    unsafe {
+        (
+            core::slice::from_raw_parts(storage.cast::<u8>(), size_of::<LsgmModel>()),
+            (*storage.cast::<Handle>()).bytes,
+        )
+    }
 }
 
 /// Bytes of storage a model needs: `sizeof(LsgmModel)`.
@@ -98,7 +117,16 @@ pub unsafe extern "C" fn lsgm_model_open(
         let model = Model::from_bytes(bytes)?;
         // SAFETY: checked non-null, aligned for `LsgmModel` (so for
         // `Handle`), large enough.
-        unsafe { guard::write(storage.cast::<Handle>(), Handle { tag: OPEN, model }) };
+        unsafe {
+            guard::write(
+                storage.cast::<Handle>(),
+                Handle {
+                    tag: OPEN,
+                    model,
+                    bytes,
+                },
+            )
+        };
         Ok(())
     })
 }

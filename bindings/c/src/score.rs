@@ -181,9 +181,20 @@ unsafe fn judge(
     }
     // SAFETY: the caller's promises.
     let frame = unsafe { Frame::new(m, rows, row_count, scratch, scratch_len)? };
+    // SAFETY: `model` was checked open by `self::model` above.
+    let (storage, bytes) = unsafe { crate::handle::read_while_scoring(model) };
+    if !guard::disjoint(frame.scratch, storage) || !guard::disjoint(frame.scratch, bytes) {
+        return Err(LsgmStatus::LsgmBuffersOverlap);
+    }
     let layers = frame.layers;
     let mut c = [0.0f32; MAX_LAYERS];
     let v = m.judge(&frame.rows[..layers], frame.scratch, &mut c[..layers], threshold)?;
+    // A valid model and finite rows give a finite score (or the overflow
+    // verdict's finite −FLT_MAX): anything else means the model's memory
+    // changed after `lsgm_model_open`. Refused, never a verdict.
+    if !v.score.is_finite() || c[..layers].iter().any(|x| !x.is_finite()) {
+        return Err(LsgmStatus::LsgmModelInvalid);
+    }
     if let Some(ptr) = out {
         // SAFETY: checked by `contributions_out` (non-null, aligned, at
         // least `layers` long); the frame's slices are no longer used.

@@ -135,7 +135,10 @@ impl LsgmStatus {
             LsgmNullPointer => c"a pointer argument is NULL",
             LsgmMisaligned => c"a pointer is misaligned: float buffers need 4-byte and LsgmModel storage 8-byte alignment",
             LsgmLengthOverflow => c"a length is larger than the address space allows",
-            LsgmBuffersOverlap => c"the scratch buffer overlaps the features or an output: give each its own memory",
+            LsgmBuffersOverlap => {
+                c"two buffers overlap (the scratch with a feature row, the model's storage or its bytes; the storage \
+                with the model bytes; a pooled row with its tensor or shape): give each its own memory"
+            }
             LsgmStorageTooSmall => c"the model storage is smaller than lsgm_model_size(): use an LsgmModel",
             LsgmNotOpen => c"the model storage holds no open model: call lsgm_model_open first and check its status",
             LsgmModelTruncated => c"the model file is truncated: copy it again from where it was written, or fit it again",
@@ -143,7 +146,10 @@ impl LsgmStatus {
             LsgmModelVersion => c"the model's format version is not this library's: build the library and the model from one release",
             LsgmModelChecksum => c"the model file is corrupt (CRC-32 mismatch): copy it again",
             LsgmModelDecode => c"the model body does not decode: the file is damaged or not from this release",
-            LsgmModelInvalid => c"the model is inconsistent (shapes or non-finite numbers): fit it again",
+            LsgmModelInvalid => {
+                c"the model is inconsistent (shapes or non-finite numbers; trailing bytes after its end: pass the \
+                file's exact length; or its bytes changed after lsgm_model_open): fit it again or open an intact copy"
+            }
             LsgmModelTooManyLayers => c"the model has more than 16 layers; fit it with fewer taps",
             LsgmLayerCount => c"the number of feature rows is not the model's layer count (LsgmModelInfo.layer_count)",
             LsgmFeatureLength => c"a feature row's length is not its layer's input width (LsgmLayerInfo.dim_in)",

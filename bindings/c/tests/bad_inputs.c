@@ -262,6 +262,28 @@ static void score_errors(void) {
   free(scratch);
 }
 
+/* A scratch buffer over the model's own memory (its storage, or the model
+ * bytes it reads) would change the model while it scores: refused, and the
+ * model stays intact (the same score afterwards). The bytes here are a copy
+ * opened into its own storage, so the shared model is not touched. */
+static void scratch_over_the_model(const unsigned char *bytes, size_t len) {
+  static LsgmModel own;
+  size_t m = info.layer_count, sl = info.scratch_len;
+  unsigned char *copy = malloc(len + 4 * sl + 8);
+  memcpy(copy, bytes, len);
+  float *scratch = malloc(sizeof(float) * sl), c[17], before = 0.0f, after = 1.0f, score = 12345.0f;
+  frame();
+  EXPECT(lsgm_model_open(&own, sizeof own, copy, len), LSGM_OK);
+  EXPECT(lsgm_score(&own, rows, m, scratch, sl, c, m, &before), LSGM_OK);
+  EXPECT(lsgm_score(&own, rows, m, (float *)(void *)&own, sl, c, m, &score), LSGM_BUFFERS_OVERLAP);
+  EXPECT(lsgm_score(&own, rows, m, (float *)(void *)(copy + 4096), sl, c, m, &score), LSGM_BUFFERS_OVERLAP);
+  EXPECT(score == 12345.0f, 1);
+  EXPECT(lsgm_score(&own, rows, m, scratch, sl, c, m, &after), LSGM_OK);
+  EXPECT(before == after, 1);
+  free(scratch);
+  free(copy);
+}
+
 static void judge_errors(void) {
   size_t m = info.layer_count, sl = info.scratch_len;
   float *scratch = malloc(sizeof(float) * sl), nan = NAN, inf = INFINITY, c[16];
@@ -330,6 +352,7 @@ int main(int argc, char **argv) {
   info_errors();
   pool_errors();
   score_errors();
+  scratch_over_the_model(bytes, len);
   judge_errors();
   threshold_errors();
   fprintf(stderr, "bad_inputs: %d checks, %d failed\n", checks, failures);
