@@ -27,7 +27,7 @@ enum LsgmStatus
   LSGM_NULL_POINTER = 1,
   // A pointer is not aligned for its type (4 bytes for `float`, 8 for `LsgmModel`).
   LSGM_MISALIGNED = 2,
-  // A length is too large for the address space (`len * sizeof(T)` overflows).
+  // A length is too large for the address space (`len * sizeof(T)` overflows, or the buffer would run past the top of memory).
   LSGM_LENGTH_OVERFLOW = 3,
   // Two buffers overlap (scratch with the features or the outputs).
   LSGM_BUFFERS_OVERLAP = 4,

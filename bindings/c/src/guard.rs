@@ -38,10 +38,12 @@ pub fn check<T>(ptr: *const T) -> Result<(), LsgmStatus> {
     }
 }
 
-/// `len` values of `T` fit the address space (`len * size_of::<T>()` ≤ `isize::MAX`).
-fn check_len<T>(len: usize) -> Result<(), LsgmStatus> {
+/// `len` values of `T` at `ptr` fit the address space: `len * size_of::<T>()`
+/// ≤ `isize::MAX` and the buffer does not run past its top (a slice may not
+/// wrap around, and such a pointer can only be a caller's mistake).
+fn check_len<T>(ptr: *const T, len: usize) -> Result<(), LsgmStatus> {
     match len.checked_mul(size_of::<T>()) {
-        Some(bytes) if bytes <= isize::MAX as usize => Ok(()),
+        Some(bytes) if bytes <= isize::MAX as usize && (ptr as usize).checked_add(bytes).is_some() => Ok(()),
         _ => Err(LsgmStatus::LsgmLengthOverflow),
     }
 }
@@ -53,7 +55,7 @@ fn check_len<T>(len: usize) -> Result<(), LsgmStatus> {
 /// while the slice lives.
 pub unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], LsgmStatus> {
     check(ptr)?;
-    check_len::<T>(len)?;
+    check_len(ptr, len)?;
     // SAFETY: not null, aligned, length in range; validity is the caller's promise.
     Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
@@ -65,7 +67,7 @@ pub unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], LsgmSta
 /// `T` that nothing else reads or writes while the slice lives.
 pub unsafe fn slice_mut<'a, T>(ptr: *mut T, len: usize) -> Result<&'a mut [T], LsgmStatus> {
     check(ptr.cast_const())?;
-    check_len::<T>(len)?;
+    check_len(ptr.cast_const(), len)?;
     // SAFETY: as for `slice`, plus exclusive access (the caller's promise,
     // and `disjoint` for the buffers of one call).
     Ok(unsafe { core::slice::from_raw_parts_mut(ptr, len) })

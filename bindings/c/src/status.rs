@@ -15,7 +15,7 @@ pub enum LsgmStatus {
     LsgmNullPointer = 1,
     /// A pointer is not aligned for its type (4 bytes for `float`, 8 for `LsgmModel`).
     LsgmMisaligned = 2,
-    /// A length is too large for the address space (`len * sizeof(T)` overflows).
+    /// A length is too large for the address space (`len * sizeof(T)` overflows, or the buffer would run past the top of memory).
     LsgmLengthOverflow = 3,
     /// Two buffers overlap (scratch with the features or the outputs).
     LsgmBuffersOverlap = 4,

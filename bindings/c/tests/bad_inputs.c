@@ -195,6 +195,8 @@ static void pool_errors(void) {
   EXPECT(lsgm_pool(&model, 0, tensor, 0, flat, 4, 0, row, c), LSGM_SHAPE);
   EXPECT(lsgm_pool(&model, 0, tensor, n, huge, 4, 0, row, c), LSGM_SHAPE);
   EXPECT(lsgm_pool(&model, 0, tensor, SIZE_MAX, shape, 4, 0, row, c), LSGM_LENGTH_OVERFLOW);
+  /* A buffer that would run past the top of the address space (never dereferenced). */
+  EXPECT(lsgm_pool(&model, 0, (const float *)(UINTPTR_MAX - 63), n, shape, 4, 0, row, c), LSGM_LENGTH_OVERFLOW);
   EXPECT(lsgm_pool(&model, 0, row, n, shape, 4, 0, row, c), LSGM_BUFFERS_OVERLAP);
   UNTOUCHED(all_bytes(row, 4, 0) == 0 && row[0] == 7.0f && row[c - 1] == 7.0f && row[c] == 7.0f, "the row");
   EXPECT(lsgm_pool(&model, 0, tensor, n, shape, 4, 0, row, c + 1), LSGM_OK);
