@@ -162,7 +162,9 @@ typedef struct LsgmVerdict {
   float score;
   // The threshold the score was compared with.
   float threshold;
-  // `score < threshold`: the frame is out of distribution.
+  // The frame is out of distribution: `score < threshold`, and always
+  // for a frame whose density overflowed (`overflow`; its score is
+  // `-FLT_MAX` whatever the threshold).
   bool ood;
   // The layer whose contribution fell furthest below its in-distribution
   // median: where the frame stopped looking familiar.
@@ -188,8 +190,10 @@ size_t lsgm_model_align(void);
 // `bytes` from then on, so keep them unchanged while it is used.
 //
 // Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_STORAGE_TOO_SMALL`,
-// `LSGM_BUFFERS_OVERLAP` (storage inside the bytes), `LSGM_MODEL_*` for a
-// damaged or foreign file. On error `storage` is not written.
+// `LSGM_LENGTH_OVERFLOW`, `LSGM_BUFFERS_OVERLAP` (storage inside the
+// bytes), `LSGM_MODEL_*` for a damaged or foreign file (`len` must be the
+// file's exact length: bytes after its end are `LSGM_MODEL_INVALID`). On
+// error `storage` is not written.
 //
 // # Safety
 // `storage` must be valid for writes of `storage_size` bytes, `bytes` for
@@ -202,9 +206,12 @@ LsgmStatus lsgm_model_open(struct LsgmModel *storage,
 // Marks `storage` as no longer holding a model: later calls with it return
 // `LSGM_NOT_OPEN` (until it is opened again). Optional: a model owns nothing.
 //
+// Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN` (never
+// opened, or already closed).
+//
 // # Safety
-// `storage` must be NULL or point to an `LsgmModel` valid for writes, not
-// in use by another thread.
+// `storage` must point to an `LsgmModel` valid for writes (NULL is refused
+// with `LSGM_NULL_POINTER`), not in use by another thread.
 LsgmStatus lsgm_model_close(struct LsgmModel *storage);
 
 // Writes the model's layer count, scratch length and calibrated threshold
@@ -228,7 +235,7 @@ LsgmStatus lsgm_layer_info(const struct LsgmModel *model, size_t layer, struct L
 // floats, row-major, of shape `shape[0..rank]`) into `row[0..dim_in]` by
 // the layer's pooling: N×C×H×W or N×H×W×C means over H and W, or an N×C
 // vector. Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`,
-// `LSGM_LAYER_INDEX`, `LSGM_POOLING_UNSUPPORTED` (a layer fitted from
+// `LSGM_LENGTH_OVERFLOW`, `LSGM_LAYER_INDEX`, `LSGM_POOLING_UNSUPPORTED` (a layer fitted from
 // given features), `LSGM_ROW_TOO_SMALL` (`row_len < dim_in`),
 // `LSGM_SHAPE` (length, rank, item or channel count), `LSGM_BUFFERS_OVERLAP`.
 // On error `row` is not written. Values are not checked here: scoring
@@ -257,9 +264,11 @@ LsgmStatus lsgm_pool(const struct LsgmModel *model,
 // `contributions[0..layer_count]`.
 //
 // Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`,
-// `LSGM_LAYER_COUNT`, `LSGM_FEATURE_LENGTH`, `LSGM_NON_FINITE_FEATURE`,
-// `LSGM_SCRATCH_TOO_SMALL`, `LSGM_CONTRIBUTIONS_TOO_SMALL`,
-// `LSGM_BUFFERS_OVERLAP` (scratch shared with a row). On error neither
+// `LSGM_LENGTH_OVERFLOW`, `LSGM_LAYER_COUNT`, `LSGM_FEATURE_LENGTH`,
+// `LSGM_NON_FINITE_FEATURE`, `LSGM_SCRATCH_TOO_SMALL`,
+// `LSGM_CONTRIBUTIONS_TOO_SMALL`, `LSGM_BUFFERS_OVERLAP` (scratch shared
+// with a row, the model's storage or its bytes), `LSGM_MODEL_INVALID` (a
+// non-finite score: the model's memory changed after opening). On error neither
 // `*score` nor `contributions` is written. Several threads may score with
 // one model at once, each with its own scratch.
 //

@@ -89,8 +89,10 @@ pub extern "C" fn lsgm_model_align() -> usize {
 /// `bytes` from then on, so keep them unchanged while it is used.
 ///
 /// Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_STORAGE_TOO_SMALL`,
-/// `LSGM_BUFFERS_OVERLAP` (storage inside the bytes), `LSGM_MODEL_*` for a
-/// damaged or foreign file. On error `storage` is not written.
+/// `LSGM_LENGTH_OVERFLOW`, `LSGM_BUFFERS_OVERLAP` (storage inside the
+/// bytes), `LSGM_MODEL_*` for a damaged or foreign file (`len` must be the
+/// file's exact length: bytes after its end are `LSGM_MODEL_INVALID`). On
+/// error `storage` is not written.
 ///
 /// # Safety
 /// `storage` must be valid for writes of `storage_size` bytes, `bytes` for
@@ -134,9 +136,12 @@ pub unsafe extern "C" fn lsgm_model_open(
 /// Marks `storage` as no longer holding a model: later calls with it return
 /// `LSGM_NOT_OPEN` (until it is opened again). Optional: a model owns nothing.
 ///
+/// Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN` (never
+/// opened, or already closed).
+///
 /// # Safety
-/// `storage` must be NULL or point to an `LsgmModel` valid for writes, not
-/// in use by another thread.
+/// `storage` must point to an `LsgmModel` valid for writes (NULL is refused
+/// with `LSGM_NULL_POINTER`), not in use by another thread.
 #[no_mangle]
 pub unsafe extern "C" fn lsgm_model_close(storage: *mut LsgmModel) -> LsgmStatus {
     guard::run(|| {

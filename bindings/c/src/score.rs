@@ -28,7 +28,9 @@ pub struct LsgmVerdict {
     pub score: f32,
     /// The threshold the score was compared with.
     pub threshold: f32,
-    /// `score < threshold`: the frame is out of distribution.
+    /// The frame is out of distribution: `score < threshold`, and always
+    /// for a frame whose density overflowed (`overflow`; its score is
+    /// `-FLT_MAX` whatever the threshold).
     pub ood: bool,
     /// The layer whose contribution fell furthest below its in-distribution
     /// median: where the frame stopped looking familiar.
@@ -54,7 +56,7 @@ impl From<Verdict> for LsgmVerdict {
 /// floats, row-major, of shape `shape[0..rank]`) into `row[0..dim_in]` by
 /// the layer's pooling: N×C×H×W or N×H×W×C means over H and W, or an N×C
 /// vector. Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`,
-/// `LSGM_LAYER_INDEX`, `LSGM_POOLING_UNSUPPORTED` (a layer fitted from
+/// `LSGM_LENGTH_OVERFLOW`, `LSGM_LAYER_INDEX`, `LSGM_POOLING_UNSUPPORTED` (a layer fitted from
 /// given features), `LSGM_ROW_TOO_SMALL` (`row_len < dim_in`),
 /// `LSGM_SHAPE` (length, rank, item or channel count), `LSGM_BUFFERS_OVERLAP`.
 /// On error `row` is not written. Values are not checked here: scoring
@@ -212,9 +214,11 @@ unsafe fn judge(
 /// `contributions[0..layer_count]`.
 ///
 /// Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`,
-/// `LSGM_LAYER_COUNT`, `LSGM_FEATURE_LENGTH`, `LSGM_NON_FINITE_FEATURE`,
-/// `LSGM_SCRATCH_TOO_SMALL`, `LSGM_CONTRIBUTIONS_TOO_SMALL`,
-/// `LSGM_BUFFERS_OVERLAP` (scratch shared with a row). On error neither
+/// `LSGM_LENGTH_OVERFLOW`, `LSGM_LAYER_COUNT`, `LSGM_FEATURE_LENGTH`,
+/// `LSGM_NON_FINITE_FEATURE`, `LSGM_SCRATCH_TOO_SMALL`,
+/// `LSGM_CONTRIBUTIONS_TOO_SMALL`, `LSGM_BUFFERS_OVERLAP` (scratch shared
+/// with a row, the model's storage or its bytes), `LSGM_MODEL_INVALID` (a
+/// non-finite score: the model's memory changed after opening). On error neither
 /// `*score` nor `contributions` is written. Several threads may score with
 /// one model at once, each with its own scratch.
 ///
