@@ -57,19 +57,45 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 }
 
 /// Prints each distinct note once, to stderr, prefixed `note: `. Shared by
-/// the threads of one run.
+/// the threads of one run. [`Notes::collecting`] keeps them instead, from
+/// whichever thread says them (the Python package turns them into warnings:
+/// extraction says its notes on its worker threads, which
+/// [`capture_lines`] does not see).
 #[derive(Debug, Default)]
 pub struct Notes {
     seen: Mutex<HashSet<String>>,
+    kept: Option<Mutex<Vec<String>>>,
 }
 
 impl Notes {
-    /// Prints `note` unless it was printed before.
+    /// Notes that are kept for [`Notes::into_lines`], not printed.
+    pub fn collecting() -> Notes {
+        Notes {
+            kept: Some(Mutex::new(Vec::new())),
+            ..Notes::default()
+        }
+    }
+
+    /// Prints `note` unless it was said before (or keeps it, when collecting).
     pub fn say(&self, note: &str) {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.insert(note.to_string()) {
-            stderr_line(format_args!("note: {note}"));
+            match &self.kept {
+                Some(kept) => kept
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("note: {note}")),
+                None => stderr_line(format_args!("note: {note}")),
+            }
         }
+    }
+
+    /// The kept lines (`note: …`), in the order first said; empty unless
+    /// [`Notes::collecting`].
+    pub fn into_lines(self) -> Vec<String> {
+        self.kept
+            .map(|k| k.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .unwrap_or_default()
     }
 }
 

@@ -11,8 +11,8 @@
 //!    `stretch` resizes to `H×W`, `crop` resizes the shorter side to S and
 //!    takes the centre (torchvision's `Resize(S)` + `CenterCrop`; every
 //!    frame, also one already at `H×W`), `letterbox` fits the frame inside
-//!    and pads; all bilinear with antialiasing (the `image` crate's
-//!    triangle filter, like PIL's `BILINEAR`; `tests/resize.rs` compares
+//!    and pads; all bilinear with antialiasing (`fast_image_resize`'s
+//!    port of Pillow-SIMD, PIL's `BILINEAR`; `tests/resize.rs` compares
 //!    each policy with PIL on frames below, at and above the input size);
 //! 3. **values** — [`Datum::U8`] networks get the raw pixel values;
 //!    [`Datum::F32`] networks get `(v − mean_c) / std_c` where `v` is the

@@ -4,7 +4,7 @@
 use crate::errors::{model_error, must_exist, value_error};
 use crate::{arrays, threads};
 use fit_and_export::inspect;
-use fit_and_export::scoring::{score_all_at, RowMajor, Scored};
+use fit_and_export::scoring::{check_taps, score_all_at, RowMajor, Scored};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
@@ -48,25 +48,9 @@ impl Model {
     ) -> PyResult<Vec<Scored>> {
         let m = self.view()?;
         let names: Vec<String> = m.layers().iter().map(|l| l.name().to_string()).collect();
-        if features.len() != m.num_layers() {
-            return Err(PyValueError::new_err(format!(
-                "features: got {} arrays but the model has {} taps ({}), one (N, d) array per tap in network order",
-                features.len(),
-                m.num_layers(),
-                names.join(", ")
-            )));
-        }
         let layers = arrays::features(&features, Some(&names))?;
-        for (i, (x, l)) in layers.iter().zip(m.layers()).enumerate() {
-            if x.ncols() != l.dim_in() {
-                return Err(PyValueError::new_err(format!(
-                    "{}: features have {} columns, the model expects {}",
-                    arrays::tap_label(i, Some(&names)),
-                    x.ncols(),
-                    l.dim_in()
-                )));
-            }
-        }
+        let widths: Vec<usize> = layers.iter().map(|x| x.ncols()).collect();
+        check_taps(&m, &widths, "features").map_err(|e| value_error(&e))?;
         let rows = RowMajor::from_matrices(&layers);
         drop(layers);
         let (scored, _) = py.detach(|| threads::run(n_threads, || score_all_at(&m, &rows, threshold)))?;

@@ -143,7 +143,7 @@ impl Network {
             threads::run(None, || -> anyhow::Result<_> {
                 let threads = f.extract.threads();
                 let engine = f.extract.engine()?;
-                let notes = Notes::default();
+                let notes = Notes::default(); // said on this thread: `threads::run` captures them
                 let (net, preprocess, identity) = match &bytes {
                     Some(b) => {
                         // `bind` checked the model's recorded identity against the file.
@@ -180,11 +180,14 @@ impl Network {
             threads: self.threads,
             logits: false,
         };
-        let (ex, lines) = py.detach(|| {
+        // Extraction says its notes on its worker threads: collected, not printed.
+        let notes = Notes::collecting();
+        let (ex, mut lines) = py.detach(|| {
             threads::run(None, || {
-                extract::extract(&self.net, &self.preprocess, &frames, &opts, &Notes::default())
+                extract::extract(&self.net, &self.preprocess, &frames, &opts, &notes)
             })
         })?;
+        lines.extend(notes.into_lines());
         let ex = ex.map_err(|e| value_error(&e))?;
         let arrays = ex
             .layers

@@ -33,7 +33,7 @@ def test_non_finite_features_name_tap_and_row(taps, model, bad):
 
 def test_wrong_tap_count_and_widths_say_expected_and_got(model):
     y = rows(model)
-    with pytest.raises(ValueError, match=rf"got {len(y) - 1} arrays but the model has {len(y)} taps"):
+    with pytest.raises(ValueError, match=rf"features has {len(y) - 1} taps but the model has {len(y)} taps"):
         model.score_samples(y[:-1])
     y[1] = np.zeros((4, model.layers[1].input_width + 1), np.float32)
     with pytest.raises(ValueError, match=rf"tap 1 .*{model.layers[1].input_width + 1} columns, the model expects {model.layers[1].input_width}"):

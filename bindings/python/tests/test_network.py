@@ -104,3 +104,21 @@ def test_onnxruntime_engine_matches_tract(frames):
     tract = lsgm.Network(ONNX, model).features(frames[:30])
     for a, b in zip(ort, tract):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_notes_from_extraction_threads_are_warnings_not_stderr(frames, capfd):
+    # RGB frames into the grey demo network: extraction's worker threads say
+    # that they were converted. That note must reach Python as lsgm.Note, once,
+    # and nothing may be written to the process's stderr.
+    rgb = np.repeat(frames[:16, :, :, None], 3, axis=3)
+    net = lsgm.Network(ONNX, lsgm.Model.load(MODEL), threads=2)
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = net.features(rgb)
+    notes = [str(w.message) for w in caught if issubclass(w.category, lsgm.Note)]
+    assert len(notes) == 1 and "converted to grey" in notes[0], notes
+    assert capfd.readouterr().err == ""
+    # Grey copies of RGB frames convert back to the same grey frames exactly.
+    for g, r in zip(got, net.features(frames[:16])):
+        np.testing.assert_array_equal(g, r)

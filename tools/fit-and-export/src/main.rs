@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use fit_and_export::cli::{ExtractArgs, FitArgs, InputArgs};
 use fit_and_export::extract;
 use fit_and_export::io::{check_output, npy_bytes, read_features, to_stdout, write_atomic, FeatureSet};
-use fit_and_export::scoring::{score_all, RowMajor};
+use fit_and_export::scoring::{check_taps, score_all, RowMajor};
 use fit_and_export::{count, fit, inspect, say};
 use lsgm::frames::Notes;
 use lsgm::onnx::{bind, Graph, LoadOptions};
@@ -347,22 +347,8 @@ fn score(model: &Path, features: &Path, json: bool) -> Result<()> {
     let bytes = read_model(model)?;
     let m = Model::from_bytes(&bytes)?;
     let set = read_features(features)?;
-    ensure!(
-        set.layers.len() == m.num_layers(),
-        "{} has {} but the model has {}",
-        features.display(),
-        count(set.layers.len(), "layer", "layers"),
-        m.num_layers()
-    );
-    for (i, (x, l)) in set.layers.iter().zip(m.layers()).enumerate() {
-        ensure!(
-            x.ncols() == l.dim_in(),
-            "layer {i} ({}): features have {} columns, the model expects {}",
-            l.name(),
-            x.ncols(),
-            l.dim_in()
-        );
-    }
+    let widths: Vec<usize> = set.layers.iter().map(|x| x.ncols()).collect();
+    check_taps(&m, &widths, &features.display().to_string())?;
     let scored = score_all(&m, &RowMajor::from_matrices(&set.layers))?;
     to_stdout(|w| {
         for s in &scored {

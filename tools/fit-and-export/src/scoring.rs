@@ -1,7 +1,8 @@
 //! Scoring many rows of features with the core's own scorer (so the host and
 //! the device agree bit for bit), in parallel.
 
-use anyhow::{Context, Result};
+use crate::count;
+use anyhow::{ensure, Context, Result};
 use lsgm::Model;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
@@ -37,6 +38,30 @@ impl RowMajor {
         let (d, v) = &self.layers[l];
         &v[i * d..(i + 1) * d]
     }
+}
+
+/// Checks features against the model's taps before scoring: one matrix per
+/// tap, in network order, each as wide as the tap's input (`widths`: their
+/// columns). `what` names the features in the errors (a folder, `features`).
+/// The one check of `fit-and-export score` and the Python package.
+pub fn check_taps(model: &Model<'_>, widths: &[usize], what: &str) -> Result<()> {
+    let names: Vec<&str> = model.layers().iter().map(|l| l.name()).collect();
+    ensure!(
+        widths.len() == names.len(),
+        "{what} has {} but the model has {} ({}): one per tap, in network order",
+        count(widths.len(), "tap", "taps"),
+        count(names.len(), "tap", "taps"),
+        names.join(", ")
+    );
+    for (i, (&w, l)) in widths.iter().zip(model.layers()).enumerate() {
+        ensure!(
+            w == l.dim_in(),
+            "{what}: tap {i} ({:?}) has {w} columns, the model expects {}",
+            l.name(),
+            l.dim_in()
+        );
+    }
+    Ok(())
 }
 
 /// One scored row.
