@@ -266,9 +266,9 @@ impl Geometry {
 /// to `to` (W, H), with the filter widened when downscaling: PIL's
 /// `Image.resize(size, BILINEAR)`, which torchvision's `Resize` calls on PIL
 /// images. `fast_image_resize` ports Pillow-SIMD's convolution (fixed point
-/// for u8) with SIMD kernels; on a 28×28 → 224×224 frame it took a tenth of
-/// the `image` crate's resize time, which was 8.6 % of the monitor's time
-/// per frame on MobileNetV2-224 (docs/benchmarks.md).
+/// for u8) with SIMD kernels; the `image` crate's resize it replaced was
+/// 8.6 % of the monitor's time per frame on MobileNetV2-224, whose
+/// throughput went from 0.97x to 1.11x Python's (docs/benchmarks.md).
 fn resample<P>(data: &[P::Subpixel], from: (u32, u32), to: (u32, u32)) -> Vec<P::Subpixel>
 where
     P: Pixel + 'static,
