@@ -220,7 +220,8 @@ unsafe fn judge(
 /// with a row, the model's storage or its bytes), `LSGM_MODEL_INVALID` (a
 /// non-finite score: the model's memory changed after opening). On error neither
 /// `*score` nor `contributions` is written. Several threads may score with
-/// one model at once, each with its own scratch.
+/// one model at once, each with its own scratch. The outputs may lie in the
+/// scratch: they are written after scoring, when the scratch is no longer read.
 ///
 /// # Safety
 /// `model` must point to an `LsgmModel`; `rows` to `row_count` rows whose
