@@ -70,6 +70,8 @@ def test_invalid_options_are_value_errors(taps):
         lsgm.fit(taps, components=3, dp=10)
     with pytest.raises(ValueError, match="threads=0"):
         lsgm.fit(taps, threads=0)
+    with pytest.raises(ValueError, match="threads=1000000: give 1 to 256"):
+        lsgm.fit(taps, threads=10**6)  # refused, never a million OS threads
     with pytest.raises(ValueError, match="names"):
         lsgm.fit(taps, names=["a"])
 

@@ -128,7 +128,7 @@ def fit(
         come from ``network.features`` or from your own pipeline (e.g.
         PyTorch forward hooks) if they pool the same tensors the same way.
     threads : int, optional
-        Threads of the fit (default: every core).
+        Threads of the fit, 1 to 256 (default: every core).
 
     Returns
     -------
