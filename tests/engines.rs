@@ -160,3 +160,21 @@ fn an_onnxruntime_older_than_1_17_is_refused_with_both_versions() {
     assert!(!e.contains("panicked"), "{e}");
     assert!(o.stdout.is_empty(), "no verdict: {e}");
 }
+
+#[test]
+fn a_file_that_is_not_a_library_is_refused_with_the_loaders_reason() {
+    // Needs no onnxruntime: the loader refuses a text file before any is used.
+    let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let o = run(&["--engine", "onnxruntime", "--onnxruntime-lib", readme]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(readme) && e.contains("invalid ELF header"),
+        "the message names the file and dlopen's reason: {e}"
+    );
+    assert!(
+        e.contains("pip install onnxruntime"),
+        "and how to get a library: {e}"
+    );
+    assert!(!e.contains("panicked") && o.stdout.is_empty(), "{e}");
+}

@@ -58,6 +58,15 @@ fn environment(path: &Path) -> Result<ort::environment::Environment> {
             "{} is not onnxruntime's library (it has no OrtGetApiBase): {INSTALL}",
             path.display()
         ),
+        // The loader's own reason (dlerror: "invalid ELF header", a missing
+        // dependency), which `libloading`'s message keeps as its source.
+        ort::LoadDynamicError::Dlopen { error, path } => {
+            let why = std::error::Error::source(&error).map_or_else(|| error.to_string(), |s| s.to_string());
+            anyhow!(
+                "cannot load onnxruntime from {}: {why} ({INSTALL})",
+                path.display()
+            )
+        }
         other => anyhow!("cannot load onnxruntime: {other} ({INSTALL})"),
     })?;
     let env = builder

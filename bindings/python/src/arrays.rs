@@ -16,9 +16,10 @@ pub fn tap_label(i: usize, names: Option<&[String]>) -> String {
     }
 }
 
-/// `obj` as a float32 or float64 numpy array: those as they are, other
-/// array-likes through `numpy.asarray`, integer, bool and float16 arrays
-/// widened to float64 (exactly); anything else is a TypeError.
+/// `obj` as a native-order float32 or float64 numpy array: those as they
+/// are, other array-likes through `numpy.asarray`, other byte orders
+/// converted, integer, bool and float16 arrays widened to float64 (exactly);
+/// anything else is a TypeError.
 fn float_array<'py>(obj: &Bound<'py, PyAny>, label: &str) -> PyResult<Bound<'py, PyAny>> {
     if obj.cast::<PyArrayDyn<f32>>().is_ok() || obj.cast::<PyArrayDyn<f64>>().is_ok() {
         return Ok(obj.clone());
@@ -28,7 +29,9 @@ fn float_array<'py>(obj: &Bound<'py, PyAny>, label: &str) -> PyResult<Bound<'py,
     let kind: String = dtype.getattr("kind")?.extract()?;
     let size: usize = dtype.getattr("itemsize")?.extract()?;
     match (kind.as_str(), size) {
-        ("f", 4 | 8) => Ok(a),
+        // Here only for other byte orders (big-endian) and array-likes: to native.
+        ("f", 4) => a.call_method1("astype", ("float32",)),
+        ("f", 8) => a.call_method1("astype", ("float64",)),
         ("i" | "u" | "b", _) | ("f", 2) => a.call_method1("astype", ("float64",)),
         _ => Err(PyTypeError::new_err(format!(
             "{label}: expected a float32 or float64 numpy array, got dtype {dtype}"
@@ -68,6 +71,16 @@ fn matrix(obj: &Bound<'_, PyAny>, label: &str) -> PyResult<DMatrix<f64>> {
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(PyValueError::new_err(format!(
             "{label}: row {}, column {} is {} — remove or impute non-finite rows",
+            i / d,
+            i % d,
+            values[i]
+        )));
+    }
+    // The core scores in float32: a finite float64 beyond its range would
+    // become infinite there, and be refused as if it were.
+    if let Some(i) = values.iter().position(|v| v.abs() > f64::from(f32::MAX)) {
+        return Err(PyValueError::new_err(format!(
+            "{label}: row {}, column {} is {:e}, beyond float32's range (±3.4e38) that the model scores in",
             i / d,
             i % d,
             values[i]

@@ -65,7 +65,9 @@ impl Model {
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<Model> {
         must_exist(&path, "model file")?;
-        let bytes = std::fs::read(&path).map_err(|e| value_error(&anyhow::Error::new(e)))?;
+        let bytes = std::fs::read(&path).map_err(|e| {
+            value_error(&anyhow::Error::new(e).context(format!("model file {}", path.display())))
+        })?;
         Model::new(bytes, None, &path.display().to_string())
     }
 
@@ -147,8 +149,12 @@ impl Model {
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
         let t = match (threshold, fpr) {
             (Some(_), Some(_)) => return Err(PyValueError::new_err("give threshold or fpr, not both")),
-            (Some(t), None) if t.is_finite() => Some(t as f32),
-            (Some(t), None) => return Err(PyValueError::new_err(format!("threshold={t} is not finite"))),
+            (Some(t), None) if (t as f32).is_finite() => Some(t as f32),
+            (Some(t), None) => {
+                return Err(PyValueError::new_err(format!(
+                    "threshold={t:e} is not a finite float32 (scores are float32: ±3.4e38 at most)"
+                )))
+            }
             (None, Some(f)) => Some(self.threshold_for_fpr(f)? as f32),
             (None, None) => None,
         };

@@ -89,3 +89,24 @@ def test_metrics_inputs():
         lsgm.metrics([1.0], [0.0, np.nan])
     with pytest.raises(ValueError, match="1-D"):
         lsgm.metrics(np.zeros((2, 2)), [1.0])
+
+
+def test_trial_findings(taps, model):
+    # Big-endian arrays are converted, not refused with a TypeError that names nothing.
+    y = [np.random.default_rng(1).normal(size=(4, layer.input_width)).astype(np.float32) for layer in model.layers]
+    np.testing.assert_array_equal(model.score_samples([a.astype(">f4") for a in y]), model.score_samples(y))
+    np.testing.assert_array_equal(model.score_samples([a.astype(">f8") for a in y]), model.score_samples(y))
+    # A finite float64 beyond float32 is named as such, with its tap, row and column.
+    big = [a.astype(np.float64) for a in y]
+    big[1][2, 5] = 1e300
+    with pytest.raises(ValueError, match=r"tap 1 .*row 2, column 5 is 1e300, beyond float32"):
+        model.score_samples(big)
+    # A threshold that is not a finite float32 is refused, as the CLI refuses a non-finite one.
+    with pytest.raises(ValueError, match="threshold=1e"):
+        model.predict(y, threshold=1e40)
+    # A negative option value reaches the option and its error names it.
+    with pytest.raises(ValueError, match="seed"):
+        lsgm.fit(taps, seed=-1)
+    # A folder given as a model file names it.
+    with pytest.raises(ValueError, match=re.escape(str(MODELS))):
+        lsgm.Model.load(MODELS)

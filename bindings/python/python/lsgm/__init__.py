@@ -59,15 +59,17 @@ def _flag_value(name: str, value: Any) -> list[str]:
     if isinstance(value, bool):
         raise TypeError(f"{name}={value!r}: expected a number or a name, not a bool")
     if name == "layer":  # repeatable: one tap name each
-        return [x for v in ([value] if isinstance(value, str) else value) for x in (flag, str(v))]
+        return [f"{flag}={v}" for v in ([value] if isinstance(value, str) else value)]
+    # `--flag=value`, one token: a value starting with "-" (seed=-1) stays the
+    # flag's value, and the parser's error names the flag.
     if name == "input_size" and not isinstance(value, str):
         h, w = value
-        return [flag, f"{int(h)}x{int(w)}"]
+        return [f"{flag}={int(h)}x{int(w)}"]
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [flag, ",".join(repr(float(v)) if isinstance(v, float) else str(v) for v in value)]
+        return [f"{flag}=" + ",".join(repr(float(v)) if isinstance(v, float) else str(v) for v in value)]
     if isinstance(value, float):
-        return [flag, repr(value)]
-    return [flag, str(value)]
+        return [f"{flag}={value!r}"]
+    return [f"{flag}={value}"]
 
 
 def _features(features: Any) -> list:
