@@ -1,5 +1,6 @@
-//! The post-hoc baselines of `eval` (MaxLogit, GEN, ReAct, ASH-S, ViM, and
-//! MSP, energy, kNN, Mahalanobis) against numpy on a small random problem
+//! The post-hoc baselines of `eval` (MaxLogit, GEN, ReAct, ASH-S, ViM, MSP,
+//! energy, kNN, Mahalanobis, and fDBD, NNGuide, Mahalanobis++, RMDS, SCALE,
+//! NCI) against numpy on a small random problem
 //! (`tools/fixtures/baselines_fixture.py`); the final linear layer read
 //! from ONNX graphs against the networks' own logits; and `eval` end to end
 //! with those detectors on the demo network.
@@ -7,8 +8,9 @@
 mod common;
 
 use common::{root, stderr, tool};
+use fit_and_export::eval::detector::NamedDetector;
 use fit_and_export::eval::detector::{SetFeatures, TrainingData};
-use fit_and_export::eval::detectors::percentile;
+use fit_and_export::eval::detectors::{bank_rows, percentile, GuideBank, NnGuide};
 use fit_and_export::eval::head::{Head, Penultimate};
 use fit_and_export::eval::select::{select, MethodArg};
 use lsgm::model::InputBuffer;
@@ -68,25 +70,72 @@ fn every_baseline_matches_numpy_on_the_fixture() {
         "mahalanobis",
         "msp",
         "energy",
+        "fdbd",
+        "mahalanobis++",
+        "rmds",
+        "scale",
+        "nci",
     ] {
-        let want: Vec<f64> = serde_json::from_value(expected[name].clone()).unwrap();
         let method: MethodArg = name.parse().unwrap();
         let detector = &select(&[method], 1).unwrap()[0];
         let got = detector.fit(&data).unwrap().score(&test).unwrap();
-        assert_eq!(got.len(), want.len(), "{name}");
-        let worst = got
-            .iter()
-            .zip(&want)
-            .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
-            .fold(0.0, f64::max);
-        let abs = got
-            .iter()
-            .zip(&want)
-            .map(|(g, w)| (g - w).abs())
-            .fold(0.0, f64::max);
-        println!("{name}: max |Δ| = {abs:.2e}, max |Δ| / max(1, |numpy|) = {worst:.2e}");
-        assert!(worst <= 1e-5, "{name}: {got:?} vs numpy {want:?}");
+        assert_close(name, &got, &expected[name]);
     }
+    // NNGuide draws 1 % of the training rows into its bank; numpy cannot
+    // repeat the draw, so both take all 200 rows here (K = 100 of them).
+    let all = NnGuide {
+        k: 100,
+        fraction: 1.0,
+    };
+    let got = NamedDetector::fit(&all, &data).unwrap().score(&test).unwrap();
+    assert_close("nnguide", &got, &expected["nnguide"]);
+}
+
+/// `got` equals numpy's `want` to 1e-5, relative above 1.
+fn assert_close(name: &str, got: &[f64], want: &Value) {
+    let want: Vec<f64> = serde_json::from_value(want.clone()).unwrap();
+    assert_eq!(got.len(), want.len(), "{name}");
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
+        .fold(0.0, f64::max);
+    let abs = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0, f64::max);
+    println!("{name}: max |Δ| = {abs:.2e}, max |Δ| / max(1, |numpy|) = {worst:.2e}");
+    assert!(worst <= 1e-5, "{name}: {got:?} vs numpy {want:?}");
+}
+
+#[test]
+fn the_nnguide_bank_is_a_seeded_one_percent_and_caps_k() {
+    let rows = bank_rows(60_000, 0.01, 7);
+    assert_eq!(rows.len(), 600);
+    assert!(rows.windows(2).all(|w| w[0] < w[1]) && *rows.last().unwrap() < 60_000);
+    assert_eq!(
+        rows,
+        bank_rows(60_000, 0.01, 7),
+        "the same seed draws the same rows"
+    );
+    assert_ne!(rows, bank_rows(60_000, 0.01, 8));
+    // Not all in the first rows (OpenOOD's bank comes from a shuffled loader).
+    assert!(*rows.last().unwrap() > 30_000);
+    assert_eq!(bank_rows(30, 0.01, 0).len(), 1, "at least one row");
+    let paper = NnGuide::default();
+    assert_eq!((paper.k, paper.fraction), (100, 0.01), "OpenOOD's K and α");
+    assert_eq!(bank_rows(0, 0.01, 0).len(), 0);
+    let head = Head {
+        weight: DMatrix::from_fn(3, 4, |c, j| (c * 4 + j) as f64 / 10.0),
+        bias: DVector::zeros(3),
+        features: Penultimate::LastTap,
+        about: "a 3 × 4 head".into(),
+    };
+    let bank = DMatrix::from_fn(30, 4, |i, j| ((i * 7 + j * 3) % 11) as f64 + 1.0);
+    assert_eq!(GuideBank::fit(&head, &bank, 100).unwrap().k, 30);
+    assert_eq!(GuideBank::fit(&head, &bank, 10).unwrap().k, 10);
+    assert!(GuideBank::fit(&head, &bank.rows(0, 0).into_owned(), 10).is_err());
 }
 
 fn onnx(rel: &str) -> PathBuf {
@@ -206,7 +255,7 @@ fn results(out: &Path) -> (Value, Vec<Value>) {
     (r, rows)
 }
 
-const METHODS: &str = "maxlogit,gen,react,ash-s,vim";
+const METHODS: &str = "maxlogit,gen,react,ash-s,vim,fdbd,nnguide,scale,nci";
 
 #[test]
 fn eval_runs_the_new_baselines_on_the_demo_and_reports_fpr_at_95() {
@@ -347,8 +396,9 @@ fn without_a_linear_layer_those_baselines_are_skipped_with_a_warning() {
         .success();
     let err = stderr(&a);
     assert!(
-        err.contains("react, ash-s and vim need the classifier's final linear layer")
-            && err.contains("(GlobalAveragePool), not by a linear layer"),
+        err.contains(
+            "react, ash-s, vim, fdbd, nnguide, scale and nci need the classifier's final linear layer"
+        ) && err.contains("(GlobalAveragePool), not by a linear layer"),
         "{err}"
     );
     let (r, rows) = results(&out);

@@ -7,7 +7,7 @@ use super::head::Head;
 use anyhow::{anyhow, Result};
 use lsgm::onnx::Probabilities;
 use lsgm::Model;
-use nalgebra::{DMatrix, Dyn, MatrixView, U1};
+use nalgebra::{DMatrix, DVector, Dyn, MatrixView, U1};
 
 /// Features and logits of one set of frames (`N` frames, one row each).
 pub struct SetFeatures {
@@ -194,6 +194,17 @@ pub type LogitRow<'a> = MatrixView<'a, f64, U1, Dyn, U1, Dyn>;
 pub fn shifted_exp_sum(row: LogitRow) -> (f64, f64) {
     let m = row.max();
     (m, row.iter().map(|v| (v - m).exp()).sum::<f64>())
+}
+
+/// The predicted class of one row of logits: the index of its largest
+/// value (the first among equal ones), as `argmax`.
+pub fn predicted(row: LogitRow) -> usize {
+    (0..row.len()).fold(0, |b, j| if row[j] > row[b] { j } else { b })
+}
+
+/// The mean row `μ` (`d`) of `N × d` features, e.g. the training mean.
+pub fn mean_row(x: &DMatrix<f64>) -> DVector<f64> {
+    DVector::from_iterator(x.ncols(), x.column_iter().map(|col| col.mean()))
 }
 
 /// One row of [`REGISTRY`](super::detectors::REGISTRY): a detector, or a family of one detector per tap.

@@ -1,5 +1,6 @@
 //! The classifier's final linear layer `z = W f + b` for the detectors that
-//! recompute logits from modified penultimate features (ReAct, ASH-S, ViM):
+//! recompute logits from modified penultimate features or measure them
+//! against its weights (ReAct, ASH-S, ViM, fDBD, NNGuide, SCALE, NCI):
 //! `W` and `b` from the ONNX graph ([`lsgm::onnx::Graph::linear_head`]) and
 //! where its input `f` is in the extracted features. `f` is never guessed:
 //! it is the model's last tap when that tap is `f` itself or the map the
@@ -112,7 +113,7 @@ fn load(checked: &mut Checked, model: &Model, notes: &Notes) -> Result<Head> {
         notes.say(&format!(
             "final linear layer: {}; its input is not the last tap {last:?} (nor that tap's mean \
              over H, W), so {:?} is tapped as well for the detectors that use the layer \
-             (knn and mahalanobis still read the last tap)",
+             (knn, mahalanobis, mahalanobis++ and rmds still read the last tap)",
             h.about, h.input_tap
         ));
         graph.find(&h.input_tap)?;

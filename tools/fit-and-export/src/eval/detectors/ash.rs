@@ -64,10 +64,23 @@ impl FittedDetector for Fitted<'_> {
 /// over sum of the kept values). A row whose kept values sum to 0 (all
 /// zero) is left unscaled.
 pub fn ash_s(f: &DMatrix<f64>, percentile: f64) -> DMatrix<f64> {
+    sharpened(f, percentile, true)
+}
+
+/// Every row of `N × d` features times `exp(s₁ / s₂)`, `s₁` its sum and
+/// `s₂` the sum of its `k = d − round(d p / 100)` largest values (at least
+/// one; among equal values the first), with the other values zeroed when
+/// `prune` (ASH-S) or kept (SCALE, which only borrows the scale). A row
+/// whose kept values sum to 0 is left unscaled.
+pub(super) fn sharpened(f: &DMatrix<f64>, percentile: f64, prune: bool) -> DMatrix<f64> {
     let d = f.ncols();
     let pruned = (d as f64 * percentile / 100.0).round_ties_even() as usize;
     let k = d.saturating_sub(pruned).max(1);
-    let mut out = DMatrix::zeros(f.nrows(), d);
+    let mut out = if prune {
+        DMatrix::zeros(f.nrows(), d)
+    } else {
+        f.clone()
+    };
     for (row, mut shaped) in f.row_iter().zip(out.row_iter_mut()) {
         let mut order: Vec<usize> = (0..d).collect();
         order.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
@@ -75,8 +88,12 @@ pub fn ash_s(f: &DMatrix<f64>, percentile: f64) -> DMatrix<f64> {
         let s1: f64 = row.iter().sum();
         let s2: f64 = kept.iter().map(|&j| row[j]).sum();
         let scale = if s2 != 0.0 { (s1 / s2).exp() } else { 1.0 };
-        for &j in kept {
-            shaped[j] = row[j] * scale;
+        if prune {
+            for &j in kept {
+                shaped[j] = row[j] * scale;
+            }
+        } else {
+            shaped *= scale;
         }
     }
     out

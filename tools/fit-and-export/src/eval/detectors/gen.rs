@@ -4,7 +4,7 @@
 //! largest probabilities (the paper's Eq. 6 with its top-`M` truncation), as
 //! OpenOOD's `gen_postprocessor.py` computes it.
 
-use crate::eval::detector::{FittedDetector, NamedDetector, Needs, SetFeatures, TrainingData};
+use crate::eval::detector::{predicted, FittedDetector, NamedDetector, Needs, SetFeatures, TrainingData};
 use anyhow::Result;
 use nalgebra::DMatrix;
 
@@ -51,7 +51,7 @@ pub fn generalised_entropy(logits: &DMatrix<f64>, gamma: f64, m: usize) -> Vec<f
     logits
         .row_iter()
         .map(|r| {
-            let top = (0..r.len()).fold(0, |b, j| if r[j] > r[b] { j } else { b });
+            let top = predicted(r);
             let e: Vec<f64> = r.iter().map(|v| (v - r[top]).exp()).collect();
             let sum: f64 = e.iter().sum();
             let others = |j: usize| match j == top {

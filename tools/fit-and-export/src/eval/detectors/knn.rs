@@ -37,7 +37,8 @@ impl NamedDetector for Knn {
     }
 }
 
-fn normalised(x: &DMatrix<f64>) -> DMatrix<f64> {
+/// The rows of `N × d` features divided by their L2 norms (a zero row stays zero).
+pub(super) fn normalised(x: &DMatrix<f64>) -> DMatrix<f64> {
     let mut y = x.clone();
     for mut r in y.row_iter_mut() {
         let n = r.norm().max(1e-12);
@@ -63,26 +64,39 @@ impl KnnBank {
 
     /// `−‖z − b_(k)‖` for every row of `N × d` features (`N` scores).
     pub fn score_rows(&self, x: &DMatrix<f64>) -> Vec<f64> {
-        let z = normalised(x);
-        let bank_t = self.bank.transpose();
-        let blocks: Vec<Vec<f64>> = (0..z.nrows().div_ceil(256))
-            .into_par_iter()
-            .map(|b| {
-                let start = b * 256;
-                let len = 256.min(z.nrows() - start);
-                let sims = z.rows(start, len) * &bank_t; // cosine similarities
-                sims.row_iter()
-                    .map(|r| {
-                        // Unit vectors: ‖a − b‖² = 2 − 2 a·b; k-th nearest = k-th largest similarity.
-                        let mut v: Vec<f64> = r.iter().copied().collect();
-                        let (_, kth, _) = v.select_nth_unstable_by(self.k - 1, |a, b| b.total_cmp(a));
-                        -(2.0 - 2.0 * *kth).max(0.0).sqrt()
-                    })
-                    .collect()
-            })
-            .collect();
-        blocks.into_iter().flatten().collect()
+        let k = self.k;
+        per_row_of_similarities(&normalised(x), &self.bank, |v| {
+            // Unit vectors: ‖a − b‖² = 2 − 2 a·b; k-th nearest = k-th largest similarity.
+            let (_, kth, _) = v.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+            -(2.0 - 2.0 * *kth).max(0.0).sqrt()
+        })
     }
+}
+
+/// `reduce` of every row of the `N × M` inner products `z bankᵀ` of `N × d`
+/// queries with `M × d` bank rows (`N` values, in row order), computed 256
+/// query rows at a time in parallel so that all `N × M` are never held at once.
+pub(super) fn per_row_of_similarities(
+    z: &DMatrix<f64>,
+    bank: &DMatrix<f64>,
+    reduce: impl Fn(&mut [f64]) -> f64 + Sync,
+) -> Vec<f64> {
+    let bank_t = bank.transpose();
+    let blocks: Vec<Vec<f64>> = (0..z.nrows().div_ceil(256))
+        .into_par_iter()
+        .map(|b| {
+            let start = b * 256;
+            let len = 256.min(z.nrows() - start);
+            let sims = z.rows(start, len) * &bank_t;
+            sims.row_iter()
+                .map(|r| {
+                    let mut v: Vec<f64> = r.iter().copied().collect();
+                    reduce(&mut v)
+                })
+                .collect()
+        })
+        .collect();
+    blocks.into_iter().flatten().collect()
 }
 
 impl FittedDetector for KnnBank {

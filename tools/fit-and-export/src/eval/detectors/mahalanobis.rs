@@ -8,7 +8,8 @@
 //! models the last tap is the map the classifier pools into its
 //! penultimate features (`tests/baselines.rs` checks it against numpy).
 
-use crate::eval::detector::{FittedDetector, NamedDetector, Needs, SetFeatures, TrainingData};
+use super::vim::pinv;
+use crate::eval::detector::{mean_row, FittedDetector, NamedDetector, Needs, SetFeatures, TrainingData};
 use anyhow::{ensure, Result};
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
@@ -43,10 +44,28 @@ pub struct TiedGaussians {
     precision: DMatrix<f64>,
 }
 
+/// How [`TiedGaussians`] inverts the shared covariance `Σ`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Precision {
+    /// `(Σ + r I)⁻¹`: `mahalanobis`' regularisation (`r` = 1e-6), an
+    /// absolute amount, sized for raw features (variances near 1).
+    Ridge(f64),
+    /// `pinv(Σ)` (numpy's cut-off), as scikit-learn's `EmpiricalCovariance`
+    /// that OpenOOD (RMDS) and the Mahalanobis++ code use: scale-free, so
+    /// right for L2-normalised features, whose variances are near `1/d` and
+    /// which an absolute ridge would distort.
+    Pseudo,
+}
+
 impl TiedGaussians {
     /// Fits the class means and the shared covariance (+1e-6 on the
     /// diagonal) of `N × d` features `x` with `N` labels.
     pub fn fit(x: &DMatrix<f64>, labels: &[u8]) -> Result<Self> {
+        Self::fit_with(x, labels, Precision::Ridge(1e-6))
+    }
+
+    /// [`TiedGaussians::fit`] with the covariance inverted as `precision` says.
+    pub fn fit_with(x: &DMatrix<f64>, labels: &[u8], precision: Precision) -> Result<Self> {
         let d = x.ncols();
         let classes: Vec<u8> = {
             let mut c = labels.to_vec();
@@ -59,7 +78,7 @@ impl TiedGaussians {
         for &c in &classes {
             let idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == c).collect();
             let sub = x.select_rows(idx.iter());
-            let mu = DVector::from_iterator(d, sub.column_iter().map(|col| col.mean()));
+            let mu = mean_row(&sub);
             let mut centred = sub;
             for (j, mut col) in centred.column_iter_mut().enumerate() {
                 col.add_scalar_mut(-mu[j]);
@@ -68,10 +87,15 @@ impl TiedGaussians {
             means.push(mu);
         }
         cov /= x.nrows() as f64;
-        for j in 0..d {
-            cov[(j, j)] += 1e-6;
-        }
-        let precision = cov.try_inverse();
+        let precision = match precision {
+            Precision::Ridge(r) => {
+                for j in 0..d {
+                    cov[(j, j)] += r;
+                }
+                cov.try_inverse()
+            }
+            Precision::Pseudo => Some(pinv(&cov)),
+        };
         ensure!(precision.is_some(), "the tied covariance is singular");
         Ok(TiedGaussians {
             means,

@@ -64,7 +64,7 @@ pub struct VirtualLogit<'a> {
 }
 
 /// `pinv(W)` as numpy computes it: singular values below `1e-15 · σ_max` dropped.
-fn pinv(w: &DMatrix<f64>) -> DMatrix<f64> {
+pub(super) fn pinv(w: &DMatrix<f64>) -> DMatrix<f64> {
     let svd = w.clone().svd(true, true);
     let cut = 1e-15 * svd.singular_values.max();
     svd.pseudo_inverse(cut).expect("both factors were computed")
