@@ -32,24 +32,8 @@ VARIANTS = {
 
 def features(images):
     """Per tap, the global means (N × C) and the 2×2 grid of means (N × 4C), and the logits."""
-    import onnx
-    import onnxruntime as ort
-    m = onnx.load(ONNX)
-    names = [t + "_output_0" for t in TAPS]
-    for n in names:
-        m.graph.output.append(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None))
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-    x = ((images.astype(np.float32) / 255 - 0.2860) / 0.3530)[:, None]
-    pooled = {1: [[] for _ in names], 2: [[] for _ in names]}
-    logits = []
-    for i in range(0, len(x), 500):
-        out = sess.run(names + ["logits"], {"input": x[i:i + 500]})
-        for j, a in enumerate(out[:-1]):
-            hs, ws = np.array_split(np.arange(a.shape[2]), 2), np.array_split(np.arange(a.shape[3]), 2)
-            pooled[1][j].append(a.mean((2, 3)))
-            pooled[2][j].append(np.concatenate([a[:, :, h][:, :, :, w].mean((2, 3)) for h in hs for w in ws], 1))
-        logits.append(out[-1])
-    return {g: [np.concatenate(v) for v in p] for g, p in pooled.items()}, np.concatenate(logits)
+    from near_leads import features as pooled
+    return pooled(images, TAPS, (1, 2))
 
 
 def main():

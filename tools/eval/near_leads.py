@@ -47,23 +47,23 @@ CHAINS = {
 }
 
 
-def features(images):
+def features(images, taps=TAPS, sides=SIDES):
     """Per grid side, per tap: the means over a side × side grid of cells (N × side²·C,
-    cell-major), and the logits."""
+    cell-major), and the logits (near_grid_lsgm.py's too)."""
     import onnx
     import onnxruntime as ort
     m = onnx.load(ONNX)
-    names = [t + "_output_0" for t in TAPS]
+    names = [t + "_output_0" for t in taps]
     for n in names:
         m.graph.output.append(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None))
     sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     x = ((images.astype(np.float32) / 255 - 0.2860) / 0.3530)[:, None]
-    pooled = {g: [[] for _ in names] for g in SIDES}
+    pooled = {g: [[] for _ in names] for g in sides}
     logits = []
     for i in range(0, len(x), 500):
         out = sess.run(names + ["logits"], {"input": x[i:i + 500]})
         for j, a in enumerate(out[:-1]):
-            for g in SIDES:
+            for g in sides:
                 hs, ws = np.array_split(np.arange(a.shape[2]), g), np.array_split(np.arange(a.shape[3]), g)
                 pooled[g][j].append(np.concatenate([a[:, :, h][:, :, :, w].mean((2, 3)) for h in hs for w in ws], 1))
         logits.append(out[-1])
