@@ -237,7 +237,7 @@ impl Geometry {
 
     fn apply<P>(&self, w: u32, h: u32, data: &[P::Subpixel], fill: P) -> Vec<P::Subpixel>
     where
-        P: Pixel + 'static,
+        P: Resampled,
         P::Subpixel: bytemuck::Pod,
     {
         // At its own size a frame is not resampled (PIL returns a copy too).
@@ -269,34 +269,55 @@ impl Geometry {
 /// for u8) with SIMD kernels; the `image` crate's resize it replaced was
 /// 8.6 % of the monitor's time per frame on MobileNetV2-224, whose
 /// throughput went from 0.97x to 1.11x Python's (docs/benchmarks.md).
+///
+/// `Resizer::resize_typed` with the one pixel type of `P`: the untyped
+/// `Resizer::resize` dispatches on the pixel type at run time, which
+/// instantiates every pixel type's SIMD kernels in this crate and tripled its
+/// build time (31 → 102 s of a fresh `cargo run --release`).
 fn resample<P>(data: &[P::Subpixel], from: (u32, u32), to: (u32, u32)) -> Vec<P::Subpixel>
 where
-    P: Pixel + 'static,
+    P: Resampled,
     P::Subpixel: bytemuck::Pod,
 {
-    use fast_image_resize::images::{Image, ImageRef};
-    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-    let float = std::mem::size_of::<P::Subpixel>() == 4;
-    let kind = match (P::CHANNEL_COUNT, float) {
-        (1, false) => PixelType::U8,
-        (_, false) => PixelType::U8x3,
-        (1, true) => PixelType::F32,
-        (_, true) => PixelType::F32x3,
-    };
+    use fast_image_resize::images::{TypedImage, TypedImageRef};
+    use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
     let mut out = vec![
         <P::Subpixel as bytemuck::Zeroable>::zeroed();
         to.0 as usize * to.1 as usize * P::CHANNEL_COUNT as usize
     ];
     // Sizes and alignment are the caller's checked frame and `out` above, of
     // the pixel type's own element: neither constructor nor `resize` can fail.
-    let src = ImageRef::new(from.0, from.1, bytemuck::cast_slice(data), kind).expect("checked frame buffer");
-    let mut dst =
-        Image::from_slice_u8(to.0, to.1, bytemuck::cast_slice_mut(&mut out), kind).expect("sized above");
+    let src = TypedImageRef::<P::Fir>::from_buffer(from.0, from.1, bytemuck::cast_slice(data))
+        .expect("checked frame buffer");
+    let mut dst = TypedImage::<P::Fir>::from_buffer(to.0, to.1, bytemuck::cast_slice_mut(&mut out))
+        .expect("sized above");
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     Resizer::new()
-        .resize(&src, &mut dst, &options)
-        .expect("same pixel type and non-empty images");
+        .resize_typed(&src, &mut dst, &options)
+        .expect("non-empty images of one pixel type");
     out
+}
+
+/// An `image` pixel type and the `fast_image_resize` pixel with the same
+/// memory layout (interleaved channels of the same element).
+trait Resampled: Pixel + 'static {
+    type Fir: fast_image_resize::PixelTrait;
+}
+
+impl Resampled for Luma<u8> {
+    type Fir = fast_image_resize::pixels::U8;
+}
+
+impl Resampled for Rgb<u8> {
+    type Fir = fast_image_resize::pixels::U8x3;
+}
+
+impl Resampled for Luma<f32> {
+    type Fir = fast_image_resize::pixels::F32;
+}
+
+impl Resampled for Rgb<f32> {
+    type Fir = fast_image_resize::pixels::F32x3;
 }
 
 #[cfg(test)]

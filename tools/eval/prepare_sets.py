@@ -14,6 +14,7 @@ import gzip
 import os
 import shutil
 import struct
+import sys
 
 import numpy as np
 
@@ -41,6 +42,9 @@ def main():
     ap.add_argument("--mnist", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared",
                                                     "datasets", "mnist-5k-images-idx3-ubyte.gz"))
     a = ap.parse_args()
+    if not os.path.isfile(a.mnist):
+        sys.exit(f"prepare_sets.py: no MNIST digits at {os.path.normpath(a.mnist)}: give --mnist PATH "
+                 "(run_benchmark.sh: MNIST=PATH), the 5,000 digits of ../shared/datasets/")
     os.makedirs(a.out, exist_ok=True)
     x = read_idx(f"{FMNIST}/t10k-images-idx3-ubyte.gz")
     y = read_idx(f"{FMNIST}/t10k-labels-idx1-ubyte.gz")

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Reproduces the OOD benchmark tables of docs/detection.md (needs dataset-fashion-mnist,
-# ../shared/datasets/mnist-5k-images-idx3-ubyte.gz, numpy, a release build).
-#   bash tools/eval/run_benchmark.sh [OUTDIR]
+# ../shared/datasets/mnist-5k-images-idx3-ubyte.gz beside the checkout or at $MNIST, numpy,
+# a release build).
+#   [MNIST=PATH] bash tools/eval/run_benchmark.sh [OUTDIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-tools/eval/results}
 sets=$(mktemp -d)
-python3 tools/eval/prepare_sets.py "$sets"
+python3 tools/eval/prepare_sets.py "$sets" ${MNIST:+--mnist "$MNIST"}
 D=/usr/share/datasets/fashion-mnist
 bin=target/release/fit-and-export
 "$bin" eval --onnx models/fmnist-resnet.onnx --lsgm models/fmnist-resnet.lsgm \

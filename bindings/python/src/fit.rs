@@ -46,7 +46,7 @@ pub fn fit(
     flags: Vec<String>,
     names: Option<Vec<String>>,
     source: Option<String>,
-    threads: Option<usize>,
+    threads: Option<threads::Threads>,
     network: Option<&Bound<'_, Network>>,
 ) -> PyResult<(Model, Vec<String>)> {
     let opts = FitFlags::try_parse_from(&flags)
@@ -105,7 +105,7 @@ fn fitted(
     opts: &FitOptions,
     preprocess: Option<Preprocess>,
     source: String,
-    n_threads: Option<usize>,
+    n_threads: Option<threads::Threads>,
 ) -> PyResult<(Model, Vec<String>)> {
     let (result, lines) = py.detach(|| {
         threads::run(n_threads, || {

@@ -44,7 +44,7 @@ impl Model {
         py: Python<'_>,
         features: Vec<Bound<'_, PyAny>>,
         threshold: Option<f32>,
-        n_threads: Option<usize>,
+        n_threads: Option<threads::Threads>,
     ) -> PyResult<Vec<Scored>> {
         let m = self.view()?;
         let names: Vec<String> = m.layers().iter().map(|l| l.name().to_string()).collect();
@@ -105,7 +105,7 @@ impl Model {
         &self,
         py: Python<'py>,
         features: Vec<Bound<'py, PyAny>>,
-        threads: Option<usize>,
+        threads: Option<threads::Threads>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let scored = self.scored(py, features, None, threads)?;
         Ok(scored
@@ -121,7 +121,7 @@ impl Model {
         &self,
         py: Python<'py>,
         features: Vec<Bound<'py, PyAny>>,
-        threads: Option<usize>,
+        threads: Option<threads::Threads>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let scored = self.scored(py, features, None, threads)?;
         let l = self.view()?.num_layers();
@@ -145,7 +145,7 @@ impl Model {
         features: Vec<Bound<'py, PyAny>>,
         threshold: Option<f64>,
         fpr: Option<f64>,
-        threads: Option<usize>,
+        threads: Option<threads::Threads>,
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
         let t = match (threshold, fpr) {
             (Some(_), Some(_)) => return Err(PyValueError::new_err("give threshold or fpr, not both")),

@@ -72,6 +72,17 @@ def test_invalid_options_are_value_errors(taps):
         lsgm.fit(taps, threads=0)
     with pytest.raises(ValueError, match="threads=1000000: give 1 to 256"):
         lsgm.fit(taps, threads=10**6)  # refused, never a million OS threads
+    # Named, not PyO3's "can't convert negative int to unsigned"; True is not 1 thread.
+    with pytest.raises(ValueError, match="threads=-1: give 1 to 256"):
+        lsgm.fit(taps, threads=-1)
+    with pytest.raises(ValueError, match="threads=10{30}: give 1 to 256"):
+        lsgm.fit(taps, threads=10**30)
+    with pytest.raises(TypeError, match="threads=True: .* not a bool"):
+        lsgm.fit(taps, threads=True)
+    with pytest.raises(TypeError, match="threads='2': expected an int"):
+        lsgm.fit(taps, threads="2")
+    with pytest.raises(ValueError, match="threads=10{40}: give 1 to 256"):
+        lsgm.Model.from_bytes(lsgm.fit(taps).to_bytes()).score_samples(taps, threads=10**40)
     with pytest.raises(ValueError, match="names"):
         lsgm.fit(taps, names=["a"])
 

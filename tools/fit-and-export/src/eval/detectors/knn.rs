@@ -9,7 +9,7 @@
 //! (`tests/baselines.rs` checks it against numpy).
 
 use crate::eval::detector::{FittedDetector, NamedDetector, Needs, SetFeatures, TrainingData};
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
@@ -33,7 +33,7 @@ impl NamedDetector for Knn {
     const NEEDS: Needs = Needs::TRAIN;
 
     fn fit<'a>(&self, data: &TrainingData<'a>) -> Result<Box<dyn FittedDetector + 'a>> {
-        Ok(Box::new(KnnBank::fit(data.train()?.last_tap(), self.k)))
+        Ok(Box::new(KnnBank::fit(data.train()?.last_tap(), self.k)?))
     }
 }
 
@@ -54,12 +54,19 @@ pub struct KnnBank {
 }
 
 impl KnnBank {
-    /// Stores the normalised rows of `N × d` training features.
-    pub fn fit(x: &DMatrix<f64>, k: usize) -> Self {
-        KnnBank {
+    /// Stores the normalised rows of `N × d` training features (`k` capped
+    /// at `N`); an error for no rows or `k = 0`, which have no `k`-th
+    /// neighbour.
+    pub fn fit(x: &DMatrix<f64>, k: usize) -> Result<Self> {
+        ensure!(
+            x.nrows() > 0,
+            "knn: no training rows for the bank; give --train frames"
+        );
+        ensure!(k > 0, "knn: k must be at least 1");
+        Ok(KnnBank {
             bank: normalised(x),
             k: k.min(x.nrows()),
-        }
+        })
     }
 
     /// `−‖z − b_(k)‖` for every row of `N × d` features (`N` scores).
@@ -102,5 +109,29 @@ pub(super) fn per_row_of_similarities(
 impl FittedDetector for KnnBank {
     fn score(&self, x: &SetFeatures) -> Result<Vec<f64>> {
         Ok(self.score_rows(x.last_tap()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_training_rows_or_k_zero_is_an_error_not_a_panic() {
+        let empty = DMatrix::<f64>::zeros(0, 4);
+        let err = KnnBank::fit(&empty, K).err().expect("no rows must be refused");
+        assert!(err.to_string().contains("no training rows"), "{err}");
+        let one = DMatrix::from_row_slice(1, 2, &[1.0, 0.0]);
+        assert!(KnnBank::fit(&one, 0).is_err());
+        // k is capped at the rows: one row, k = 50 scores against that row.
+        let bank = KnnBank::fit(&one, K).unwrap();
+        let q = DMatrix::from_row_slice(2, 2, &[2.0, 0.0, 0.0, 3.0]);
+        let s = bank.score_rows(&q);
+        assert!(s[0].abs() < 1e-12, "same direction: distance 0, got {}", s[0]);
+        assert!(
+            (s[1] + 2f64.sqrt()).abs() < 1e-12,
+            "orthogonal unit vectors: −√2, got {}",
+            s[1]
+        );
     }
 }
