@@ -54,6 +54,9 @@ CHAINS = {
     "2×2 grid on stage1.1, stage2.1, at most 16 dimensions": ([(1, 2), (3, 2)], ["raw"], ["--max-dim", "16"]),
     "2×2 grid on stage1.1, stage2.1, stage3.1, at most 16 dimensions":
         ([(1, 2), (3, 2), (4, 2)], ["raw"], ["--max-dim", "16"]),
+    # Every residual block of the first two stages: a tap rule that needs no choice on OOD data.
+    "2×2 grid on stage1.0, stage1.1, stage2.0, stage2.1, at most 16 dimensions":
+        ([(0, 2), (1, 2), (2, 2), (3, 2)], ["raw"], ["--max-dim", "16"]),
     **{f"global means, at most {d} dimensions": ([(1, 1), (3, 1), (4, 1)], ["raw"], ["--max-dim", str(d)])
        for d in (16, 12)},
 }
