@@ -155,6 +155,12 @@ fn demo(c: &mut Criterion) {
     group.bench_function("pool 16x28x28", |b| {
         b.iter(|| lsgm::pool::global_avg_nchw(black_box(&map), [1, 16, 28, 28], 0, &mut pooled).unwrap())
     });
+    // The same map over a 2×2 grid (`fit-and-export --grid 2`): one pass over
+    // the same pixels, so it should cost about what the global mean does.
+    let mut cells = vec![0.0f32; 4 * 16];
+    group.bench_function("pool 16x28x28 grid 2x2", |b| {
+        b.iter(|| lsgm::pool::grid_avg_nchw(black_box(&map), [1, 16, 28, 28], 0, 2, &mut cells).unwrap())
+    });
     group.finish();
 }
 

@@ -97,12 +97,21 @@ impl fmt::Display for Error {
                  written, or fit it again",
             ),
             Error::BadMagic => f.write_str("not an LSGM model file (bad magic bytes)"),
+            Error::UnsupportedVersion(3) => f.write_str(
+                "this version-3 model file has projected layers, and version 3 stored no residual term for \
+                 them (version 4 added it; version-3 files without projections are still read): fit the \
+                 model again with this release",
+            ),
+            Error::UnsupportedVersion(4) => f.write_str(
+                "this version-4 model file names a grid pooling, which only version 5 has: the file is \
+                 damaged or was written by a tool that mislabels its version; fit the model again with \
+                 this release",
+            ),
             Error::UnsupportedVersion(v) if v < crate::model::FORMAT_VERSION => write!(
                 f,
-                "model format version {v} is older than this build's version {} and cannot be read \
-                 (version 4 added the residual term of projected layers; version-3 files without \
-                 projections are still read); fit the model again with this release",
-                crate::model::FORMAT_VERSION
+                "model format version {v} is older than the oldest this build reads ({}): fit the model \
+                 again with this release",
+                crate::model::OLDEST_READ_VERSION
             ),
             Error::UnsupportedVersion(v) => write!(
                 f,

@@ -1,4 +1,5 @@
-//! Global average pooling: a tapped feature map becomes one value per channel.
+//! Average pooling: a tapped feature map becomes one value per channel, or
+//! one per channel and cell of a `side × side` grid.
 //!
 //! The same helper runs on the host when fitting and on the board when
 //! monitoring (and behind the C API's `lsgm_pool`), so the features match
@@ -8,6 +9,7 @@
 
 use crate::model::wire::Pooling;
 use crate::Error;
+use core::ops::Range;
 
 /// Sum with eight independent accumulators, which LLVM maps onto SIMD lanes
 /// (a plain `.sum()` must keep the sequential order and runs ~5x slower).
@@ -60,6 +62,103 @@ pub fn global_avg_nhwc(data: &[f32], shape: [usize; 4], n: usize, out: &mut [f32
     Ok(())
 }
 
+/// Start of cell `i` when `len` positions are split into `side` cells the
+/// way numpy's `array_split` does (the first `len mod side` cells are one
+/// longer).
+fn cell_start(len: usize, side: usize, i: usize) -> usize {
+    i * (len / side) + i.min(len % side)
+}
+
+/// Checks a grid pooling's shapes (`[N, H, W, C]` whatever the layout);
+/// returns the length of one batch item.
+fn grid_shape(
+    data: &[f32],
+    [batch, h, w, c]: [usize; 4],
+    n: usize,
+    side: usize,
+    out: &[f32],
+) -> Result<usize, Error> {
+    let item = c
+        .checked_mul(h)
+        .and_then(|v| v.checked_mul(w))
+        .ok_or(Error::Shape)?;
+    let width = c.checked_mul(side * side).ok_or(Error::Shape)?;
+    if side == 0
+        || h < side
+        || w < side
+        || n >= batch
+        || batch.checked_mul(item) != Some(data.len())
+        || out.len() < width
+    {
+        return Err(Error::Shape);
+    }
+    Ok(item)
+}
+
+/// Each cell of a `side × side` grid over an `h × w` map, row-major: its
+/// index, rows and columns.
+fn cells(h: usize, w: usize, side: usize) -> impl Iterator<Item = (usize, Range<usize>, Range<usize>)> {
+    (0..side * side).map(move |i| {
+        let (r, q) = (i / side, i % side);
+        let rows = cell_start(h, side, r)..cell_start(h, side, r + 1);
+        (i, rows, cell_start(w, side, q)..cell_start(w, side, q + 1))
+    })
+}
+
+/// Averages batch item `n` of an `N×C×H×W` tensor over each cell of a
+/// `side × side` grid into `out[..side²·C]`, cell-major (see
+/// [`Pooling::GridAverageNchw`]). H and W must be at least `side`.
+pub fn grid_avg_nchw(
+    data: &[f32],
+    shape: [usize; 4],
+    n: usize,
+    side: usize,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let [batch, c, h, w] = shape;
+    let item = grid_shape(data, [batch, h, w, c], n, side, out)?;
+    let map = &data[n * item..(n + 1) * item];
+    for (i, ys, xs) in cells(h, w, side) {
+        let inv = 1.0 / (ys.len() * xs.len()) as f32;
+        for (ch, o) in out[i * c..(i + 1) * c].iter_mut().enumerate() {
+            let plane = &map[ch * h * w..(ch + 1) * h * w];
+            let total: f32 = ys
+                .clone()
+                .map(|y| sum(&plane[y * w + xs.start..y * w + xs.end]))
+                .sum();
+            *o = total * inv;
+        }
+    }
+    Ok(())
+}
+
+/// Averages batch item `n` of an `N×H×W×C` tensor over each cell of a
+/// `side × side` grid into `out[..side²·C]`, cell-major (see
+/// [`Pooling::GridAverageNhwc`]). H and W must be at least `side`.
+pub fn grid_avg_nhwc(
+    data: &[f32],
+    shape: [usize; 4],
+    n: usize,
+    side: usize,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let [_, h, w, c] = shape;
+    let item = grid_shape(data, shape, n, side, out)?;
+    let map = &data[n * item..(n + 1) * item];
+    for (i, ys, xs) in cells(h, w, side) {
+        let inv = 1.0 / (ys.len() * xs.len()) as f32;
+        let cell = &mut out[i * c..(i + 1) * c];
+        cell.fill(0.0);
+        for y in ys {
+            for px in map[(y * w + xs.start) * c..(y * w + xs.end) * c].chunks_exact(c) {
+                cell.iter_mut().zip(px).for_each(|(o, v)| *o += v);
+            }
+        }
+        cell.iter_mut().for_each(|o| *o *= inv);
+    }
+    Ok(())
+}
+
 /// Pools batch item `n` of a tapped tensor (`shape`, row-major `data`) into
 /// `out` as `pooling` says; `out.len()` must be the tensor's channel count.
 ///
@@ -67,10 +166,14 @@ pub fn global_avg_nhwc(data: &[f32], shape: [usize; 4], n: usize, out: &mut [f32
 /// * [`Pooling::GlobalAverageNhwc`]: `shape = [N, H, W, C]`, [`global_avg_nhwc`];
 /// * [`Pooling::Vector`]: the first dimension is the batch (a rank-1 shape is
 ///   one item), the item (`[1, C]`, `[1, C, 1, 1]`, …) is copied as it is;
+/// * [`Pooling::GridAverageNchw`], [`Pooling::GridAverageNhwc`]: as the
+///   global means, [`grid_avg_nchw`], [`grid_avg_nhwc`] (`out.len()` is
+///   `side²·C`);
 /// * [`Pooling::Precomputed`]: nothing to pool (the caller computes the features).
 ///
 /// Errors with [`Error::Shape`] when `data.len()` is not the product of
-/// `shape`, `n` is not a batch item, the channel count is not `out.len()`,
+/// `shape`, `n` is not a batch item, the feature count is not `out.len()`,
+/// a grid has more cells per side than the map has rows or columns,
 /// or the pooling takes no tensor; `out` is then untouched. Values are not
 /// checked: [`crate::Model::score`] refuses non-finite features.
 pub fn tensor(
@@ -86,6 +189,12 @@ pub fn tensor(
         }
         (Pooling::GlobalAverageNhwc, &[b, h, w, c]) if c == out.len() => {
             global_avg_nhwc(data, [b, h, w, c], n, out)
+        }
+        (Pooling::GridAverageNchw { side }, &[b, c, h, w]) if pooling.features(c) == Some(out.len()) => {
+            grid_avg_nchw(data, [b, c, h, w], n, side as usize, out)
+        }
+        (Pooling::GridAverageNhwc { side }, &[b, h, w, c]) if pooling.features(c) == Some(out.len()) => {
+            grid_avg_nhwc(data, [b, h, w, c], n, side as usize, out)
         }
         (Pooling::Vector, &[b, ref item @ ..]) => {
             let len = item.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
@@ -163,6 +272,99 @@ mod tests {
             tensor(Pooling::GlobalAverageNchw, &[1, 2, 4], &nchw, 0, &mut out),
             Err(Error::Shape)
         );
+    }
+
+    /// Cell of each position as numpy's `array_split` sizes it: `len mod
+    /// side` cells of `len / side + 1`, then cells of `len / side`.
+    fn array_split_cells(len: usize, side: usize) -> Vec<usize> {
+        let sizes = (0..side).map(|i| len / side + usize::from(i < len % side));
+        sizes
+            .enumerate()
+            .flat_map(|(i, k)| std::iter::repeat_n(i, k))
+            .collect()
+    }
+
+    #[test]
+    fn grids_match_a_per_pixel_reference_in_both_layouts() {
+        // 2 items, 3 channels, 7×5 maps; grids of 1, 2 and 3 cells per side.
+        let (b, c, h, w) = (2, 3, 7, 5);
+        let value =
+            |n: usize, ch: usize, y: usize, x: usize| ((n * 31 + ch * 7 + y * 5 + x * 3) % 17) as f32 - 4.5;
+        let mut nchw = vec![0.0f32; b * c * h * w];
+        let mut nhwc = vec![0.0f32; b * c * h * w];
+        for n in 0..b {
+            for ch in 0..c {
+                for y in 0..h {
+                    for x in 0..w {
+                        nchw[((n * c + ch) * h + y) * w + x] = value(n, ch, y, x);
+                        nhwc[((n * h + y) * w + x) * c + ch] = value(n, ch, y, x);
+                    }
+                }
+            }
+        }
+        for side in 1..=3u8 {
+            let s = side as usize;
+            let (rows, cols) = (array_split_cells(h, s), array_split_cells(w, s));
+            let mut want = vec![(0.0f64, 0usize); s * s * c];
+            for ch in 0..c {
+                for y in 0..h {
+                    for x in 0..w {
+                        let e = &mut want[(rows[y] * s + cols[x]) * c + ch];
+                        e.0 += value(1, ch, y, x) as f64;
+                        e.1 += 1;
+                    }
+                }
+            }
+            let nc = Pooling::GlobalAverageNchw.with_grid(side).unwrap();
+            let nh = Pooling::GlobalAverageNhwc.with_grid(side).unwrap();
+            let (mut a, mut bb) = (vec![0.0f32; s * s * c], vec![0.0f32; s * s * c]);
+            tensor(nc, &[b, c, h, w], &nchw, 1, &mut a).unwrap();
+            tensor(nh, &[b, h, w, c], &nhwc, 1, &mut bb).unwrap();
+            for (i, &(sum, count)) in want.iter().enumerate() {
+                let mean = (sum / count as f64) as f32;
+                assert!(
+                    (a[i] - mean).abs() < 1e-5 && (bb[i] - mean).abs() < 1e-5,
+                    "side {side} feature {i}"
+                );
+            }
+        }
+        // A 3×3 map in 2×2 cells by hand: rows {0, 1} and {2}, same columns.
+        let map: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        let mut out = [0.0f32; 4];
+        tensor(
+            Pooling::GridAverageNchw { side: 2 },
+            &[1, 1, 3, 3],
+            &map,
+            0,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, [2.0, 3.5, 6.5, 8.0]);
+    }
+
+    #[test]
+    fn grids_refuse_more_cells_than_pixels_and_wrong_widths() {
+        let map = [0.0f32; 2 * 3 * 3];
+        let mut out = [5.0f32; 2 * 16];
+        for (pooling, shape, len) in [
+            (Pooling::GridAverageNchw { side: 4 }, [1, 2, 3, 3], 32),
+            (Pooling::GridAverageNhwc { side: 4 }, [1, 3, 3, 2], 32),
+            (Pooling::GridAverageNchw { side: 2 }, [1, 2, 3, 3], 4),
+            (Pooling::GridAverageNchw { side: 0 }, [1, 2, 3, 3], 0),
+        ] {
+            assert_eq!(
+                tensor(pooling, &shape, &map, 0, &mut out[..len]),
+                Err(Error::Shape)
+            );
+        }
+        assert!(out.iter().all(|&v| v == 5.0));
+        assert_eq!(Pooling::Vector.with_grid(2), None);
+        assert_eq!(Pooling::GlobalAverageNchw.with_grid(17), None);
+        assert_eq!(
+            Pooling::GridAverageNhwc { side: 3 }.with_grid(1),
+            Some(Pooling::GlobalAverageNhwc)
+        );
+        assert_eq!(Pooling::GridAverageNhwc { side: 3 }.features(5), Some(45));
     }
 
     #[test]

@@ -238,6 +238,66 @@ fn header_errors_are_specific() {
     assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::Checksum);
 }
 
+/// [`tiny`] with layer a's 4 features pooled from a 2×2 grid (the
+/// projection keeps its one dimension: z = 0.6 (x₀ − 0.5) + 0.8 (x₁ + 0.5)).
+fn tiny_grid() -> ModelSpec {
+    let mut s = tiny(Quantisation::F32);
+    let a = &mut s.layers[0];
+    a.pooling = Pooling::GridAverageNhwc { side: 2 };
+    a.dim_in = 4;
+    let p = a.projection.as_mut().unwrap();
+    p.mean = vec![0.5, -0.5, 0.0, 0.0];
+    p.matrix = vec![0.6, 0.8, 0.0, 0.0];
+    s
+}
+
+#[test]
+fn grid_poolings_are_appended_variants_of_version_5() {
+    // Postcard writes an enum as its variant index (varint) then its fields:
+    // the four older poolings keep indices 0–3, so version-4 bodies still decode.
+    let mut buf = [0u8; 4];
+    for (p, want) in [
+        (Pooling::GlobalAverageNchw, &[0u8][..]),
+        (Pooling::GlobalAverageNhwc, &[1]),
+        (Pooling::Vector, &[2]),
+        (Pooling::Precomputed, &[3]),
+        (Pooling::GridAverageNchw { side: 3 }, &[4, 3]),
+        (Pooling::GridAverageNhwc { side: 2 }, &[5, 2]),
+    ] {
+        assert_eq!(postcard::to_slice(&p, &mut buf).unwrap(), want, "{p:?}");
+    }
+    let v5 = tiny_grid().encode().unwrap();
+    assert_eq!(v5[4..6], [5, 0], "a grid model is written as version 5");
+    let m = Model::from_bytes(&v5).unwrap();
+    assert_eq!(m.layer(0).pooling(), Pooling::GridAverageNhwc { side: 2 });
+    assert_eq!(m.layer(0).dim_in(), 4);
+    // An older file cannot name a grid: refused by its version, not read.
+    let mut v4 = v5.clone();
+    v4[4] = 4;
+    assert_eq!(Model::from_bytes(&v4).unwrap_err(), Error::UnsupportedVersion(4));
+    let e = Model::from_bytes(&v4).unwrap_err().to_string();
+    assert!(e.contains("version-4 model file names a grid pooling"), "{e}");
+    // A model without a grid is written as version 4, which older readers read.
+    let plain = tiny(Quantisation::F32).encode().unwrap();
+    assert_eq!(plain[4..6], [4, 0]);
+    assert!(Model::from_bytes(&plain).is_ok());
+    // A grid's side is 2..=16 and its cells divide dim_in.
+    for (side, layer, what) in [
+        (1u8, 0usize, "side 1"),
+        (17, 0, "side 17"),
+        (0, 0, "side 0"),
+        (2, 1, "dim_in 2"),
+    ] {
+        let mut s = tiny_grid();
+        s.layers[layer].pooling = Pooling::GridAverageNchw { side };
+        let e = s.encode().unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid { layer: Some(l), .. } if l as usize == layer),
+            "{what}: {e}"
+        );
+    }
+}
+
 /// Re-signs a corrupted body so that the CRC passes and the decoder and
 /// validator, not the checksum, must catch the damage.
 fn resign(mut bytes: Vec<u8>) -> Vec<u8> {

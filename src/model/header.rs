@@ -15,14 +15,17 @@ use crate::Error;
 
 /// First four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSGM";
-/// The format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 4;
+/// The newest format version this build reads and writes (it writes
+/// version 4 for a model without a grid pooling, which version 4 can hold).
+pub const FORMAT_VERSION: u16 = 5;
 /// Length of the header.
 pub const HEADER_LEN: usize = 16;
 
 /// The oldest version still read: version 3 bodies are version 4 bodies
 /// as long as no layer has a projection (version 4 added the projection's
-/// residual term), and the reader refuses any version-3 file that has one.
+/// residual term), and the reader refuses any version-3 file that has one;
+/// version 4 bodies are version 5 bodies (version 5 appended the grid
+/// poolings), and the reader refuses an older file that names one.
 pub const OLDEST_READ_VERSION: u16 = 3;
 
 /// Where each header field lies (smoltcp's `mod field` pattern): byte

@@ -301,7 +301,11 @@ impl PackedModel<'_> {
         let body = self.body()?;
         let serialised = postcard::to_allocvec(&body).map_err(|_| Error::Encode)?;
         let mut out = Vec::with_capacity(header::HEADER_LEN + serialised.len());
-        out.extend_from_slice(&header::header(header::FORMAT_VERSION, &serialised)?);
+        // The oldest version that can hold the body, so that readers of
+        // version 4 keep reading every model without a grid pooling.
+        let grid = body.layers.iter().any(|l| l.pooling.is_grid());
+        let version = if grid { header::FORMAT_VERSION } else { 4 };
+        out.extend_from_slice(&header::header(version, &serialised)?);
         out.extend_from_slice(&serialised);
         if !self.checked.get() {
             Model::from_body(body)?;

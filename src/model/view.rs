@@ -142,6 +142,15 @@ fn layer_view<'a>(i: u8, l: &wire::Layer<'a>) -> Result<LayerView<'a>, Error> {
         None => None,
         Some(p) => Some(projection(i, p, dim_in, d)?),
     };
+    if let Pooling::GridAverageNchw { side } | Pooling::GridAverageNhwc { side } = l.pooling {
+        let cells = side as usize * side as usize;
+        if !(2..=Pooling::MAX_GRID).contains(&side) || !dim_in.is_multiple_of(cells) {
+            return Err(invalid(
+                at,
+                "grid pooling: the side must be 2 to 16 and dim_in a multiple of side²",
+            ));
+        }
+    }
     let log_weights = f32s(l.log_weights, k, at, "log weights: wrong length or non-finite")?;
     let total: f64 = log_weights.iter().map(|w| libm::exp(w as f64)).sum();
     if (total - 1.0).abs() > 1e-3 {
@@ -328,14 +337,15 @@ impl<'a> Model<'a> {
         // (the Option tag comes before the fields version 4 added), so a
         // version-3 file with any projection is refused here, whatever
         // the decoder made of the bytes after it.
+        // Likewise a file older than version 5 cannot name a grid pooling.
         let decoded = postcard::take_from_bytes::<Body<'a>>(body);
-        if version < super::FORMAT_VERSION {
-            let projected = decoded
-                .as_ref()
-                .map_or(true, |(b, _)| b.layers.iter().any(|l| l.projection.is_some()));
-            if projected {
-                return Err(Error::UnsupportedVersion(version));
-            }
+        let newer_than = |b: &Body<'_>| {
+            b.layers
+                .iter()
+                .any(|l| (version < 4 && l.projection.is_some()) || (version < 5 && l.pooling.is_grid()))
+        };
+        if version < super::FORMAT_VERSION && decoded.as_ref().map_or(version < 4, |(b, _)| newer_than(b)) {
+            return Err(Error::UnsupportedVersion(version));
         }
         let (body, rest) = decoded.map_err(|_| Error::Decode)?;
         if !rest.is_empty() {

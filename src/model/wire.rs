@@ -9,7 +9,9 @@
 //! version 3 the full input description ([`Preprocess`]: colour order,
 //! resize policy, datum type, range), an optional preprocessing for models
 //! fitted from features, and the tap layout in [`Pooling`]; version 4 the
-//! residual term of a [`Projection`] (two `f32`s after its arrays).
+//! residual term of a [`Projection`] (two `f32`s after its arrays); version 5
+//! the grid poolings ([`Pooling::GridAverageNchw`], [`Pooling::GridAverageNhwc`],
+//! appended so every earlier variant keeps its postcard index).
 //!
 //! Field order is the wire order. Arrays (all `f32` little-endian unless noted):
 //!
@@ -44,6 +46,80 @@ pub enum Pooling {
     Vector,
     /// Fitted from feature files: the caller computes the features.
     Precomputed,
+    /// Means over a `side × side` grid of cells of a 1×C×H×W map, cell-major
+    /// (`side²·C` features: cell `(r, c)`'s C means at `(r·side + c)·C`). Cell
+    /// bounds split H and W as numpy's `array_split` does: the first `H mod
+    /// side` rows of cells are one pixel taller. Where a feature lies in the
+    /// frame survives the pooling (issue #27: a 2×2 grid separates near-OOD
+    /// classes a global mean mixes up).
+    GridAverageNchw {
+        /// Cells per side, 2..=[`Pooling::MAX_GRID`] (at most H and W).
+        side: u8,
+    },
+    /// [`Pooling::GridAverageNchw`] of a 1×H×W×C map.
+    GridAverageNhwc {
+        /// Cells per side, 2..=[`Pooling::MAX_GRID`] (at most H and W).
+        side: u8,
+    },
+}
+
+impl Pooling {
+    /// The largest grid side a model file may name.
+    pub const MAX_GRID: u8 = 16;
+
+    /// Whether this is a grid pooling (which only format version 5 can name).
+    pub fn is_grid(self) -> bool {
+        matches!(
+            self,
+            Pooling::GridAverageNchw { .. } | Pooling::GridAverageNhwc { .. }
+        )
+    }
+
+    /// Cells per side: the grid's side, 1 for every other pooling.
+    pub fn side(self) -> usize {
+        match self {
+            Pooling::GridAverageNchw { side } | Pooling::GridAverageNhwc { side } => side as usize,
+            _ => 1,
+        }
+    }
+
+    /// The pooling of the same map with `side × side` cells (`side = 1`:
+    /// the global mean); `None` for a pooling that takes no map or a side
+    /// outside 1..=[`Pooling::MAX_GRID`].
+    pub fn with_grid(self, side: u8) -> Option<Pooling> {
+        let nchw = match self {
+            Pooling::GlobalAverageNchw | Pooling::GridAverageNchw { .. } => true,
+            Pooling::GlobalAverageNhwc | Pooling::GridAverageNhwc { .. } => false,
+            Pooling::Vector | Pooling::Precomputed => return None,
+        };
+        match (side, nchw) {
+            (1, true) => Some(Pooling::GlobalAverageNchw),
+            (1, false) => Some(Pooling::GlobalAverageNhwc),
+            (2..=Self::MAX_GRID, true) => Some(Pooling::GridAverageNchw { side }),
+            (2..=Self::MAX_GRID, false) => Some(Pooling::GridAverageNhwc { side }),
+            _ => None,
+        }
+    }
+
+    /// The variant's name (`GlobalAverageNchw`, …, `GridAverageNhwc`), as
+    /// `fit-and-export inspect --json` and Python's `Layer.pooling` give it;
+    /// the grid's side is [`Pooling::side`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::GlobalAverageNchw => "GlobalAverageNchw",
+            Pooling::GlobalAverageNhwc => "GlobalAverageNhwc",
+            Pooling::Vector => "Vector",
+            Pooling::Precomputed => "Precomputed",
+            Pooling::GridAverageNchw { .. } => "GridAverageNchw",
+            Pooling::GridAverageNhwc { .. } => "GridAverageNhwc",
+        }
+    }
+
+    /// Features this pooling makes of a map with `channels` channels
+    /// (`side²·channels`); `None` on overflow.
+    pub fn features(self, channels: usize) -> Option<usize> {
+        channels.checked_mul(self.side() * self.side())
+    }
 }
 
 impl core::fmt::Display for Pooling {
@@ -53,6 +129,8 @@ impl core::fmt::Display for Pooling {
             Pooling::GlobalAverageNhwc => "mean over H, W of NHWC",
             Pooling::Vector => "vector",
             Pooling::Precomputed => "features given",
+            Pooling::GridAverageNchw { side } => return write!(f, "means over a {side}×{side} grid of NCHW"),
+            Pooling::GridAverageNhwc { side } => return write!(f, "means over a {side}×{side} grid of NHWC"),
         })
     }
 }

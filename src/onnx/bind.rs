@@ -30,6 +30,9 @@ pub struct Checked {
     pub graph: Graph,
     /// The model's tap names, in order.
     pub taps: Vec<String>,
+    /// Grid side of each of the model's taps (1: global mean); taps added
+    /// after them are pooled by their global mean.
+    pub grids: Vec<u8>,
     /// How frames become its input (from the model file).
     pub preprocess: Preprocess,
     /// What the user should know about the network.
@@ -39,8 +42,9 @@ pub struct Checked {
 impl Checked {
     /// Builds the network for `engine` with `taps` tapped and checks its
     /// input against the preprocessing.
-    pub fn build(self, engine: &Engine) -> Result<Bound> {
-        let network = Network::new(self.graph, &self.taps, engine)?;
+    pub fn build(mut self, engine: &Engine) -> Result<Bound> {
+        self.grids.resize(self.taps.len(), 1);
+        let network = Network::with_grids(self.graph, &self.taps, &self.grids, engine)?;
         network.check_input(&self.preprocess)?;
         Ok(Bound {
             network,
@@ -89,22 +93,26 @@ pub fn check(model: &Model<'_>, onnx: &Path) -> Result<Checked> {
         preprocess.datum,
         preprocess.channels()
     );
-    let mut taps = Vec::new();
+    let (mut taps, mut grids) = (Vec::new(), Vec::new());
     for l in model.layers() {
         let tap = graph
             .find(l.name())
             .with_context(|| format!("the LSGM file taps {:?}", l.name()))?;
+        // The model file checked the side (1..=16), so it fits in a u8.
+        let side = l.pooling().side() as u8;
         ensure!(
-            tap.channels() == l.dim_in() && tap.pooling == Some(l.pooling()),
-            "tap {} is {:?} ({:?}) in the ONNX model but has {} features ({:?}) in the LSGM file: \
+            tap.grid(side).ok() == Some((l.pooling(), l.dim_in())),
+            "tap {} is {:?} ({}) in the ONNX model but has {} features ({}) in the LSGM file: \
              they do not belong together",
             l.name(),
             tap.shape,
-            tap.pooling,
+            tap.pooling
+                .map_or_else(|| "not a map".to_string(), |p| p.to_string()),
             l.dim_in(),
             l.pooling()
         );
         taps.push(l.name().to_string());
+        grids.push(side);
     }
     let notes = graph
         .logits
@@ -116,6 +124,7 @@ pub fn check(model: &Model<'_>, onnx: &Path) -> Result<Checked> {
     Ok(Checked {
         graph,
         taps,
+        grids,
         preprocess,
         notes,
     })

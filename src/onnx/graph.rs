@@ -97,10 +97,10 @@ pub struct Tap {
 }
 
 impl Tap {
-    /// Length of the pooled feature vector (channels).
+    /// Channels of the map (the pooled feature vector's length under a global mean).
     pub fn channels(&self) -> usize {
         match self.pooling {
-            Some(Pooling::GlobalAverageNhwc) => self.shape[3],
+            Some(Pooling::GlobalAverageNhwc | Pooling::GridAverageNhwc { .. }) => self.shape[3],
             _ => self.shape.get(1).copied().unwrap_or(0),
         }
     }
@@ -108,10 +108,50 @@ impl Tap {
     /// Spatial resolution (H, W) of a 4-D map with a known channel axis.
     pub fn resolution(&self) -> Option<(usize, usize)> {
         match self.pooling? {
-            Pooling::GlobalAverageNchw => Some((self.shape[2], self.shape[3])),
-            Pooling::GlobalAverageNhwc => Some((self.shape[1], self.shape[2])),
+            Pooling::GlobalAverageNchw | Pooling::GridAverageNchw { .. } => {
+                Some((self.shape[2], self.shape[3]))
+            }
+            Pooling::GlobalAverageNhwc | Pooling::GridAverageNhwc { .. } => {
+                Some((self.shape[1], self.shape[2]))
+            }
             Pooling::Vector | Pooling::Precomputed => None,
         }
+    }
+
+    /// The pooling of this tap with a `side × side` grid of means (`side =
+    /// 1`: its global mean, or a vector tap as it is) and the feature count
+    /// it makes. Errors name the tap when it is not a map, or a map with
+    /// fewer rows or columns than `side`.
+    pub fn grid(&self, side: u8) -> Result<(Pooling, usize)> {
+        let pooling = self.pooling.context("checked by Graph::find")?;
+        if side == 1 && pooling.with_grid(1).is_none() {
+            return Ok((pooling, self.channels()));
+        }
+        let Some((h, w)) = self.resolution() else {
+            bail!(
+                "tap {} is a {:?} vector, not a feature map: a {side}×{side} grid needs a 4-D map; \
+                 tap a convolution's output, or give --grid 1",
+                self.name,
+                self.shape
+            );
+        };
+        ensure!(
+            h >= side as usize && w >= side as usize,
+            "tap {}'s map is {h}×{w} (H×W), too small for a {side}×{side} grid of cells: give a --grid of \
+             at most {}, or tap an earlier, larger map",
+            self.name,
+            h.min(w)
+        );
+        let grid = pooling.with_grid(side).with_context(|| {
+            format!(
+                "--grid {side}: a grid has 1 to {} cells per side",
+                Pooling::MAX_GRID
+            )
+        })?;
+        let width = grid
+            .features(self.channels())
+            .context("feature count overflows")?;
+        Ok((grid, width))
     }
 }
 

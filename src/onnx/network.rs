@@ -46,14 +46,24 @@ impl Network {
     /// Builds `graph` for `engine` with the logits and `taps` as its
     /// outputs (tract: selected before optimisation renames nodes;
     /// onnxruntime: added as graph outputs of the model in memory).
+    /// Each tap is pooled by its global mean (a vector tap as it is).
     pub fn new(graph: Graph, taps: &[String], engine: &Engine) -> Result<Network> {
+        Network::with_grids(graph, taps, &vec![1; taps.len()], engine)
+    }
+
+    /// [`Network::new`] with tap `i` pooled over a `grids[i] × grids[i]`
+    /// grid of cells (1: the global mean); see [`super::graph::Tap::grid`]
+    /// for what is refused.
+    pub fn with_grids(graph: Graph, taps: &[String], grids: &[u8], engine: &Engine) -> Result<Network> {
         engine.check()?;
+        ensure!(grids.len() == taps.len(), "one grid side per tap");
         let mut outlets = vec![graph.logits.outlet];
         let (mut tap_dims, mut poolings) = (Vec::new(), Vec::new());
-        for name in taps {
+        for (name, &side) in taps.iter().zip(grids) {
             let tap = graph.find(name)?;
-            tap_dims.push(tap.channels());
-            poolings.push(tap.pooling.context("checked by find")?);
+            let (pooling, width) = tap.grid(side)?;
+            tap_dims.push(width);
+            poolings.push(pooling);
             outlets.push(tap.outlet);
         }
         let input = graph.input.clone();

@@ -291,7 +291,7 @@ fn is_merge(flow: &Flow, n: &pb::NodeProto, out: &Tap, shape: &dyn Fn(&str) -> O
         "Add" | "Sum" => joined.iter().all(|s| s.as_deref() == Some(&out.shape[..])),
         "Concat" => {
             let axis = match out.pooling {
-                Some(Pooling::GlobalAverageNhwc) => 3,
+                Some(Pooling::GlobalAverageNhwc | Pooling::GridAverageNhwc { .. }) => 3,
                 _ => 1,
             };
             joined.iter().all(|s| {

@@ -204,7 +204,14 @@ def tap_outputs(m, names):
     return out
 
 
-def pool(x, pooling):
+def pool(x, layer):
+    """A tap's features as the model file's layer (`inspect --json`) says: global means, grid means
+    (numpy's array_split cells, cell-major) or the vector."""
+    pooling, side = layer["pooling"], layer.get("grid", 1)
+    if pooling in ("GridAverageNchw", "GridAverageNhwc"):
+        m = x[0] if pooling == "GridAverageNchw" else np.moveaxis(x[0], 2, 0)
+        rows, cols = np.array_split(np.arange(m.shape[1]), side), np.array_split(np.arange(m.shape[2]), side)
+        return np.concatenate([m[:, ys][:, :, xs].mean(axis=(1, 2)) for ys in rows for xs in cols])
     if pooling == "GlobalAverageNchw":
         return x[0].mean(axis=(1, 2))
     if pooling == "GlobalAverageNhwc":
@@ -239,7 +246,7 @@ def python_reference(net, model_json, frames, warmup=5):
     inp = sess.get_inputs()[0].name
     pre = Preprocess(model_json["preprocess"], *frames.shape[1:])
     model = Lsgm(model_json)
-    poolings = [l["pooling"] for l in layers]
+    poolings = layers
     scores, feats, t_inf, t_score = [], [], [], []
     for k in range(-warmup, len(frames)):
         x = pre(frames[max(k, 0)])

@@ -114,7 +114,7 @@ class Reference:
                 m.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
         self.bytes = m.SerializeToString()
         self.outputs = names
-        self.poolings = [l["pooling"] for l in layers]
+        self.poolings = layers
         self.model = Lsgm(model_json)
         self.pre = Preprocess(model_json["preprocess"], *frames.shape[1:])
         self.frames = frames

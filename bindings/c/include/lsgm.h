@@ -83,8 +83,8 @@ typedef int32_t LsgmStatus;
 #endif // __cplusplus
 
 // How a layer's tapped tensor becomes its feature row (`lsgm_pool`).
-// Later releases may add kinds (a spatial grid is planned): treat an
-// unknown value as one this program cannot pool.
+// Later releases may add kinds: treat an unknown value as one this
+// program cannot pool.
 enum LsgmPooling
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -98,6 +98,13 @@ enum LsgmPooling
   LSGM_POOLING_VECTOR = 2,
   // Fitted from given features: the caller computes the row; nothing to pool.
   LSGM_POOLING_PRECOMPUTED = 3,
+  // Means over a `grid × grid` grid of cells of an N×C×H×W tensor
+  // (`LsgmLayerInfo::grid`): grid²·C features, cell-major (cell `(r, c)`'s
+  // C means start at `(r·grid + c)·C`); H and W are split as numpy's
+  // `array_split` does (the first `H mod grid` cell rows one pixel taller).
+  LSGM_POOLING_GRID_NCHW = 4,
+  // `LSGM_POOLING_GRID_NCHW` of an N×H×W×C tensor.
+  LSGM_POOLING_GRID_NHWC = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -135,7 +142,8 @@ typedef struct LsgmLayerInfo {
   const char *name;
   // Length of `name` in bytes.
   size_t name_len;
-  // Length of the layer's feature row: the tapped tensor's channel count.
+  // Length of the layer's feature row: the tapped tensor's channel count
+  // (times `grid²` for a grid pooling).
   size_t dim_in;
   // Dimension of the layer's mixture (after its projection; = `dim_in` without one).
   size_t dim;
@@ -145,6 +153,8 @@ typedef struct LsgmLayerInfo {
   LsgmPooling pooling;
   // The layer's median contribution on held-out in-distribution frames.
   float median_contribution;
+  // Cells per side of a grid pooling (2..=16); 1 for every other pooling.
+  size_t grid;
 } LsgmLayerInfo;
 
 // One layer's feature row: `len` floats at `data`.
@@ -233,11 +243,12 @@ LsgmStatus lsgm_layer_info(const struct LsgmModel *model, size_t layer, struct L
 
 // Pools batch item `item` of layer `layer`'s tapped tensor (`tensor_len`
 // floats, row-major, of shape `shape[0..rank]`) into `row[0..dim_in]` by
-// the layer's pooling: N×C×H×W or N×H×W×C means over H and W, or an N×C
-// vector. Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`,
+// the layer's pooling: N×C×H×W or N×H×W×C means over H and W (or over
+// each cell of a grid, `LSGM_POOLING_GRID_*`), or an N×C vector. Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`,
 // `LSGM_LENGTH_OVERFLOW`, `LSGM_LAYER_INDEX`, `LSGM_POOLING_UNSUPPORTED` (a layer fitted from
 // given features), `LSGM_ROW_TOO_SMALL` (`row_len < dim_in`),
-// `LSGM_SHAPE` (length, rank, item or channel count), `LSGM_BUFFERS_OVERLAP`.
+// `LSGM_SHAPE` (length, rank, item or channel count, a map with fewer rows
+// or columns than the grid's side), `LSGM_BUFFERS_OVERLAP`.
 // On error `row` is not written. Values are not checked here: scoring
 // refuses NaN and infinite features.
 //

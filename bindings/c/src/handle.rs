@@ -192,8 +192,8 @@ pub unsafe extern "C" fn lsgm_model_info(model: *const LsgmModel, info: *mut Lsg
 }
 
 /// How a layer's tapped tensor becomes its feature row (`lsgm_pool`).
-/// Later releases may add kinds (a spatial grid is planned): treat an
-/// unknown value as one this program cannot pool.
+/// Later releases may add kinds: treat an unknown value as one this
+/// program cannot pool.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LsgmPooling {
@@ -205,6 +205,13 @@ pub enum LsgmPooling {
     LsgmPoolingVector = 2,
     /// Fitted from given features: the caller computes the row; nothing to pool.
     LsgmPoolingPrecomputed = 3,
+    /// Means over a `grid × grid` grid of cells of an N×C×H×W tensor
+    /// (`LsgmLayerInfo::grid`): grid²·C features, cell-major (cell `(r, c)`'s
+    /// C means start at `(r·grid + c)·C`); H and W are split as numpy's
+    /// `array_split` does (the first `H mod grid` cell rows one pixel taller).
+    LsgmPoolingGridNchw = 4,
+    /// `LSGM_POOLING_GRID_NCHW` of an N×H×W×C tensor.
+    LsgmPoolingGridNhwc = 5,
 }
 
 impl From<Pooling> for LsgmPooling {
@@ -214,6 +221,8 @@ impl From<Pooling> for LsgmPooling {
             Pooling::GlobalAverageNhwc => LsgmPooling::LsgmPoolingMeanNhwc,
             Pooling::Vector => LsgmPooling::LsgmPoolingVector,
             Pooling::Precomputed => LsgmPooling::LsgmPoolingPrecomputed,
+            Pooling::GridAverageNchw { .. } => LsgmPooling::LsgmPoolingGridNchw,
+            Pooling::GridAverageNhwc { .. } => LsgmPooling::LsgmPoolingGridNhwc,
         }
     }
 }
@@ -227,7 +236,8 @@ pub struct LsgmLayerInfo {
     pub name: *const c_char,
     /// Length of `name` in bytes.
     pub name_len: usize,
-    /// Length of the layer's feature row: the tapped tensor's channel count.
+    /// Length of the layer's feature row: the tapped tensor's channel count
+    /// (times `grid²` for a grid pooling).
     pub dim_in: usize,
     /// Dimension of the layer's mixture (after its projection; = `dim_in` without one).
     pub dim: usize,
@@ -237,6 +247,8 @@ pub struct LsgmLayerInfo {
     pub pooling: LsgmPooling,
     /// The layer's median contribution on held-out in-distribution frames.
     pub median_contribution: f32,
+    /// Cells per side of a grid pooling (2..=16); 1 for every other pooling.
+    pub grid: usize,
 }
 
 /// Writes layer `layer`'s tap name, input width, pooling and component
@@ -265,6 +277,7 @@ pub unsafe extern "C" fn lsgm_layer_info(
             components: l.components(),
             pooling: l.pooling().into(),
             median_contribution: l.median_contribution(),
+            grid: l.pooling().side(),
         };
         // SAFETY: checked above.
         unsafe { guard::write(info, value) };

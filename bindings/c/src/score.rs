@@ -54,11 +54,12 @@ impl From<Verdict> for LsgmVerdict {
 
 /// Pools batch item `item` of layer `layer`'s tapped tensor (`tensor_len`
 /// floats, row-major, of shape `shape[0..rank]`) into `row[0..dim_in]` by
-/// the layer's pooling: N×C×H×W or N×H×W×C means over H and W, or an N×C
-/// vector. Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`,
+/// the layer's pooling: N×C×H×W or N×H×W×C means over H and W (or over
+/// each cell of a grid, `LSGM_POOLING_GRID_*`), or an N×C vector. Errors: `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`,
 /// `LSGM_LENGTH_OVERFLOW`, `LSGM_LAYER_INDEX`, `LSGM_POOLING_UNSUPPORTED` (a layer fitted from
 /// given features), `LSGM_ROW_TOO_SMALL` (`row_len < dim_in`),
-/// `LSGM_SHAPE` (length, rank, item or channel count), `LSGM_BUFFERS_OVERLAP`.
+/// `LSGM_SHAPE` (length, rank, item or channel count, a map with fewer rows
+/// or columns than the grid's side), `LSGM_BUFFERS_OVERLAP`.
 /// On error `row` is not written. Values are not checked here: scoring
 /// refuses NaN and infinite features.
 ///

@@ -129,3 +129,43 @@ fn every_pooling_kind_through_the_c_abi() {
     );
     assert!(row.iter().all(|&v| v == -1.0));
 }
+
+#[test]
+fn grid_poolings_through_the_c_abi() {
+    let grid = |side| {
+        [
+            Pooling::GridAverageNchw { side },
+            Pooling::GridAverageNhwc { side },
+        ]
+    };
+    let [nchw, nhwc] = grid(2);
+    let bytes = model_with([nchw, nhwc, Pooling::GlobalAverageNchw]);
+    let model = open(&bytes);
+    let (l0, l1) = (info(&model, 0), info(&model, 1));
+    assert_eq!((l0.pooling, l0.grid), (LsgmPooling::LsgmPoolingGridNchw, 2));
+    assert_eq!((l1.pooling, l1.grid), (LsgmPooling::LsgmPoolingGridNhwc, 2));
+    assert_eq!(info(&model, 2).grid, 1);
+    // The demo's 16 features of layer 0 are 2×2 cells of 4 channels. A 3×3
+    // map splits into rows {0, 1}, {2} and columns {0, 1}, {2}; value =
+    // 100 c + 3 y + x, so a cell's mean is 100 c + 3 ȳ + x̄.
+    let c = l0.dim_in / 4;
+    let map: Vec<f32> = (0..c * 9).map(|i| (100 * (i / 9) + i % 9) as f32).collect();
+    let mut row = vec![-1.0f32; l0.dim_in + 1];
+    assert_eq!(
+        pool(&model, 0, &map, &[1, c, 3, 3], 0, &mut row),
+        LsgmStatus::LsgmOk
+    );
+    let centre = [(0.5, 0.5), (0.5, 2.0), (2.0, 0.5), (2.0, 2.0)];
+    for (cell, (y, x)) in centre.iter().enumerate() {
+        for ch in 0..c {
+            let want = 100.0 * ch as f32 + 3.0 * y + x;
+            assert_eq!(row[cell * c + ch], want, "cell {cell} channel {ch}");
+        }
+    }
+    assert_eq!(row[l0.dim_in], -1.0, "written past dim_in");
+    // A map with one row cannot fill two rows of cells.
+    assert_eq!(
+        pool(&model, 0, &map[..3 * c], &[1, c, 1, 3], 0, &mut row),
+        LsgmStatus::LsgmShape
+    );
+}

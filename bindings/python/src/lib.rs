@@ -25,7 +25,7 @@ fn _lsgm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ModelError", py.get_type::<errors::ModelError>())?;
     m.add("ConvergenceWarning", py.get_type::<errors::ConvergenceWarning>())?;
     m.add("Note", py.get_type::<errors::Note>())?;
-    let fields = ["name", "input_width", "width", "components", "pooling"];
+    let fields = ["name", "input_width", "width", "components", "pooling", "grid"];
     let layer = py
         .import("collections")?
         .getattr("namedtuple")?

@@ -191,7 +191,7 @@ impl Model {
         Ok(f64::from(self.view()?.threshold()))
     }
 
-    /// Each tap: Layer(name, input_width, width, components, pooling).
+    /// Each tap: Layer(name, input_width, width, components, pooling, grid).
     #[getter]
     fn layers<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let layer = py.import("lsgm._lsgm")?.getattr("Layer")?;
@@ -205,7 +205,8 @@ impl Model {
                     l.dim_in(),
                     l.dim(),
                     l.components(),
-                    format!("{:?}", l.pooling()),
+                    l.pooling().name(),
+                    l.pooling().side(),
                 ))
             })
             .collect()
@@ -252,7 +253,7 @@ impl Model {
 
 impl Model {
     fn info_value(&self) -> PyResult<serde_json::Value> {
-        Ok(inspect::json(&self.view()?, self.bytes.len()))
+        Ok(inspect::json(&self.view()?, &self.bytes))
     }
 }
 

@@ -122,3 +122,28 @@ def test_notes_from_extraction_threads_are_warnings_not_stderr(frames, capfd):
     # Grey copies of RGB frames convert back to the same grey frames exactly.
     for g, r in zip(got, net.features(frames[:16])):
         np.testing.assert_array_equal(g, r)
+
+
+def test_grid_taps_fit_and_score_as_the_cli_and_the_monitor(tmp_path):
+    """grid= pools each map over side × side cells: the CLI's features, a model
+    that records the grid, and the monitor's scores of that model."""
+    frames = idx_images(TEST, limit=240)  # enough rows to fit and calibrate
+    idx = tmp_path / "frames.npy"
+    np.save(idx, frames[:40])
+    out = tmp_path / "f"
+    run("fit-and-export", "features", "--onnx", ONNX, "--data", idx, "--out", out, "--grid", "2,2,1", *DEMO_FLAGS)
+    net = lsgm.Network(ONNX, grid=[2, 2, 1], **DEMO)
+    x = net.features(frames)
+    assert [a.shape[1] for a in x] == [64, 128, 64]  # 2×2 cells of 16 and 32 channels, 64 means
+    for i, g in enumerate(x):
+        np.testing.assert_array_equal(g[:40], np.load(out / f"{i}.npy"))
+    model = lsgm.fit(x, network=net, components=3, max_dim=8, seed=1)
+    assert [(l.pooling, l.grid, l.input_width) for l in model.layers] == [
+        ("GridAverageNchw", 2, 64), ("GridAverageNchw", 2, 128), ("GlobalAverageNchw", 1, 64)]
+    path = tmp_path / "grid.lsgm"
+    model.save(path)
+    lines = run("lsgm-monitor", "--onnx", ONNX, "--lsgm", path, "--threads", "1", idx).stdout.splitlines()
+    got = model.score_samples(lsgm.Network(ONNX, model).features(frames[:40]))
+    np.testing.assert_allclose(got, [json.loads(line)["score"] for line in lines], rtol=1e-6)
+    with pytest.raises(ValueError, match="--grid gives 2 sides for 3 taps"):
+        lsgm.Network(ONNX, grid=[2, 2], **DEMO)

@@ -74,7 +74,7 @@ def test_info_layers_and_preprocess_equal_inspect(name):
     assert model.info() == ref
     assert model.preprocess == ref["preprocess"] and model.preprocess is not None
     assert [tuple(layer) for layer in model.layers] == [
-        (x["name"], x["dim_in"], x["dim"], len(x["components"]), x["pooling"]) for x in ref["layers"]
+        (x["name"], x["dim_in"], x["dim"], len(x["components"]), x["pooling"], x["grid"]) for x in ref["layers"]
     ]
     assert model.threshold == pytest.approx(ref["threshold"], rel=1e-7)
     assert "taps" in repr(model)

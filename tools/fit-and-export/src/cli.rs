@@ -250,6 +250,19 @@ fn layer_list(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--grid`'s value: one grid side, or one per tap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridSides(pub Vec<u8>);
+
+fn grid_sides(s: &str) -> Result<GridSides, String> {
+    let max = lsgm::model::wire::Pooling::MAX_GRID;
+    s.split(',')
+        .map(|t| t.trim().parse::<u8>().ok().filter(|v| (1..=max).contains(v)))
+        .collect::<Option<Vec<u8>>>()
+        .map(GridSides)
+        .ok_or_else(|| format!("expected a grid side in 1..={max}, or one per tap (e.g. 2,2,1), got {s:?}"))
+}
+
 /// Which taps to read and how frames become the network's input: the flags
 /// of fitting from images and of `features`. Everything here is stored in
 /// the model file; what a network needs and these flags do not say is an
@@ -263,6 +276,12 @@ pub struct InputArgs {
     /// One tap name, repeatable (for names that contain commas); replaces --layers.
     #[arg(long = "layer", value_name = "NAME")]
     pub layer: Vec<String>,
+    /// Pool each tapped map over a SIDE×SIDE grid of cells instead of its global mean (SIDE²·C
+    /// features, cell-major, cells split as numpy's array_split): one side for every tap, or one per
+    /// tap, e.g. 2,2,1. A model with a grid is written as format 5, which older readers refuse
+    /// [default: 1, the global mean].
+    #[arg(long, value_name = "SIDE[,SIDE…]", value_parser = grid_sides)]
+    pub grid: Option<GridSides>,
     /// Per-channel mean subtracted from each pixel, in --input-range units (one value, or one per
     /// channel in the network's channel order), e.g. 0.485,0.456,0.406.
     #[arg(long, value_parser = means, allow_negative_numbers = true)]
@@ -303,6 +322,7 @@ impl InputArgs {
         };
         flag(self.layers != "auto", "--layers");
         flag(!self.layer.is_empty(), "--layer");
+        flag(self.grid.is_some(), "--grid");
         flag(self.mean.is_some(), "--mean");
         flag(self.std.is_some(), "--std");
         flag(self.input_range.is_some(), "--input-range");
@@ -311,6 +331,23 @@ impl InputArgs {
         flag(self.resize.is_some(), "--resize");
         flag(self.logits.is_some(), "--logits");
         v
+    }
+
+    /// The grid side of each of `taps` taps (1 without `--grid`); a list
+    /// of another length is an error naming both counts.
+    pub fn grids(&self, taps: usize) -> anyhow::Result<Vec<u8>> {
+        match self.grid.as_ref().map(|g| g.0.as_slice()) {
+            None => Ok(vec![1; taps]),
+            Some(&[side]) => Ok(vec![side; taps]),
+            Some(sides) => {
+                anyhow::ensure!(
+                    sides.len() == taps,
+                    "--grid gives {} sides for {taps} taps: give one side (used for every tap) or exactly one per tap",
+                    sides.len()
+                );
+                Ok(sides.to_vec())
+            }
+        }
     }
 
     /// What loading the network needs from these flags.

@@ -181,10 +181,11 @@ pub fn prepare(onnx: &Path, a: &InputArgs, engine: &Engine, demo: bool, notes: &
         notes.say(&n);
     }
     let taps = select_taps(&graph, a, notes)?;
+    let grids = a.grids(taps.len())?;
     let preprocess = preprocess(&graph, a, demo)?;
     let identity = graph.identity.clone();
     Ok(Prepared {
-        network: Network::new(graph, &taps, engine)?,
+        network: Network::with_grids(graph, &taps, &grids, engine)?,
         preprocess,
         identity,
     })

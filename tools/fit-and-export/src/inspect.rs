@@ -2,20 +2,22 @@
 //! parameter (dequantised exactly as the scorer uses them) so that anyone can
 //! re-score in numpy.
 
-use lsgm::model::wire::Pooling;
 use lsgm::model::LayerView;
 use lsgm::{Covariance, Model, Preprocess};
 use serde_json::{json, Value};
 use std::fmt::Write;
 
-/// The human summary.
-pub fn summary(model: &Model<'_>, bytes: usize) -> String {
+/// The format version in the header of `file` (a file `Model::from_bytes`
+/// read, so the header is there).
+fn version(file: &[u8]) -> u16 {
+    let at = lsgm::model::field::VERSION;
+    file.get(at).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]))
+}
+
+/// The human summary (`file`: the model file's bytes).
+pub fn summary(model: &Model<'_>, file: &[u8]) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "LSGM model, format v{}, {bytes} bytes",
-        lsgm::model::FORMAT_VERSION
-    );
+    let _ = writeln!(s, "LSGM model, format v{}, {} bytes", version(file), file.len());
     let _ = writeln!(s, "source:     {}", model.source());
     let _ = writeln!(s, "chain:      {}", model.chain().name());
     let _ = writeln!(
@@ -50,7 +52,7 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
             s,
             "  {i}: {:<24} {}, dim {proj}, K = {}, {} covariance, {} storage, median contribution {:.3}",
             l.name(),
-            pooling_name(l.pooling()),
+            l.pooling(),
             l.components(),
             l.gaussians().covariance().name(),
             l.gaussians().storage().name(),
@@ -73,17 +75,9 @@ pub fn summary(model: &Model<'_>, bytes: usize) -> String {
     s
 }
 
-fn pooling_name(p: Pooling) -> &'static str {
-    match p {
-        Pooling::GlobalAverageNchw => "mean over H, W of NCHW",
-        Pooling::GlobalAverageNhwc => "mean over H, W of NHWC",
-        Pooling::Vector => "vector",
-        Pooling::Precomputed => "features given",
-    }
-}
-
 /// The full JSON dump: every parameter as the scorer reads it.
-pub fn json(model: &Model<'_>, bytes: usize) -> Value {
+pub fn json(model: &Model<'_>, file: &[u8]) -> Value {
+    let bytes = file.len();
     let transitions: Vec<Value> = (0..model.num_layers().saturating_sub(1))
         .map(|i| {
             let t = model.transition(i);
@@ -94,7 +88,7 @@ pub fn json(model: &Model<'_>, bytes: usize) -> Value {
         })
         .collect();
     json!({
-        "format_version": lsgm::model::FORMAT_VERSION,
+        "format_version": version(file),
         "bytes": bytes,
         "source": model.source(),
         "chain": model.chain().name(),
@@ -161,7 +155,8 @@ fn layer_json(l: &LayerView<'_>) -> Value {
         .collect();
     json!({
         "name": l.name(),
-        "pooling": format!("{:?}", l.pooling()),
+        "pooling": l.pooling().name(),
+        "grid": l.pooling().side(),
         "dim_in": l.dim_in(),
         "dim": d,
         "projection": projection,

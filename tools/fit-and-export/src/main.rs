@@ -291,7 +291,26 @@ fn features(
     run_as: &ExtractArgs,
 ) -> Result<()> {
     let (engine, threads) = (run_as.engine()?, run_as.threads());
+    // Created before the slow part so an unwritable --out fails at once;
+    // removed again (when still empty) if the run fails before writing.
+    let created = !out.exists();
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let written = features_into(onnx, lsgm, data, out, input, (engine, threads));
+    if written.is_err() && created {
+        let _ = std::fs::remove_dir(out);
+    }
+    written
+}
+
+/// [`features`] once `out` exists.
+fn features_into(
+    onnx: &Path,
+    lsgm: Option<&Path>,
+    data: &Path,
+    out: &Path,
+    input: &InputArgs,
+    (engine, threads): (lsgm::onnx::Engine, Option<usize>),
+) -> Result<()> {
     check_output(&out.join("layers.txt"))?;
     let notes = Notes::default();
     let (net, preprocess) = match lsgm {
@@ -458,9 +477,9 @@ fn run(cli: Cli) -> Result<()> {
             let bytes = read_model(&model)?;
             let m = Model::from_bytes(&bytes)?;
             let text = if json {
-                serde_json::to_string(&inspect::json(&m, bytes.len()))? + "\n"
+                serde_json::to_string(&inspect::json(&m, &bytes))? + "\n"
             } else {
-                inspect::summary(&m, bytes.len())
+                inspect::summary(&m, &bytes)
             };
             to_stdout(|w| w.write_all(text.as_bytes()))?;
             Ok(())

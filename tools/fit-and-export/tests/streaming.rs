@@ -26,6 +26,7 @@ fn input_args(layers: &str) -> InputArgs {
     InputArgs {
         layers: layers.into(),
         layer: vec![],
+        grid: None,
         mean: None,
         std: None,
         input_range: None,

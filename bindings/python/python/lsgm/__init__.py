@@ -198,7 +198,8 @@ class Network:
     fitted model (a Model or a model file's path) and checks the network
     against it as ``lsgm-monitor`` does; ``Network(onnx_path, **input_flags)``
     takes them from ``fit-and-export features``' flags as keywords:
-    ``layers``, ``layer``, ``mean``, ``std``, ``input_range``,
+    ``layers``, ``layer``, ``grid`` (a side, or one per tap: each map's means
+    over a side × side grid of cells), ``mean``, ``std``, ``input_range``,
     ``channel_order``, ``input_size``, ``resize``, ``logits``, and the engine
     flags ``engine``, ``onnxruntime_lib``, ``ep``. ``threads``: worker
     threads running frames (default: every core).

@@ -31,6 +31,10 @@ class Layer(NamedTuple):
     """Width of its mixture after the projection (``dim``)."""
     components: int
     pooling: str
+    """How the tapped tensor became features: ``GlobalAverageNchw``, ``GlobalAverageNhwc``,
+    ``GridAverageNchw``, ``GridAverageNhwc``, ``Vector`` or ``Precomputed``."""
+    grid: int
+    """Cells per side of a grid pooling (``input_width`` is ``grid**2 * C``); 1 otherwise."""
 
 class Model:
     """A fitted LSGM model: the bytes of a model file (immutable, picklable)."""
