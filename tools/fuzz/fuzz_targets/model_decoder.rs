@@ -25,5 +25,16 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(s) = model.score(&refs, &mut scratch, &mut contributions) {
             assert!(s.is_finite());
         }
+        // Each layer's pooling (a grid side from the file) on a 3×5 map:
+        // features of the layer's width, or `Error::Shape`, never a panic.
+        for l in model.layers() {
+            let cells = l.pooling().side() * l.pooling().side();
+            let c = l.dim_in() / cells.max(1);
+            let map = vec![0.5f32; c * 15];
+            let mut row = vec![0.0f32; l.dim_in()];
+            for shape in [[1, c, 3, 5], [1, 3, 5, c]] {
+                let _ = lsgm::pool::tensor(l.pooling(), &shape, &map, 0, &mut row);
+            }
+        }
     }
 });
