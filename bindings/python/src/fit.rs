@@ -25,7 +25,9 @@ struct FitFlags {
     fit: FitArgs,
 }
 
-/// A clap error as one line: its message without clap's usage hints.
+/// A clap error as one line: its message without clap's usage hints, each
+/// quoted flag (`'--max-dim <MAX_DIM>'`) named as the keyword the caller
+/// wrote (`max_dim=`).
 pub fn flag_error(e: &clap::Error) -> PyErr {
     let text = e.render().to_string();
     let lines: Vec<&str> = text
@@ -33,7 +35,45 @@ pub fn flag_error(e: &clap::Error) -> PyErr {
         .map(|l| l.trim_start_matches("error: ").trim())
         .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
         .collect();
-    PyValueError::new_err(lines.join("; "))
+    PyValueError::new_err(as_keywords(&lines.join("; ")))
+}
+
+/// `'--flag-name <VALUE>'` → `flag_name=` everywhere in `text`.
+fn as_keywords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("'--") {
+        out.push_str(&rest[..at]);
+        let quoted = &rest[at + 3..];
+        let Some(end) = quoted.find('\'') else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        let name = quoted[..end].split([' ', '=']).next().unwrap_or_default();
+        out.push_str(&name.replace('-', "_"));
+        out.push('=');
+        rest = &quoted[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_keywords;
+
+    #[test]
+    fn quoted_flags_become_keywords() {
+        assert_eq!(
+            as_keywords("invalid value '0' for '--grid <SIDE[,SIDE…]>': expected a side"),
+            "invalid value '0' for grid=: expected a side"
+        );
+        assert_eq!(
+            as_keywords("unexpected argument '--max-dim' found"),
+            "unexpected argument max_dim= found"
+        );
+        assert_eq!(as_keywords("no flags '--here"), "no flags '--here");
+    }
 }
 
 /// Fits a model from one `(N, d_i)` array per tap; returns it and what the

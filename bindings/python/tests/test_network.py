@@ -147,3 +147,10 @@ def test_grid_taps_fit_and_score_as_the_cli_and_the_monitor(tmp_path):
     np.testing.assert_allclose(got, [json.loads(line)["score"] for line in lines], rtol=1e-6)
     with pytest.raises(ValueError, match="--grid gives 2 sides for 3 taps"):
         lsgm.Network(ONNX, grid=[2, 2], **DEMO)
+
+
+def test_flag_errors_name_the_keyword():
+    with pytest.raises(ValueError, match=r"invalid value '0' for grid=: expected a grid side in 1\.\.=16"):
+        lsgm.Network(ONNX, grid=0, **DEMO)
+    with pytest.raises(ValueError, match="unexpected argument no_such_flag= found"):
+        lsgm.Network(ONNX, no_such_flag=1, **DEMO)
