@@ -99,7 +99,7 @@ enum LsgmPooling
   // Fitted from given features: the caller computes the row; nothing to pool.
   LSGM_POOLING_PRECOMPUTED = 3,
   // Means over a `grid × grid` grid of cells of an N×C×H×W tensor
-  // (`LsgmLayerInfo::grid`): grid²·C features, cell-major (cell `(r, c)`'s
+  // (`lsgm_layer_grid`): grid²·C features, cell-major (cell `(r, c)`'s
   // C means start at `(r·grid + c)·C`); H and W are split as numpy's
   // `array_split` does (the first `H mod grid` cell rows one pixel taller).
   LSGM_POOLING_GRID_NCHW = 4,
@@ -153,8 +153,6 @@ typedef struct LsgmLayerInfo {
   LsgmPooling pooling;
   // The layer's median contribution on held-out in-distribution frames.
   float median_contribution;
-  // Cells per side of a grid pooling (2..=16); 1 for every other pooling.
-  size_t grid;
 } LsgmLayerInfo;
 
 // One layer's feature row: `len` floats at `data`.
@@ -240,6 +238,18 @@ LsgmStatus lsgm_model_info(const struct LsgmModel *model, struct LsgmModelInfo *
 // `model` must point to an `LsgmModel` valid for reads, `info` to an
 // `LsgmLayerInfo` valid for writes.
 LsgmStatus lsgm_layer_info(const struct LsgmModel *model, size_t layer, struct LsgmLayerInfo *info);
+
+// Writes the cells per side of layer `layer`'s grid pooling
+// (`LSGM_POOLING_GRID_NCHW`, `LSGM_POOLING_GRID_NHWC`: 2 to 16, its row is
+// `grid² · C` long) to `*grid`, or 1 for every other pooling. A function of
+// its own, not a field of `LsgmLayerInfo`, so that programs built against
+// the header before grids existed keep their struct's size. Errors:
+// `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`, `LSGM_LAYER_INDEX`.
+//
+// # Safety
+// `model` must point to an `LsgmModel` valid for reads, `grid` to a
+// `size_t` valid for writes.
+LsgmStatus lsgm_layer_grid(const struct LsgmModel *model, size_t layer, size_t *grid);
 
 // Pools batch item `item` of layer `layer`'s tapped tensor (`tensor_len`
 // floats, row-major, of shape `shape[0..rank]`) into `row[0..dim_in]` by

@@ -206,7 +206,7 @@ pub enum LsgmPooling {
     /// Fitted from given features: the caller computes the row; nothing to pool.
     LsgmPoolingPrecomputed = 3,
     /// Means over a `grid × grid` grid of cells of an N×C×H×W tensor
-    /// (`LsgmLayerInfo::grid`): grid²·C features, cell-major (cell `(r, c)`'s
+    /// (`lsgm_layer_grid`): grid²·C features, cell-major (cell `(r, c)`'s
     /// C means start at `(r·grid + c)·C`); H and W are split as numpy's
     /// `array_split` does (the first `H mod grid` cell rows one pixel taller).
     LsgmPoolingGridNchw = 4,
@@ -247,8 +247,6 @@ pub struct LsgmLayerInfo {
     pub pooling: LsgmPooling,
     /// The layer's median contribution on held-out in-distribution frames.
     pub median_contribution: f32,
-    /// Cells per side of a grid pooling (2..=16); 1 for every other pooling.
-    pub grid: usize,
 }
 
 /// Writes layer `layer`'s tap name, input width, pooling and component
@@ -277,10 +275,36 @@ pub unsafe extern "C" fn lsgm_layer_info(
             components: l.components(),
             pooling: l.pooling().into(),
             median_contribution: l.median_contribution(),
-            grid: l.pooling().side(),
         };
         // SAFETY: checked above.
         unsafe { guard::write(info, value) };
+        Ok(())
+    })
+}
+
+/// Writes the cells per side of layer `layer`'s grid pooling
+/// (`LSGM_POOLING_GRID_NCHW`, `LSGM_POOLING_GRID_NHWC`: 2 to 16, its row is
+/// `grid² · C` long) to `*grid`, or 1 for every other pooling. A function of
+/// its own, not a field of `LsgmLayerInfo`, so that programs built against
+/// the header before grids existed keep their struct's size. Errors:
+/// `LSGM_NULL_POINTER`, `LSGM_MISALIGNED`, `LSGM_NOT_OPEN`, `LSGM_LAYER_INDEX`.
+///
+/// # Safety
+/// `model` must point to an `LsgmModel` valid for reads, `grid` to a
+/// `size_t` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn lsgm_layer_grid(
+    model: *const LsgmModel,
+    layer: usize,
+    grid: *mut usize,
+) -> LsgmStatus {
+    guard::run(|| {
+        // SAFETY: the caller's promise; `model` checks pointer and tag.
+        let m = unsafe { self::model(model)? };
+        check(grid.cast_const())?;
+        let l = m.layers().get(layer).ok_or(LsgmStatus::LsgmLayerIndex)?;
+        // SAFETY: checked above.
+        unsafe { guard::write(grid, l.pooling().side()) };
         Ok(())
     })
 }

@@ -162,6 +162,20 @@ static void info_errors(void) {
   EXPECT(lsgm_layer_info(&model, SIZE_MAX, &layer), LSGM_LAYER_INDEX);
   EXPECT(lsgm_layer_info(&model, 0, NULL), LSGM_NULL_POINTER);
   UNTOUCHED(all_bytes(&layer, sizeof layer, 0xA5), "the layer info");
+  size_t grid = 7;
+  EXPECT(lsgm_layer_grid(NULL, 0, &grid), LSGM_NULL_POINTER);
+  EXPECT(lsgm_layer_grid(&never_opened, 0, &grid), LSGM_NOT_OPEN);
+  EXPECT(lsgm_layer_grid(&model, info.layer_count, &grid), LSGM_LAYER_INDEX);
+  EXPECT(lsgm_layer_grid((LsgmModel *)(big + 4), 0, &grid), LSGM_MISALIGNED);
+  EXPECT(lsgm_layer_grid(&model, 0, NULL), LSGM_NULL_POINTER);
+  EXPECT(lsgm_layer_grid(&model, 0, (size_t *)(raw + 1)), LSGM_MISALIGNED);
+  UNTOUCHED(grid == 7, "the grid side");
+  EXPECT(lsgm_layer_grid(&model, 0, &grid), LSGM_OK);
+  checks++;
+  if (grid != 1) {
+    failures++;
+    fprintf(stderr, "%s:%d: lsgm_layer_grid gave %zu for a global-mean layer, not 1\n", __FILE__, __LINE__, grid);
+  }
   EXPECT(lsgm_model_close(NULL), LSGM_NULL_POINTER);
   EXPECT(lsgm_model_close(&never_opened), LSGM_NOT_OPEN);
   EXPECT(lsgm_model_close(&closed), LSGM_NOT_OPEN);

@@ -5,7 +5,7 @@
 
 use lsgm::model::wire::Pooling;
 use lsgm::{Model, ModelSpec};
-use lsgm_c::handle::{lsgm_layer_info, lsgm_model_open};
+use lsgm_c::handle::{lsgm_layer_grid, lsgm_layer_info, lsgm_model_open};
 use lsgm_c::score::lsgm_pool;
 use lsgm_c::{LsgmLayerInfo, LsgmModel, LsgmPooling, LsgmStatus};
 use std::mem::MaybeUninit;
@@ -142,9 +142,21 @@ fn grid_poolings_through_the_c_abi() {
     let bytes = model_with([nchw, nhwc, Pooling::GlobalAverageNchw]);
     let model = open(&bytes);
     let (l0, l1) = (info(&model, 0), info(&model, 1));
-    assert_eq!((l0.pooling, l0.grid), (LsgmPooling::LsgmPoolingGridNchw, 2));
-    assert_eq!((l1.pooling, l1.grid), (LsgmPooling::LsgmPoolingGridNhwc, 2));
-    assert_eq!(info(&model, 2).grid, 1);
+    assert_eq!(l0.pooling, LsgmPooling::LsgmPoolingGridNchw);
+    assert_eq!(l1.pooling, LsgmPooling::LsgmPoolingGridNhwc);
+    let grid = |layer| {
+        let mut side = 0usize;
+        let status = unsafe { lsgm_layer_grid(&*model, layer, &mut side) };
+        (status, side)
+    };
+    assert_eq!(grid(0), (LsgmStatus::LsgmOk, 2));
+    assert_eq!(grid(1), (LsgmStatus::LsgmOk, 2));
+    assert_eq!(grid(2), (LsgmStatus::LsgmOk, 1));
+    assert_eq!(grid(3).0, LsgmStatus::LsgmLayerIndex);
+    assert_eq!(
+        unsafe { lsgm_layer_grid(&*model, 0, std::ptr::null_mut()) },
+        LsgmStatus::LsgmNullPointer
+    );
     // The demo's 16 features of layer 0 are 2×2 cells of 4 channels. A 3×3
     // map splits into rows {0, 1}, {2} and columns {0, 1}, {2}; value =
     // 100 c + 3 y + x, so a cell's mean is 100 c + 3 ȳ + x̄.
